@@ -1,0 +1,17 @@
+//! Vigil's domain: the things an operator and a monitor talk about, with no I/O and no wire format.
+//!
+//! Segments group hosts that may take over each other's instances; a notification is a failure
+//! report from a monitor; a vmove records one instance moved during a host recovery. The HTTP
+//! representation of these lives in `vigil-api`, their storage in `vigil-store`.
+
+mod enums;
+mod ids;
+mod model;
+mod time;
+
+pub use enums::{
+    NotificationStatus, NotificationType, ParseEnumError, RecoveryMethod, VMoveStatus, VMoveType,
+};
+pub use ids::{HostId, NotificationId, SegmentId, VMoveId};
+pub use model::{Host, Notification, ProgressDetail, Segment, VMove, WorkflowStep};
+pub use time::Timestamp;

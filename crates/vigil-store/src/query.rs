@@ -1,0 +1,111 @@
+//! Inputs of store operations: what to create or change, which rows to list and in what order.
+
+use vigil_domain::{HostId, NotificationType, RecoveryMethod, Timestamp};
+
+#[derive(Clone, Debug)]
+pub struct NewSegment {
+    pub name: String,
+    pub service_type: String,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub recovery_method: RecoveryMethod,
+}
+
+/// Fields to change; `None` leaves a field as it is. `description: Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct SegmentUpdate {
+    pub name: Option<String>,
+    pub service_type: Option<String>,
+    pub enabled: Option<bool>,
+    pub description: Option<Option<String>>,
+    pub recovery_method: Option<RecoveryMethod>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewHost {
+    pub name: String,
+    pub host_type: Option<String>,
+    pub control_attributes: Option<String>,
+    pub reserved: bool,
+    pub on_maintenance: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HostUpdate {
+    pub name: Option<String>,
+    pub host_type: Option<Option<String>>,
+    pub control_attributes: Option<Option<String>>,
+    pub reserved: Option<bool>,
+    pub on_maintenance: Option<bool>,
+}
+
+/// A failure report to store. Its host is named, not identified: the store resolves the name,
+/// checks maintenance and duplicates, and inserts, all in one serialised transaction.
+#[derive(Clone, Debug)]
+pub struct NewNotification {
+    pub notification_type: NotificationType,
+    pub hostname: String,
+    pub generated_time: Timestamp,
+    pub payload: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SegmentFilter {
+    pub recovery_method: Option<RecoveryMethod>,
+    pub service_type: Option<String>,
+    pub enabled: Option<bool>,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HostFilter {
+    pub host_type: Option<String>,
+    pub on_maintenance: Option<bool>,
+    pub reserved: Option<bool>,
+    pub name: Option<String>,
+    pub control_attributes: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NotificationFilter {
+    /// Kept as text: an unknown status matches nothing, as in Masakari.
+    pub status: Option<String>,
+    pub source_host_uuid: Option<HostId>,
+    pub notification_type: Option<String>,
+    pub generated_since: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct VMoveFilter {
+    pub status: Option<String>,
+    pub vmove_type: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortDir {
+    Asc,
+    Desc,
+}
+
+/// Which slice of a list to return.
+///
+/// `marker` is the integer `id` of the last row the client saw (Masakari's convention, which
+/// openstacksdk follows); rows after it in the requested order are returned. Sort keys are
+/// column names of the resource as the API shows them; the store always appends `created_at`
+/// and `id` as tie-breakers so paging is stable.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub limit: u32,
+    pub marker: Option<i64>,
+    pub sort: Vec<(String, SortDir)>,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            limit: 1000,
+            marker: None,
+            sort: vec![("created_at".to_owned(), SortDir::Desc)],
+        }
+    }
+}
