@@ -1,1 +1,141 @@
-fn main() {}
+//! `vigil`: one binary for the whole control plane and its tools.
+
+mod config;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use config::{Config, Overrides};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use vigil_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Instance high availability for OpenStack"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole control plane in one process (the API; the engine once it exists).
+    Serve(ServiceArgs),
+    /// Run the API service alone.
+    Api(ServiceArgs),
+    /// Database administration.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Args, Clone, Default)]
+struct ServiceArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Address to listen on, e.g. 127.0.0.1:15868; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Args, Clone, Default)]
+struct CommonArgs {
+    /// Configuration file (TOML); see `vigil config example`.
+    #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for the embedded database and local state.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create or upgrade the database schema to this version of Vigil.
+    Sync(CommonArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a commented configuration file with every option at its default.
+    Example,
+}
+
+fn load_config(common: &CommonArgs, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        listen,
+        data_dir: common.data_dir.clone(),
+    };
+    Config::load(common.config.as_deref(), &overrides).map_err(|e| {
+        // figment's own message names the file and the key; show it in full.
+        let detail = match &e {
+            config::ConfigError::Invalid(inner) => inner.to_string(),
+            other => format!("{other:#}"),
+        };
+        anyhow::anyhow!("{e}: {detail}")
+    })
+}
+
+/// Opens the configured database, creating the data directory for SQLite on first use.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    Store::connect(&url)
+        .await
+        .with_context(|| "opening the database".to_owned())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
+            print!("{}", config::EXAMPLE);
+            Ok(())
+        }
+        Command::Db {
+            command: DbCommand::Sync(common),
+        } => {
+            let config = load_config(&common, None)?;
+            let store = open_store(&config).await?;
+            store.migrate().await.context("applying migrations")?;
+            tracing::info!(database = %redact(&config.database_url()), "database schema is up to date");
+            Ok(())
+        }
+        Command::Serve(args) | Command::Api(args) => {
+            let _config = load_config(&args.common, args.listen)?;
+            anyhow::bail!("the API service is not wired in yet")
+        }
+    }
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,192 @@
+//! The service configuration: a typed TOML file, overridden by `VIGIL_*` environment variables,
+//! overridden by command-line flags.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything `vigil serve`, `vigil api` and `vigil db sync` read. See `vigil config example`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the API listens on; port 0 picks a free port (the bound address is logged).
+    pub listen: SocketAddr,
+    /// Directory for the embedded SQLite database and other local state.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+}
+
+/// Where notifications, segments and hosts are kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `mysql://…` for production; empty means SQLite at `<data_dir>/vigil.sqlite`.
+    pub url: String,
+    /// A file whose content is the URL, so a password need not sit in the config file.
+    pub url_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 15868)),
+            data_dir: PathBuf::from("vigil-data"),
+            database: DatabaseConfig::default(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded; figment's message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration")]
+    Invalid(#[source] Box<figment::Error>),
+    #[error("reading {path}")]
+    ReadSecret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Values given on the command line; they win over the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Layers defaults < `file` < environment < `overrides`.
+    ///
+    /// Environment variables are `VIGIL_<KEY>` for top-level keys and `VIGIL_<SECTION>__<KEY>`
+    /// for keys in a section, e.g. `VIGIL_DATABASE__URL`. Only names of real top-level keys are
+    /// read, so unrelated `VIGIL_*` variables (test switches) do not break start-up.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("VIGIL_").split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or("");
+            TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+        });
+        figment = figment.merge(env);
+        if let Some(listen) = overrides.listen {
+            figment = figment.merge(("listen", listen));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(("data_dir", dir));
+        }
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        config.resolve_secret_files()?;
+        Ok(config)
+    }
+
+    fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.database.url_file {
+            self.database.url = read_secret(path)?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite:{}", self.data_dir.join("vigil.sqlite").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["listen", "data_dir", "database"];
+
+fn read_secret(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|source| ConfigError::ReadSecret {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// A commented configuration file equal to the defaults (`vigil config example`).
+pub const EXAMPLE: &str = include_str!("config_example.toml");
+
+#[cfg(test)]
+// figment's test jail returns its large error type by value; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_equals_the_defaults() {
+        let parsed: Config = Figment::new()
+            .merge(Toml::string(EXAMPLE))
+            .extract()
+            .unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn layers_file_then_env_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vigil.toml",
+                "listen = \"127.0.0.1:1\"\ndata_dir = \"/a\"\n",
+            )?;
+            jail.set_env("VIGIL_DATA_DIR", "/b");
+            jail.set_env("VIGIL_DATABASE__URL", "postgres://x/y");
+            jail.set_env("VIGIL_LAB", "1");
+            let flags = Overrides {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                data_dir: None,
+            };
+            let c = Config::load(Some(Path::new("vigil.toml")), &flags).unwrap();
+            assert_eq!(c.listen.port(), 0);
+            assert_eq!(c.data_dir, PathBuf::from("/b"));
+            assert_eq!(c.database_url(), "postgres://x/y");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_is_named_in_the_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[database]\nurll = \"x\"\n")?;
+            let Err(ConfigError::Invalid(inner)) =
+                Config::load(Some(Path::new("bad.toml")), &Overrides::default())
+            else {
+                panic!("an unknown key must be refused");
+            };
+            let msg = inner.to_string();
+            assert!(msg.contains("urll"), "{msg}");
+            assert!(msg.contains("bad.toml"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sqlite_is_the_default_database() {
+        assert_eq!(
+            Config::default().database_url(),
+            "sqlite:vigil-data/vigil.sqlite"
+        );
+    }
+
+    #[test]
+    fn url_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("url");
+        std::fs::write(&secret, "mysql://root@127.0.0.1/vigil\n").unwrap();
+        let mut c = Config::default();
+        c.database.url_file = Some(secret);
+        c.resolve_secret_files().unwrap();
+        assert_eq!(c.database_url(), "mysql://root@127.0.0.1/vigil");
+    }
+}
