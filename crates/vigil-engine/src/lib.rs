@@ -4,3 +4,4 @@
 //! no I/O and is tested by tables.
 
 pub mod planner;
+pub mod saga;

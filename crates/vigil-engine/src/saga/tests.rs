@@ -1,0 +1,173 @@
+//! The generic saga properties: order, persistence before progress, resumption after a crash
+//! at every step, and steps that run twice.
+
+use super::*;
+use serde_json::json;
+use std::sync::Mutex;
+
+/// An in-memory flow log; the store-backed one is tested with the same properties in vigil-store.
+#[derive(Default)]
+struct MemLog {
+    records: Mutex<Vec<StepRecord>>,
+    /// Fail the save of the n-th record (simulates an engine crash at that point).
+    crash_at_save: Mutex<Option<usize>>,
+    saves: Mutex<usize>,
+}
+
+#[async_trait]
+impl FlowLog for MemLog {
+    async fn load(&self) -> Result<Vec<StepRecord>, LogError> {
+        Ok(self.records.lock().unwrap().clone())
+    }
+    async fn save(&self, record: &StepRecord) -> Result<(), LogError> {
+        let mut saves = self.saves.lock().unwrap();
+        *saves += 1;
+        if *self.crash_at_save.lock().unwrap() == Some(*saves) {
+            return Err(LogError::LeaseLost);
+        }
+        let mut records = self.records.lock().unwrap();
+        match records.iter_mut().find(|r| r.name == record.name) {
+            Some(r) => *r = record.clone(),
+            None => records.push(record.clone()),
+        }
+        Ok(())
+    }
+}
+
+/// Counts its runs in the shared context; output depends on the previous step's output.
+struct Counting(&'static str);
+
+#[async_trait]
+impl Step<Mutex<Vec<String>>> for Counting {
+    fn name(&self) -> &str {
+        self.0
+    }
+    async fn run(&self, ctx: &Mutex<Vec<String>>, done: &Outputs) -> Result<Outcome, StepError> {
+        ctx.lock().unwrap().push(self.0.to_owned());
+        Ok(Outcome::Continue(json!(done.len())))
+    }
+}
+
+fn flow() -> Vec<Box<dyn Step<Mutex<Vec<String>>>>> {
+    vec![
+        Box::new(Counting("a")),
+        Box::new(Counting("b")),
+        Box::new(Counting("c")),
+    ]
+}
+
+#[tokio::test]
+async fn runs_steps_in_order_and_persists_outputs() {
+    let log = MemLog::default();
+    let ran = Mutex::new(Vec::new());
+    assert_eq!(
+        run_flow(&flow(), &ran, &log).await.unwrap(),
+        Ending::Finished
+    );
+    assert_eq!(*ran.lock().unwrap(), ["a", "b", "c"]);
+    let records = log.records.lock().unwrap();
+    let outputs: Vec<_> = records
+        .iter()
+        .map(|r| (r.name.as_str(), r.state, r.output.clone()))
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            ("a", StepState::Success, json!(0)),
+            ("b", StepState::Success, json!(1)),
+            ("c", StepState::Success, json!(2))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_crash_at_any_save_resumes_without_redoing_completed_steps() {
+    // Each step saves twice (running, success): crash at each of the six saves in turn.
+    for crash in 1..=6 {
+        let log = MemLog::default();
+        *log.crash_at_save.lock().unwrap() = Some(crash);
+        let ran = Mutex::new(Vec::new());
+        assert!(run_flow(&flow(), &ran, &log).await.is_err());
+        *log.crash_at_save.lock().unwrap() = None;
+        assert_eq!(
+            run_flow(&flow(), &ran, &log).await.unwrap(),
+            Ending::Finished
+        );
+        let ran = ran.lock().unwrap();
+        // A step completed before the crash never runs again; the interrupted one may run twice.
+        for name in ["a", "b", "c"] {
+            let n = ran.iter().filter(|r| r.as_str() == name).count();
+            assert!((1..=2).contains(&n), "crash {crash}: {name} ran {n} times");
+        }
+        let outputs: Vec<_> = log
+            .records
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.output.clone())
+            .collect();
+        assert_eq!(outputs, [json!(0), json!(1), json!(2)], "crash {crash}");
+    }
+}
+
+struct Failing;
+
+#[async_trait]
+impl Step<Mutex<Vec<String>>> for Failing {
+    fn name(&self) -> &str {
+        "failing"
+    }
+    async fn run(&self, _: &Mutex<Vec<String>>, _: &Outputs) -> Result<Outcome, StepError> {
+        Err(StepError::new("nova said no"))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_step_stops_the_flow_with_its_message_logged() {
+    let steps: Vec<Box<dyn Step<Mutex<Vec<String>>>>> = vec![
+        Box::new(Counting("a")),
+        Box::new(Failing),
+        Box::new(Counting("c")),
+    ];
+    let log = MemLog::default();
+    let ran = Mutex::new(Vec::new());
+    let err = run_flow(&steps, &ran, &log).await.unwrap_err();
+    assert!(matches!(err, FlowError::Step { ref step, .. } if step == "failing"));
+    assert_eq!(*ran.lock().unwrap(), ["a"]);
+    let last = log.records.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (last.state, last.message.as_str()),
+        (StepState::Failure, "nova said no")
+    );
+}
+
+struct Stopping;
+
+#[async_trait]
+impl Step<Mutex<Vec<String>>> for Stopping {
+    fn name(&self) -> &str {
+        "stopping"
+    }
+    async fn run(&self, _: &Mutex<Vec<String>>, _: &Outputs) -> Result<Outcome, StepError> {
+        Ok(Outcome::Stop(
+            Ending::Finished,
+            "no instances on the host".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_stop_ends_the_flow_early() {
+    let steps: Vec<Box<dyn Step<Mutex<Vec<String>>>>> = vec![
+        Box::new(Counting("a")),
+        Box::new(Stopping),
+        Box::new(Counting("c")),
+    ];
+    let log = MemLog::default();
+    let ran = Mutex::new(Vec::new());
+    assert_eq!(
+        run_flow(&steps, &ran, &log).await.unwrap(),
+        Ending::Finished
+    );
+    assert_eq!(*ran.lock().unwrap(), ["a"]);
+}
