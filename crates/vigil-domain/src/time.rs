@@ -62,7 +62,10 @@ mod tests {
     fn displays_like_masakari() {
         let t = Timestamp::from_micros(1_500_000_000_123_456);
         assert_eq!(t.to_string(), "2017-07-14T02:40:00.123456");
-        assert_eq!(t.truncate_to_seconds().to_string(), "2017-07-14T02:40:00.000000");
+        assert_eq!(
+            t.truncate_to_seconds().to_string(),
+            "2017-07-14T02:40:00.000000"
+        );
     }
 
     #[test]
