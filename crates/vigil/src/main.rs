@@ -74,14 +74,9 @@ fn load_config(common: &CommonArgs, listen: Option<SocketAddr>) -> anyhow::Resul
         listen,
         data_dir: common.data_dir.clone(),
     };
-    Config::load(common.config.as_deref(), &overrides).map_err(|e| {
-        // figment's own message names the file and the key; show it in full.
-        let detail = match &e {
-            config::ConfigError::Invalid(inner) => inner.to_string(),
-            other => format!("{other:#}"),
-        };
-        anyhow::anyhow!("{e}: {detail}")
-    })
+    // anyhow prints the source chain, so figment's message (naming the file and the key) and an
+    // unreadable secret file's I/O error both reach the operator.
+    Ok(Config::load(common.config.as_deref(), &overrides)?)
 }
 
 /// Opens the configured database, creating the data directory for SQLite on first use.
@@ -91,9 +86,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     }
-    Store::connect(&url)
-        .await
-        .with_context(|| "opening the database".to_owned())
+    Store::connect(&url).await.context("opening the database")
 }
 
 #[tokio::main]
