@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A segment (or one of its hosts) has notifications still being processed.
     #[error("segment {0} is in use by notifications being processed")]
     SegmentInUse(SegmentId),
+    /// A host's segment has notifications still being processed.
+    #[error("host {0} is in use by notifications being processed")]
+    HostInUse(HostId),
     #[error("host {0} is on maintenance")]
     HostOnMaintenance(String),
     /// Same type, host and payload within the duplicate-detection window.

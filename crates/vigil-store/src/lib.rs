@@ -5,8 +5,14 @@
 //! half-written record. What is durable and why is written in ARCHITECTURE.md.
 
 mod error;
+mod hosts;
+mod listing;
+mod notifications;
 mod query;
+mod segments;
+mod sql;
 mod store;
+pub mod testing;
 
 pub use error::StoreError;
 pub use query::{

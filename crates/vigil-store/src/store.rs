@@ -1,13 +1,10 @@
-//! The `Store` handle: a connection pool and the operations on each resource.
+//! The `Store` handle: connection pools, migrations, and the transaction discipline.
 
-use crate::{
-    HostFilter, HostUpdate, NewHost, NewNotification, NewSegment, NotificationFilter, Page,
-    SegmentFilter, SegmentUpdate, StoreError, VMoveFilter,
-};
+use crate::sql::{bind_all, dialect, Arg};
+use crate::StoreError;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::time::Duration;
-use vigil_domain::{
-    Host, HostId, Notification, NotificationId, Segment, SegmentId, VMove, VMoveId, WorkflowStep,
-};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -16,119 +13,306 @@ pub enum Backend {
     MySql,
 }
 
-/// A cheap-to-clone handle on the database.
-#[derive(Clone)]
-pub struct Store {
-    backend: Backend,
+impl Backend {
+    fn of_url(url: &str) -> Option<Backend> {
+        let scheme = url.split(':').next()?;
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            "mysql" | "mariadb" => Some(Backend::MySql),
+            _ => None,
+        }
+    }
 }
 
-#[allow(unused_variables)]
+/// A cheap-to-clone handle on the database.
+///
+/// Reads go to `pool`. Writes go to `writer`, which on SQLite is a single connection: SQLite
+/// allows one writer at a time, and queueing in the pool is cheaper and fairer than retrying
+/// on `SQLITE_BUSY`. On PostgreSQL and MySQL both are the same pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+    pub(crate) pool: AnyPool,
+    pub(crate) writer: AnyPool,
+}
+
 impl Store {
-    /// Connects to `sqlite:PATH`, `postgres://…` or `mysql://…` (MariaDB too).
+    /// Connects to `sqlite:PATH`, `postgres://…` or `mysql://…` (MariaDB too). A missing SQLite
+    /// file is created.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        todo!()
+        sqlx::any::install_default_drivers();
+        let connect_err = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
+        let backend = Backend::of_url(url).ok_or_else(|| {
+            connect_err(sqlx::Error::Configuration(
+                "the URL must start with sqlite:, postgres://, postgresql://, mysql:// or mariadb://"
+                    .into(),
+            ))
+        })?;
+        match backend {
+            Backend::Sqlite => {
+                let url = if url.contains("mode=") {
+                    url.to_owned()
+                } else if url.contains('?') {
+                    format!("{url}&mode=rwc")
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let writer = sqlite_pool(1).connect(&url).await.map_err(connect_err)?;
+                let pool = sqlite_pool(4).connect(&url).await.map_err(connect_err)?;
+                Ok(Store {
+                    backend,
+                    pool,
+                    writer,
+                })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+                    .map_err(connect_err)?;
+                Ok(Store {
+                    backend,
+                    writer: pool.clone(),
+                    pool,
+                })
+            }
+            Backend::MySql => {
+                let url = url.replacen("mariadb://", "mysql://", 1);
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // Each statement sees what committed before it, as on PostgreSQL;
+                            // the duplicate check relies on it after taking the host row lock.
+                            conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(connect_err)?;
+                Ok(Store {
+                    backend,
+                    writer: pool.clone(),
+                    pool,
+                })
+            }
+        }
     }
-    /// Applies the embedded migrations for this backend (`vigil db sync`).
+
+    /// Applies the embedded migrations for this backend (`vigil db sync`). Idempotent.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        todo!()
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+            Backend::MySql => sqlx::migrate!("migrations/mysql"),
+        };
+        migrator
+            .run(&self.writer)
+            .await
+            .map_err(StoreError::Migrate)
     }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    pub async fn segment_create(&self, new: NewSegment) -> Result<Segment, StoreError> {
-        todo!()
-    }
-    pub async fn segment_get(&self, id: SegmentId) -> Result<Segment, StoreError> {
-        todo!()
-    }
-    pub async fn segment_list(
-        &self,
-        filter: &SegmentFilter,
-        page: &Page,
-    ) -> Result<Vec<Segment>, StoreError> {
-        todo!()
-    }
-    /// Refused with `SegmentInUse` while a notification of one of its hosts is new/running/error.
-    pub async fn segment_update(
-        &self,
-        id: SegmentId,
-        update: SegmentUpdate,
-    ) -> Result<Segment, StoreError> {
-        todo!()
-    }
-    /// Soft-deletes the segment and all its hosts; refused with `SegmentInUse` as above.
-    pub async fn segment_delete(&self, id: SegmentId) -> Result<(), StoreError> {
-        todo!()
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
     }
 
-    pub async fn host_create(&self, segment: SegmentId, new: NewHost) -> Result<Host, StoreError> {
-        todo!()
-    }
-    pub async fn host_get(&self, segment: SegmentId, id: HostId) -> Result<Host, StoreError> {
-        todo!()
-    }
-    pub async fn host_get_by_name(&self, name: &str) -> Result<Host, StoreError> {
-        todo!()
-    }
-    pub async fn host_list(
-        &self,
-        segment: SegmentId,
-        filter: &HostFilter,
-        page: &Page,
-    ) -> Result<Vec<Host>, StoreError> {
-        todo!()
-    }
-    pub async fn host_update(
-        &self,
-        segment: SegmentId,
-        id: HostId,
-        update: HostUpdate,
-    ) -> Result<Host, StoreError> {
-        todo!()
-    }
-    pub async fn host_delete(&self, segment: SegmentId, id: HostId) -> Result<(), StoreError> {
-        todo!()
+    /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a read-then-write transaction can never fail half-way on a lock upgrade.
+    pub(crate) async fn write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            _ => self.writer.begin().await,
+        };
+        tx.map_err(db("begin"))
     }
 
-    /// Stores a failure report, race-free across API replicas: host lookup, maintenance check,
-    /// duplicate check (same type, host and payload with `generated_time` within `dedup_window`
-    /// before the new one, or any time after it) and insert run under a lock on the host row.
-    pub async fn notification_create(
-        &self,
-        new: NewNotification,
-        dedup_window: Duration,
-    ) -> Result<Notification, StoreError> {
-        todo!()
-    }
-    pub async fn notification_get(&self, id: NotificationId) -> Result<Notification, StoreError> {
-        todo!()
-    }
-    pub async fn notification_list(
-        &self,
-        filter: &NotificationFilter,
-        page: &Page,
-    ) -> Result<Vec<Notification>, StoreError> {
-        todo!()
+    /// `FOR UPDATE` where the backend has row locks; SQLite's write lock already covers it.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            _ => " FOR UPDATE",
+        }
     }
 
-    pub async fn vmove_list(
+    pub(crate) async fn fetch_all(
         &self,
-        notification: NotificationId,
-        filter: &VMoveFilter,
-        page: &Page,
-    ) -> Result<Vec<VMove>, StoreError> {
-        todo!()
-    }
-    pub async fn vmove_get(&self, id: VMoveId) -> Result<VMove, StoreError> {
-        todo!()
+        op: &'static str,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let sql = dialect(self.backend, sql);
+        bind_all(sqlx::query(&sql), args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(op))
     }
 
-    /// The persisted step log of a notification's recovery, in execution order.
-    pub async fn workflow_steps(
+    pub(crate) async fn fetch_optional(
         &self,
-        notification: NotificationId,
-    ) -> Result<Vec<WorkflowStep>, StoreError> {
-        todo!()
+        op: &'static str,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        let sql = dialect(self.backend, sql);
+        bind_all(sqlx::query(&sql), args)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(op))
+    }
+}
+
+/// Statements inside a write transaction.
+pub(crate) struct Tx {
+    pub(crate) backend: Backend,
+    pub(crate) tx: Transaction<'static, Any>,
+}
+
+impl Tx {
+    pub(crate) async fn fetch_optional(
+        &mut self,
+        op: &'static str,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        let sql = dialect(self.backend, sql);
+        bind_all(sqlx::query(&sql), args)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db(op))
+    }
+
+    pub(crate) async fn fetch_all(
+        &mut self,
+        op: &'static str,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let sql = dialect(self.backend, sql);
+        bind_all(sqlx::query(&sql), args)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db(op))
+    }
+
+    /// Runs a statement and returns the number of rows it changed.
+    pub(crate) async fn execute(
+        &mut self,
+        op: &'static str,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<u64, StoreError> {
+        let sql = dialect(self.backend, sql);
+        Ok(bind_all(sqlx::query(&sql), args)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db(op))?
+            .rows_affected())
+    }
+
+    /// Runs an `INSERT` and returns the new row's integer id.
+    pub(crate) async fn insert(
+        &mut self,
+        op: &'static str,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<i64, StoreError> {
+        self.insert_inner(sql, args).await.map_err(db(op))
+    }
+
+    async fn insert_inner(&mut self, sql: &str, args: Vec<Arg>) -> Result<i64, sqlx::Error> {
+        match self.backend {
+            Backend::MySql => {
+                let done = bind_all(sqlx::query(sql), args)
+                    .execute(&mut *self.tx)
+                    .await?;
+                done.last_insert_id()
+                    .ok_or_else(|| sqlx::Error::Protocol("MySQL returned no insert id".into()))
+            }
+            _ => {
+                let sql = format!("{} RETURNING id", dialect(self.backend, sql));
+                let row = bind_all(sqlx::query(&sql), args)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                sqlx::Row::try_get::<i64, _>(&row, 0)
+            }
+        }
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(db("commit"))
+    }
+}
+
+impl Store {
+    pub(crate) async fn tx(&self) -> Result<Tx, StoreError> {
+        Ok(Tx {
+            backend: self.backend,
+            tx: self.write().await?,
+        })
+    }
+}
+
+/// Wraps a database error with the operation that failed.
+pub(crate) fn db(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { operation, source }
+}
+
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; synchronous=FULL makes a commit
+                // durable before the API answers 201/202 ("once accepted, persistent").
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        })
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://vigil:s3cret@db:5432/vigil"),
+            "postgres://vigil:***@db:5432/vigil"
+        );
+        assert_eq!(redact("sqlite:/x/y.sqlite"), "sqlite:/x/y.sqlite");
     }
 }

@@ -1,0 +1,457 @@
+//! Notifications (failure reports), their vmoves and their recovery log.
+
+use crate::listing::{col, Kind, Listing};
+use crate::sql::{args, Arg, Cols};
+use crate::{NewNotification, NotificationFilter, Page, Store, StoreError, VMoveFilter};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use std::time::Duration;
+use vigil_domain::{
+    HostId, Notification, NotificationId, NotificationStatus, ProgressDetail, SegmentId, Timestamp,
+    VMove, VMoveId, WorkflowStep,
+};
+
+const COLUMNS: &str = "n.id, n.notification_uuid, n.generated_time, n.type, n.payload, n.status, \
+     n.source_host_uuid, n.failover_segment_uuid, n.message, n.created_at, n.updated_at, \
+     n.deleted_at, n.deleted";
+
+const LISTING: Listing = Listing {
+    from: "notifications n",
+    id: "n.id",
+    columns: &[
+        col("id", "n.id", Kind::Int),
+        col("notification_uuid", "n.notification_uuid", Kind::Text),
+        col("generated_time", "n.generated_time", Kind::Int),
+        col("type", "n.type", Kind::Text),
+        col("payload", "n.payload", Kind::Text),
+        col("status", "n.status", Kind::Text),
+        col("source_host_uuid", "n.source_host_uuid", Kind::Text),
+        col(
+            "failover_segment_uuid",
+            "n.failover_segment_uuid",
+            Kind::NullableText,
+        ),
+        col("message", "n.message", Kind::NullableText),
+        col("created_at", "n.created_at", Kind::Int),
+        col("updated_at", "n.updated_at", Kind::NullableInt),
+        col("deleted_at", "n.deleted_at", Kind::NullableInt),
+        col("deleted", "n.deleted", Kind::Int),
+    ],
+};
+
+const VMOVE_COLUMNS: &str = "v.id, v.uuid, v.notification_uuid, v.instance_uuid, \
+     v.instance_name, v.source_host, v.dest_host, v.start_time, v.end_time, v.type, v.status, \
+     v.message, v.created_at, v.updated_at, v.deleted_at, v.deleted";
+
+const VMOVE_LISTING: Listing = Listing {
+    from: "vmoves v",
+    id: "v.id",
+    columns: &[
+        col("id", "v.id", Kind::Int),
+        col("uuid", "v.uuid", Kind::Text),
+        col("notification_uuid", "v.notification_uuid", Kind::Text),
+        col("instance_uuid", "v.instance_uuid", Kind::Text),
+        col("instance_name", "v.instance_name", Kind::Text),
+        col("source_host", "v.source_host", Kind::NullableText),
+        col("dest_host", "v.dest_host", Kind::NullableText),
+        col("start_time", "v.start_time", Kind::NullableInt),
+        col("end_time", "v.end_time", Kind::NullableInt),
+        col("type", "v.type", Kind::Text),
+        col("status", "v.status", Kind::Text),
+        col("message", "v.message", Kind::NullableText),
+        col("created_at", "v.created_at", Kind::Int),
+        col("updated_at", "v.updated_at", Kind::NullableInt),
+        col("deleted_at", "v.deleted_at", Kind::NullableInt),
+        col("deleted", "v.deleted", Kind::Int),
+    ],
+};
+
+pub(crate) fn from_row(row: &AnyRow) -> Result<Notification, StoreError> {
+    let c = Cols::new(row);
+    Ok(Notification {
+        id: c.int("id")?,
+        uuid: c.parsed("notification_uuid")?,
+        generated_time: c.ts("generated_time")?,
+        source_host_uuid: c.parsed("source_host_uuid")?,
+        notification_type: c.parsed("type")?,
+        payload: parse_payload(&c.text("payload")?)?,
+        status: c.parsed("status")?,
+        failover_segment_uuid: c.opt_parsed("failover_segment_uuid")?,
+        message: c.opt_text("message")?,
+        created_at: c.ts("created_at")?,
+        updated_at: c.opt_ts("updated_at")?,
+        deleted_at: c.opt_ts("deleted_at")?,
+        deleted: c.int("deleted")? != 0,
+    })
+}
+
+fn parse_payload(text: &str) -> Result<Map<String, Value>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: "notification payload",
+        detail: e.to_string(),
+    })
+}
+
+fn vmove_from_row(row: &AnyRow) -> Result<VMove, StoreError> {
+    let c = Cols::new(row);
+    Ok(VMove {
+        id: c.int("id")?,
+        uuid: c.parsed("uuid")?,
+        notification_uuid: c.parsed("notification_uuid")?,
+        instance_uuid: c.text("instance_uuid")?,
+        instance_name: c.text("instance_name")?,
+        source_host: c.opt_text("source_host")?,
+        dest_host: c.opt_text("dest_host")?,
+        start_time: c.opt_ts("start_time")?,
+        end_time: c.opt_ts("end_time")?,
+        vmove_type: c.parsed("type")?,
+        status: c.parsed("status")?,
+        message: c.opt_text("message")?,
+        created_at: c.ts("created_at")?,
+        updated_at: c.opt_ts("updated_at")?,
+        deleted_at: c.opt_ts("deleted_at")?,
+        deleted: c.int("deleted")? != 0,
+    })
+}
+
+/// SHA-256 of the payload serialised with object keys sorted: equal dicts, equal digests,
+/// whatever order a monitor sent the keys in.
+fn payload_digest(payload: &Map<String, Value>) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut text = String::new();
+    canonical(&Value::Object(payload.clone()), &mut text);
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Stores a failure report, race-free across API replicas: host lookup, maintenance check,
+    /// duplicate check (same type, host and payload with `generated_time` within `dedup_window`
+    /// before the new one, or any time after it) and insert run under a lock on the host row.
+    pub async fn notification_create(
+        &self,
+        new: NewNotification,
+        dedup_window: Duration,
+    ) -> Result<Notification, StoreError> {
+        let mut tx = self.tx().await?;
+        // Every report for a host serialises on its row (SQLite: on the database write lock),
+        // so two replicas cannot both find "no duplicate" and both insert.
+        let host = tx
+            .fetch_optional(
+                "notification host lock",
+                &format!(
+                    "SELECT h.id, h.uuid, h.on_maintenance, s.uuid AS segment_uuid \
+                     FROM hosts h JOIN segments s ON s.id = h.segment_id \
+                     WHERE h.name = ? AND h.deleted = 0{}",
+                    self.for_update()
+                ),
+                args![new.hostname.as_str()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::HostNameNotFound(new.hostname.clone()))?;
+        let c = Cols::new(&host);
+        let host_uuid: HostId = c.parsed("uuid")?;
+        let segment_uuid: SegmentId = c.parsed("segment_uuid")?;
+        if c.bool("on_maintenance")? {
+            return Err(StoreError::HostOnMaintenance(new.hostname));
+        }
+        let digest = payload_digest(&new.payload);
+        let since = new
+            .generated_time
+            .saturating_sub_secs(dedup_window.as_secs());
+        let candidates = tx
+            .fetch_all(
+                "notification duplicate check",
+                "SELECT payload FROM notifications WHERE source_host_uuid = ? AND type = ? \
+                 AND payload_digest = ? AND generated_time >= ? AND deleted = 0",
+                args![
+                    host_uuid.to_string(),
+                    new.notification_type.as_str(),
+                    digest.as_str(),
+                    since,
+                ],
+            )
+            .await?;
+        for row in &candidates {
+            if parse_payload(&Cols::new(row).text("payload")?)? == new.payload {
+                return Err(StoreError::DuplicateNotification(new.hostname));
+            }
+        }
+        let uuid = NotificationId::new_random();
+        let now = Timestamp::now().truncate_to_seconds();
+        let payload_text = Value::Object(new.payload.clone()).to_string();
+        let id = tx
+            .insert(
+                "notification insert",
+                "INSERT INTO notifications (notification_uuid, generated_time, type, payload, \
+                 payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, \
+                 deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                args![
+                    uuid.to_string(),
+                    new.generated_time,
+                    new.notification_type.as_str(),
+                    payload_text,
+                    digest,
+                    NotificationStatus::New.as_str(),
+                    host_uuid.to_string(),
+                    segment_uuid.to_string(),
+                    now,
+                ],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Notification {
+            id,
+            uuid,
+            generated_time: new.generated_time,
+            source_host_uuid: host_uuid,
+            notification_type: new.notification_type,
+            payload: new.payload,
+            status: NotificationStatus::New,
+            failover_segment_uuid: Some(segment_uuid),
+            message: None,
+            created_at: now,
+            updated_at: None,
+            deleted_at: None,
+            deleted: false,
+        })
+    }
+
+    pub async fn notification_get(&self, id: NotificationId) -> Result<Notification, StoreError> {
+        let row = self
+            .fetch_optional(
+                "notification get",
+                &format!(
+                    "SELECT {COLUMNS} FROM notifications n \
+                     WHERE n.notification_uuid = ? AND n.deleted = 0"
+                ),
+                args![id.to_string()],
+            )
+            .await?
+            .ok_or(StoreError::NotificationNotFound(id))?;
+        from_row(&row)
+    }
+
+    pub async fn notification_list(
+        &self,
+        filter: &NotificationFilter,
+        page: &Page,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.check_marker("notifications", page).await?;
+        let mut conds = vec!["n.deleted = 0".to_owned()];
+        let mut args: Vec<Arg> = Vec::new();
+        if let Some(s) = &filter.status {
+            conds.push("n.status = ?".into());
+            args.push(s.as_str().into());
+        }
+        if let Some(h) = filter.source_host_uuid {
+            conds.push("n.source_host_uuid = ?".into());
+            args.push(h.to_string().into());
+        }
+        if let Some(t) = &filter.notification_type {
+            conds.push("n.type = ?".into());
+            args.push(t.as_str().into());
+        }
+        if let Some(t) = filter.generated_since {
+            conds.push("n.generated_time >= ?".into());
+            args.push(t.into());
+        }
+        let tail = LISTING.finish(page, &mut conds, &mut args)?;
+        let rows = self
+            .fetch_all(
+                "notification list",
+                &format!("SELECT {COLUMNS} FROM notifications n{tail}"),
+                args,
+            )
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Moves a notification to `status` (with an operator-facing `message`, or none).
+    pub async fn notification_set_status(
+        &self,
+        id: NotificationId,
+        status: NotificationStatus,
+        message: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
+        let changed = tx
+            .execute(
+                "notification status update",
+                "UPDATE notifications SET status = ?, message = ?, updated_at = ? \
+                 WHERE notification_uuid = ? AND deleted = 0",
+                args![
+                    status.as_str(),
+                    message,
+                    Timestamp::now().truncate_to_seconds(),
+                    id.to_string(),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotificationNotFound(id));
+        }
+        tx.commit().await
+    }
+
+    /// The vmoves of a notification. The caller checks the notification exists.
+    pub async fn vmove_list(
+        &self,
+        notification: NotificationId,
+        filter: &VMoveFilter,
+        page: &Page,
+    ) -> Result<Vec<VMove>, StoreError> {
+        self.check_marker("vmoves", page).await?;
+        let mut conds = vec![
+            "v.notification_uuid = ?".to_owned(),
+            "v.deleted = 0".to_owned(),
+        ];
+        let mut args: Vec<Arg> = args![notification.to_string()];
+        if let Some(s) = &filter.status {
+            conds.push("v.status = ?".into());
+            args.push(s.as_str().into());
+        }
+        if let Some(t) = &filter.vmove_type {
+            conds.push("v.type = ?".into());
+            args.push(t.as_str().into());
+        }
+        let tail = VMOVE_LISTING.finish(page, &mut conds, &mut args)?;
+        let rows = self
+            .fetch_all(
+                "vmove list",
+                &format!("SELECT {VMOVE_COLUMNS} FROM vmoves v{tail}"),
+                args,
+            )
+            .await?;
+        rows.iter().map(vmove_from_row).collect()
+    }
+
+    pub async fn vmove_get(&self, id: VMoveId) -> Result<VMove, StoreError> {
+        let row = self
+            .fetch_optional(
+                "vmove get",
+                &format!("SELECT {VMOVE_COLUMNS} FROM vmoves v WHERE v.uuid = ? AND v.deleted = 0"),
+                args![id.to_string()],
+            )
+            .await?
+            .ok_or(StoreError::VMoveNotFound(id))?;
+        vmove_from_row(&row)
+    }
+
+    /// The persisted step log of a notification's recovery, in execution order.
+    pub async fn workflow_steps(
+        &self,
+        notification: NotificationId,
+    ) -> Result<Vec<WorkflowStep>, StoreError> {
+        let rows = self
+            .fetch_all(
+                "workflow steps",
+                "SELECT name, state, progress, progress_details FROM recovery_steps \
+                 WHERE notification_uuid = ? ORDER BY position",
+                args![notification.to_string()],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let c = Cols::new(row);
+                let details: Vec<ProgressDetail> =
+                    serde_json::from_str(&c.text("progress_details")?).map_err(|e| {
+                        StoreError::Corrupt {
+                            what: "progress details",
+                            detail: e.to_string(),
+                        }
+                    })?;
+                Ok(WorkflowStep {
+                    name: c.text("name")?,
+                    progress: c.float("progress")?,
+                    state: c.text("state")?,
+                    progress_details: details,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes step `position` of a notification's recovery log, replacing what was there.
+    pub async fn workflow_step_put(
+        &self,
+        notification: NotificationId,
+        position: u32,
+        step: &WorkflowStep,
+    ) -> Result<(), StoreError> {
+        let details =
+            serde_json::to_string(&step.progress_details).map_err(|e| StoreError::Corrupt {
+                what: "progress details",
+                detail: e.to_string(),
+            })?;
+        let mut tx = self.tx().await?;
+        tx.execute(
+            "workflow step delete",
+            "DELETE FROM recovery_steps WHERE notification_uuid = ? AND position = ?",
+            args![notification.to_string(), i64::from(position)],
+        )
+        .await?;
+        tx.execute(
+            "workflow step insert",
+            "INSERT INTO recovery_steps (notification_uuid, position, name, state, progress, \
+             progress_details, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            args![
+                notification.to_string(),
+                i64::from(position),
+                step.name.as_str(),
+                step.state.as_str(),
+                step.progress,
+                details,
+                Timestamp::now(),
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_ignores_key_order() {
+        let a: Map<String, Value> =
+            serde_json::from_str(r#"{"event":"STOPPED","host_status":"NORMAL"}"#).unwrap();
+        let b: Map<String, Value> =
+            serde_json::from_str(r#"{"host_status":"NORMAL","event":"STOPPED"}"#).unwrap();
+        let c: Map<String, Value> =
+            serde_json::from_str(r#"{"host_status":"UNKNOWN","event":"STOPPED"}"#).unwrap();
+        assert_eq!(payload_digest(&a), payload_digest(&b));
+        assert_ne!(payload_digest(&a), payload_digest(&c));
+        assert_eq!(payload_digest(&a).len(), 64);
+    }
+}
