@@ -29,6 +29,9 @@ pub enum StoreError {
     /// Same type, host and payload within the duplicate-detection window.
     #[error("duplicate notification from host {0}")]
     DuplicateNotification(String),
+    /// Another engine has taken the notification over (or it is no longer running).
+    #[error("the lease on notification {0} is no longer held")]
+    LeaseLost(NotificationId),
     #[error("marker {0} not found")]
     MarkerNotFound(String),
     #[error("invalid sort key {0}")]

@@ -9,6 +9,7 @@ mod hosts;
 mod listing;
 mod notifications;
 mod query;
+mod queue;
 mod segments;
 mod sql;
 mod store;
@@ -19,4 +20,5 @@ pub use query::{
     HostFilter, HostUpdate, NewHost, NewNotification, NewSegment, NotificationFilter, Page,
     SegmentFilter, SegmentUpdate, SortDir, VMoveFilter,
 };
+pub use queue::{Claimed, FlowStep, VMoveRecord};
 pub use store::{Backend, Store};

@@ -12,7 +12,8 @@ use vigil_domain::{
     VMove, VMoveId, WorkflowStep,
 };
 
-const COLUMNS: &str = "n.id, n.notification_uuid, n.generated_time, n.type, n.payload, n.status, \
+pub(crate) const COLUMNS: &str =
+    "n.id, n.notification_uuid, n.generated_time, n.type, n.payload, n.status, \
      n.source_host_uuid, n.failover_segment_uuid, n.message, n.created_at, n.updated_at, \
      n.deleted_at, n.deleted";
 

@@ -1,0 +1,295 @@
+//! The engines' work queue on every backend: claims, leases, takeover, fencing of stale owners.
+
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use vigil_domain::{
+    NotificationStatus, NotificationType, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
+};
+use vigil_store::testing::test_stores;
+use vigil_store::{FlowStep, NewHost, NewNotification, NewSegment, Store, StoreError, VMoveRecord};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+async fn setup(s: &Store, hosts: usize) {
+    let seg = s
+        .segment_create(NewSegment {
+            name: "seg".into(),
+            service_type: "COMPUTE".into(),
+            enabled: true,
+            description: None,
+            recovery_method: RecoveryMethod::Auto,
+        })
+        .await
+        .unwrap();
+    for i in 0..hosts {
+        s.host_create(
+            seg.uuid,
+            NewHost {
+                name: format!("node{i}"),
+                host_type: None,
+                control_attributes: None,
+                reserved: false,
+                on_maintenance: false,
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
+async fn report(s: &Store, host: &str, kind: NotificationType) -> vigil_domain::Notification {
+    s.notification_create(
+        NewNotification {
+            notification_type: kind,
+            hostname: host.into(),
+            generated_time: Timestamp::now(),
+            payload: json!({"event": "STOPPED", "host_status": "NORMAL"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        },
+        Duration::from_secs(180),
+    )
+    .await
+    .unwrap()
+}
+
+fn step(name: &str) -> FlowStep {
+    FlowStep {
+        name: name.into(),
+        state: "SUCCESS".into(),
+        progress: 1.0,
+        progress_details: vec![],
+        output: Some("{}".into()),
+        message: None,
+        ending: None,
+    }
+}
+
+#[tokio::test]
+async fn a_claim_is_exclusive_until_its_lease_expires() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let b = t.backend;
+        setup(s, 2).await;
+        assert!(s.notification_claim("e1", LEASE).await.unwrap().is_none());
+        let n = report(s, "node0", NotificationType::ComputeHost).await;
+
+        let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        assert_eq!(c.notification.uuid, n.uuid);
+        assert_eq!(c.notification.status, NotificationStatus::Running);
+        assert_eq!(c.attempts, 1);
+        assert!(
+            s.notification_claim("e2", LEASE).await.unwrap().is_none(),
+            "{b:?}"
+        );
+
+        // Same host, another report: waits while node0's recovery is in live hands.
+        report(s, "node0", NotificationType::Process).await;
+        assert!(
+            s.notification_claim("e2", LEASE).await.unwrap().is_none(),
+            "{b:?}"
+        );
+        // Another host's report is free.
+        let other = report(s, "node1", NotificationType::ComputeHost).await;
+        let c2 = s.notification_claim("e2", LEASE).await.unwrap().unwrap();
+        assert_eq!(c2.notification.uuid, other.uuid, "{b:?}");
+
+        s.flow_step_save(n.uuid, "e1", &step("a")).await.unwrap();
+        assert!(matches!(
+            s.flow_step_save(n.uuid, "e2", &step("b"))
+                .await
+                .unwrap_err(),
+            StoreError::LeaseLost(_)
+        ));
+        s.notification_renew(n.uuid, "e1", Duration::from_millis(1))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        // Expired: another engine takes it over, and the old owner is fenced off.
+        let c3 = s.notification_claim("e3", LEASE).await.unwrap().unwrap();
+        assert_eq!(c3.notification.uuid, n.uuid, "{b:?}");
+        assert_eq!(c3.attempts, 2);
+        for err in [
+            s.notification_renew(n.uuid, "e1", LEASE).await.unwrap_err(),
+            s.flow_step_save(n.uuid, "e1", &step("b"))
+                .await
+                .unwrap_err(),
+            s.notification_release(n.uuid, "e1", NotificationStatus::Finished, None, None)
+                .await
+                .unwrap_err(),
+        ] {
+            assert!(matches!(err, StoreError::LeaseLost(_)), "{b:?} {err:?}");
+        }
+        // The new owner sees the log so far and continues it.
+        s.flow_step_save(n.uuid, "e3", &step("b")).await.unwrap();
+        let mut a2 = step("a");
+        a2.state = "FAILURE".into();
+        s.flow_step_save(n.uuid, "e3", &a2).await.unwrap();
+        let log = s.flow_log_load(n.uuid).await.unwrap();
+        assert_eq!(
+            log.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(log[0].state, "FAILURE");
+        assert_eq!(s.workflow_steps(n.uuid).await.unwrap().len(), 2);
+
+        s.notification_release(n.uuid, "e3", NotificationStatus::Finished, None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.notification_get(n.uuid).await.unwrap().status,
+            NotificationStatus::Finished
+        );
+        // node0's process report is claimable now.
+        let c4 = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        assert_eq!(
+            c4.notification.notification_type,
+            NotificationType::Process,
+            "{b:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_are_retried_when_due() {
+    for t in test_stores().await {
+        let s = &t.store;
+        setup(s, 1).await;
+        let n = report(s, "node0", NotificationType::ComputeHost).await;
+        s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        let later = Timestamp::from_micros(Timestamp::now().as_micros() + 3_600_000_000);
+        s.notification_release(
+            n.uuid,
+            "e1",
+            NotificationStatus::Error,
+            Some("nova unreachable".into()),
+            Some(later),
+        )
+        .await
+        .unwrap();
+        assert!(s.notification_claim("e1", LEASE).await.unwrap().is_none());
+        let got = s.notification_get(n.uuid).await.unwrap();
+        assert_eq!(got.status, NotificationStatus::Error);
+        assert_eq!(got.message.as_deref(), Some("nova unreachable"));
+
+        // A retry that is due is claimed again, counting the attempt.
+        let n2 = report(s, "node0", NotificationType::Process).await;
+        let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        assert_eq!(c.notification.uuid, n2.uuid);
+        let past = Timestamp::from_micros(Timestamp::now().as_micros() - 1_000_000);
+        s.notification_release(n2.uuid, "e1", NotificationStatus::Error, None, Some(past))
+            .await
+            .unwrap();
+        let c = s.notification_claim("e2", LEASE).await.unwrap().unwrap();
+        assert_eq!((c.notification.uuid, c.attempts), (n2.uuid, 2));
+        s.notification_release(n2.uuid, "e2", NotificationStatus::Finished, None, None)
+            .await
+            .unwrap();
+        // Expiry: everything generated before the cutoff and not in live hands fails.
+        let expired = s
+            .notification_expire(Timestamp::from_micros(Timestamp::now().as_micros() + 1))
+            .await
+            .unwrap();
+        assert_eq!(expired, 1);
+        assert_eq!(
+            s.notification_get(n.uuid).await.unwrap().status,
+            NotificationStatus::Failed
+        );
+    }
+}
+
+#[tokio::test]
+async fn vmoves_are_recorded_per_instance() {
+    for t in test_stores().await {
+        let s = &t.store;
+        setup(s, 1).await;
+        let n = report(s, "node0", NotificationType::ComputeHost).await;
+        s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        let mut rec = VMoveRecord {
+            instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
+            instance_name: "vm1".into(),
+            source_host: Some("node0".into()),
+            dest_host: None,
+            start_time: Some(Timestamp::now()),
+            end_time: None,
+            vmove_type: VMoveType::Evacuation,
+            status: VMoveStatus::Pending,
+            message: None,
+        };
+        let first = s.vmove_put(n.uuid, "e1", &rec).await.unwrap();
+        rec.status = VMoveStatus::Succeeded;
+        rec.dest_host = Some("node1".into());
+        let second = s.vmove_put(n.uuid, "e1", &rec).await.unwrap();
+        assert_eq!(first.uuid, second.uuid);
+        assert_eq!(second.status, VMoveStatus::Succeeded);
+        assert_eq!(second.dest_host.as_deref(), Some("node1"));
+        assert!(matches!(
+            s.vmove_put(n.uuid, "e2", &rec).await.unwrap_err(),
+            StoreError::LeaseLost(_)
+        ));
+        let list = s
+            .vmove_list(n.uuid, &Default::default(), &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(list, [second]);
+    }
+}
+
+/// Four engines on two store handles drain twenty reports: each is claimed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn competing_engines_never_share_a_notification() {
+    for t in test_stores().await {
+        let b = t.backend;
+        let replica = Store::connect(&t.url).await.unwrap();
+        setup(&t.store, 20).await;
+        for i in 0..20 {
+            report(&t.store, &format!("node{i}"), NotificationType::ComputeHost).await;
+        }
+        let mut engines = Vec::new();
+        for e in 0..4 {
+            let s = if e % 2 == 0 {
+                t.store.clone()
+            } else {
+                replica.clone()
+            };
+            engines.push(tokio::spawn(async move {
+                let owner = format!("engine-{e}");
+                let mut mine = Vec::new();
+                let mut idle = 0;
+                while idle < 3 {
+                    match s.notification_claim(&owner, LEASE).await.unwrap() {
+                        Some(c) => {
+                            idle = 0;
+                            mine.push(c.notification.uuid);
+                            s.notification_release(
+                                c.notification.uuid,
+                                &owner,
+                                NotificationStatus::Finished,
+                                None,
+                                None,
+                            )
+                            .await
+                            .unwrap();
+                        }
+                        None => {
+                            idle += 1;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        for e in engines {
+            all.extend(e.await.unwrap());
+        }
+        let distinct: BTreeSet<_> = all.iter().collect();
+        assert_eq!(all.len(), 20, "{b:?}: {all:?}");
+        assert_eq!(distinct.len(), 20, "{b:?}");
+        replica.close().await;
+    }
+}
