@@ -1,7 +1,13 @@
 //! The recovery engine: turns stored notifications into recovered instances.
 //!
-//! `planner` holds the pure decisions (which instances, in what order, in which tiers); it does
-//! no I/O and is tested by tables.
+//! `worker` claims notifications from the store's queue and runs their flows; `saga` runs a
+//! flow's steps durably; `host` is the host-failure flow; `planner` holds the pure decisions
+//! (which instances, in what order, in which tiers) and is tested by tables; `nova` and `fence`
+//! are the engine's view of the outside world.
 
+pub mod fence;
+pub mod host;
+pub mod nova;
 pub mod planner;
 pub mod saga;
+pub mod worker;

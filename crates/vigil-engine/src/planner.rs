@@ -1,7 +1,7 @@
 //! Pure decisions of a host recovery: which of a failed host's servers to recover, in what
 //! order, and in which start tiers. No I/O: the caller gathers `ServerFacts` from Nova.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What the planner needs to know about one server on the failed host.
@@ -18,7 +18,7 @@ pub struct ServerFacts {
 
 /// Which servers a host recovery moves, and how it orders them. Masakari's options keep their
 /// names and defaults; the rest are Vigil's.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SelectionPolicy {
     /// Recover servers without the HA metadata key too (after the HA-enabled ones).

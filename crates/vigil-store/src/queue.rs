@@ -410,6 +410,63 @@ impl Store {
         self.vmove_get(vmove_id).await
     }
 
+    /// Sets a host's flags on behalf of a recovery (the API's "in use" rule does not apply:
+    /// the engine is the one using it).
+    pub async fn host_set_flags(
+        &self,
+        host: vigil_domain::HostId,
+        on_maintenance: Option<bool>,
+        reserved: Option<bool>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
+        let now = Timestamp::now().truncate_to_seconds();
+        if let Some(m) = on_maintenance {
+            tx.execute(
+                "host maintenance flag",
+                "UPDATE hosts SET on_maintenance = ?, updated_at = ? WHERE uuid = ? AND deleted = 0",
+                args![m, now, host.to_string()],
+            )
+            .await?;
+        }
+        if let Some(r) = reserved {
+            tx.execute(
+                "host reserved flag",
+                "UPDATE hosts SET reserved = ?, updated_at = ? WHERE uuid = ? AND deleted = 0",
+                args![r, now, host.to_string()],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// For the mass-failure gate: how many distinct hosts of the segment reported a host
+    /// failure generated since `since`, and how many live hosts the segment has.
+    pub async fn segment_failure_count(
+        &self,
+        segment: vigil_domain::SegmentId,
+        since: Timestamp,
+    ) -> Result<(i64, i64), StoreError> {
+        let row = self
+            .fetch_optional(
+                "segment failure count",
+                "SELECT (SELECT COUNT(DISTINCT n.source_host_uuid) FROM notifications n \
+                   JOIN hosts h ON h.uuid = n.source_host_uuid JOIN segments s ON s.id = h.segment_id \
+                   WHERE s.uuid = ? AND n.type = 'COMPUTE_HOST' AND n.generated_time >= ? \
+                   AND n.payload LIKE '%\"event\":\"STOPPED\"%' \
+                   AND n.status <> 'ignored' AND n.deleted = 0) AS failed, \
+                 (SELECT COUNT(*) FROM hosts h JOIN segments s ON s.id = h.segment_id \
+                   WHERE s.uuid = ? AND h.deleted = 0) AS total",
+                args![segment.to_string(), since, segment.to_string()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "count",
+                detail: "no row".into(),
+            })?;
+        let c = Cols::new(&row);
+        Ok((c.int("failed")?, c.int("total")?))
+    }
+
     async fn check_lease(
         &self,
         tx: &mut Tx,

@@ -1,0 +1,41 @@
+//! The fencing gate: before any instance of a failed host is rebuilt elsewhere, the host must be
+//! known to be off, or the instance could run twice.
+
+use async_trait::async_trait;
+
+/// What a fencing driver reports about a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PowerState {
+    Off,
+    On,
+    Unknown,
+}
+
+#[async_trait]
+pub trait Fencer: Send + Sync {
+    /// A short name for logs and `recovery_workflow_details`.
+    fn name(&self) -> &str;
+    /// Powers the host off (idempotent) and confirms it is off.
+    async fn fence(&self, host: &str) -> Result<String, String>;
+    /// Asks the host's power state without changing it.
+    async fn power_state(&self, host: &str) -> Result<PowerState, String>;
+}
+
+/// Masakari's behaviour: no power control; a `host_status: NORMAL` report from the monitor is
+/// taken as proof the host is down. Used until a fencing driver is configured.
+pub struct TrustMonitor;
+
+#[async_trait]
+impl Fencer for TrustMonitor {
+    fn name(&self) -> &str {
+        "trust-monitor"
+    }
+    async fn fence(&self, host: &str) -> Result<String, String> {
+        Ok(format!(
+            "no fencing driver configured: trusting the monitor that {host} is down"
+        ))
+    }
+    async fn power_state(&self, _host: &str) -> Result<PowerState, String> {
+        Ok(PowerState::Unknown)
+    }
+}

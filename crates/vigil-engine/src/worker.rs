@@ -1,0 +1,319 @@
+//! The engine loop: claim a notification, run its flow under a renewed lease, record the end.
+//!
+//! Any number of engines may run against one database. The store's claim is the only
+//! coordination: no broker, no leader. A crashed engine's lease expires and another engine
+//! resumes its flow from the step log.
+
+use crate::fence::Fencer;
+use crate::host::{self, HostFailure, HostRecoveryConfig};
+use crate::nova::Nova;
+use crate::planner::SelectionPolicy;
+use crate::saga::{run_flow, Ending, FlowError, FlowLog, LogError, StepRecord, StepState};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use vigil_domain::{
+    Notification, NotificationId, NotificationStatus, NotificationType, ProgressDetail, Timestamp,
+};
+use vigil_store::{Claimed, FlowStep, Store, StoreError};
+
+/// Engine settings (`[engine]` in the configuration).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Seconds a claim lasts without renewal; a crashed engine's work resumes after this.
+    pub lease_secs: u64,
+    /// How often the queue is polled when idle.
+    pub poll_interval_ms: u64,
+    /// Notifications processed at once by this engine.
+    pub max_concurrent: usize,
+    /// Attempts (claims) of a failing notification before it is `failed`.
+    pub max_attempts: i64,
+    /// Delay before retrying an `error` notification, multiplied by the attempt number.
+    pub retry_backoff_secs: u64,
+    /// Notifications still unhandled this long after they were generated become `failed`.
+    pub expire_after_secs: u64,
+    pub host: HostRecoveryConfig,
+    pub selection: SelectionPolicy,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            lease_secs: 30,
+            poll_interval_ms: 500,
+            max_concurrent: 16,
+            max_attempts: 5,
+            retry_backoff_secs: 30,
+            expire_after_secs: 24 * 3600,
+            host: HostRecoveryConfig::default(),
+            selection: SelectionPolicy::default(),
+        }
+    }
+}
+
+pub struct Engine {
+    pub store: Store,
+    pub nova: Arc<dyn Nova>,
+    pub fencer: Arc<dyn Fencer>,
+    pub config: EngineConfig,
+    /// This engine's name in leases; unique per process.
+    pub owner: String,
+}
+
+impl Engine {
+    /// Runs until `shutdown` turns true; in-flight flows are left to their leases (another
+    /// engine, or this one restarted, resumes them).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.config.max_concurrent.max(1)));
+        let poll = Duration::from_millis(self.config.poll_interval_ms);
+        let mut last_expiry = tokio::time::Instant::now() - Duration::from_secs(3600);
+        tracing::info!(owner = %self.owner, "engine started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if last_expiry.elapsed() > Duration::from_secs(60) {
+                last_expiry = tokio::time::Instant::now();
+                let cutoff = Timestamp::now().saturating_sub_secs(self.config.expire_after_secs);
+                match self.store.notification_expire(cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(count = n, "expired unhandled notifications"),
+                    Err(e) => tracing::error!(error = %e, "expiring notifications"),
+                }
+            }
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
+                _ = shutdown.changed() => continue,
+            };
+            let lease = Duration::from_secs(self.config.lease_secs);
+            match self.store.notification_claim(&self.owner, lease).await {
+                Ok(Some(claim)) => {
+                    let engine = self.clone();
+                    tokio::spawn(async move {
+                        engine.process(claim).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    drop(permit);
+                    tracing::error!(error = %e, "claiming work");
+                    tokio::time::sleep(poll * 4).await;
+                }
+            }
+        }
+        tracing::info!(owner = %self.owner, "engine stopped");
+    }
+
+    /// Processes one claimed notification to an end, renewing the lease meanwhile.
+    pub async fn process(&self, claim: Claimed) {
+        let id = claim.notification.uuid;
+        let lease = Duration::from_secs(self.config.lease_secs);
+        let work = self.recover(&claim.notification);
+        let renew = async {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                if let Err(e) = self.store.notification_renew(id, &self.owner, lease).await {
+                    return e;
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            o = work => o,
+            e = renew => {
+                tracing::warn!(notification = %id, error = %e, "lost the lease; abandoning the flow");
+                return;
+            }
+        };
+        let (status, message, retry_at) = match outcome {
+            Ok(Ending::Finished) => (NotificationStatus::Finished, None, None),
+            Ok(Ending::Ignored(why)) => (NotificationStatus::Ignored, Some(why), None),
+            Err(Failure::LeaseLost) => return,
+            Err(Failure::Other(why)) if claim.attempts >= self.config.max_attempts => {
+                (NotificationStatus::Failed, Some(why), None)
+            }
+            Err(Failure::Other(why)) => {
+                let delay = self.config.retry_backoff_secs * claim.attempts.max(1) as u64;
+                let at = Timestamp::from_micros(
+                    Timestamp::now().as_micros() + (delay as i64) * 1_000_000,
+                );
+                (NotificationStatus::Error, Some(why), Some(at))
+            }
+        };
+        tracing::info!(notification = %id, status = %status, message = ?message, "recovery ended");
+        if let Err(e) = self
+            .store
+            .notification_release(id, &self.owner, status, message, retry_at)
+            .await
+        {
+            tracing::warn!(notification = %id, error = %e, "recording the outcome");
+        }
+    }
+
+    async fn recover(&self, n: &Notification) -> Result<Ending, Failure> {
+        let host = match self.store.host_get_by_uuid(n.source_host_uuid).await {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                return Ok(Ending::Ignored(format!(
+                    "host {} no longer exists",
+                    n.source_host_uuid
+                )))
+            }
+            Err(e) => return Err(Failure::Other(format!("reading the host: {e}"))),
+        };
+        if !host.segment.enabled {
+            return Ok(Ending::Ignored(format!(
+                "Recovery of notification {} is ignored because failover segment {} is disabled",
+                n.uuid, host.segment.uuid
+            )));
+        }
+        let event = n.payload.get("event").and_then(|v| v.as_str());
+        match (n.notification_type, event) {
+            (NotificationType::ComputeHost, Some("STOPPED")) => {
+                let ctx = HostFailure {
+                    store: self.store.clone(),
+                    nova: self.nova.clone(),
+                    fencer: self.fencer.clone(),
+                    owner: self.owner.clone(),
+                    notification: n.clone(),
+                    host,
+                    config: self.config.host.clone(),
+                    selection: self.config.selection.clone(),
+                };
+                let log = StoreLog::new(self.store.clone(), n.uuid, self.owner.clone());
+                run_flow(&host::steps(), &ctx, &log)
+                    .await
+                    .map_err(|e| match e {
+                        FlowError::Log {
+                            source: LogError::LeaseLost,
+                            ..
+                        } => Failure::LeaseLost,
+                        FlowError::Step { step, source } => {
+                            Failure::Other(format!("{step}: {}", source.message))
+                        }
+                        other => Failure::Other(other.to_string()),
+                    })
+            }
+            (NotificationType::ComputeHost, Some("STARTED")) => Ok(Ending::Finished),
+            (kind, event) => Ok(Ending::Ignored(format!(
+                "Vigil does not act on {kind} notifications with event {}",
+                event.unwrap_or("(none)")
+            ))),
+        }
+    }
+}
+
+enum Failure {
+    LeaseLost,
+    Other(String),
+}
+
+/// The saga's log in the store, fenced by the lease; progress details accumulate per step.
+pub struct StoreLog {
+    store: Store,
+    id: NotificationId,
+    owner: String,
+    details: Mutex<std::collections::BTreeMap<String, Vec<ProgressDetail>>>,
+}
+
+impl StoreLog {
+    pub fn new(store: Store, id: NotificationId, owner: String) -> Self {
+        Self {
+            store,
+            id,
+            owner,
+            details: Mutex::default(),
+        }
+    }
+}
+
+fn log_err(e: StoreError) -> LogError {
+    match e {
+        StoreError::LeaseLost(_) => LogError::LeaseLost,
+        other => LogError::Store(Box::new(other)),
+    }
+}
+
+const FINISHED: &str = "finished";
+const IGNORED: &str = "ignored: ";
+
+#[async_trait]
+impl FlowLog for StoreLog {
+    async fn load(&self) -> Result<Vec<StepRecord>, LogError> {
+        let steps = self.store.flow_log_load(self.id).await.map_err(log_err)?;
+        let mut details = self.details.lock().expect("not poisoned");
+        let mut out = Vec::new();
+        for s in steps {
+            details.insert(s.name.clone(), s.progress_details.clone());
+            let state = match s.state.as_str() {
+                "SUCCESS" => StepState::Success,
+                "FAILURE" => StepState::Failure,
+                _ => StepState::Running,
+            };
+            let ending = match s.ending.as_deref() {
+                Some(FINISHED) => Some(Ending::Finished),
+                Some(e) => Some(Ending::Ignored(
+                    e.strip_prefix(IGNORED).unwrap_or(e).to_owned(),
+                )),
+                None => None,
+            };
+            out.push(StepRecord {
+                name: s.name,
+                state,
+                output: s
+                    .output
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str(o).ok())
+                    .unwrap_or(serde_json::Value::Null),
+                message: s.message.unwrap_or_default(),
+                ending,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn save(&self, record: &StepRecord) -> Result<(), LogError> {
+        let progress = match record.state {
+            StepState::Running => 0.0,
+            StepState::Success | StepState::Failure => 1.0,
+        };
+        let details = {
+            let mut all = self.details.lock().expect("not poisoned");
+            let entry = all.entry(record.name.clone()).or_default();
+            entry.push(ProgressDetail {
+                timestamp: Timestamp::now()
+                    .naive()
+                    .format("%Y-%m-%d %H:%M:%S%.6f")
+                    .to_string(),
+                progress: format!("{progress:.1}"),
+                message: record.message.clone(),
+            });
+            entry.clone()
+        };
+        let step = FlowStep {
+            name: record.name.clone(),
+            state: record.state.as_str().to_owned(),
+            progress,
+            progress_details: details,
+            output: Some(record.output.to_string()),
+            message: Some(record.message.clone()),
+            ending: record.ending.as_ref().map(|e| match e {
+                Ending::Finished => FINISHED.to_owned(),
+                Ending::Ignored(why) => format!("{IGNORED}{why}"),
+            }),
+        };
+        self.store
+            .flow_step_save(self.id, &self.owner, &step)
+            .await
+            .map_err(log_err)
+    }
+}
