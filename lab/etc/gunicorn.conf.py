@@ -1,0 +1,23 @@
+# gunicorn settings shared by the lab's WSGI services (keystone, placement, glance, neutron,
+# nova-api). gunicorn reads this file after parsing its own command line.
+import sys
+
+# The services parse sys.argv again with oslo.config and reject gunicorn's options: hide them.
+del sys.argv[1:]
+
+workers = 1
+worker_class = "gthread"
+threads = 8
+timeout = 300
+graceful_timeout = 5
+# gunicorn 27 opens a control socket in ~/.gunicorn shared by every instance of a user.
+control_socket_disable = True
+
+
+def post_worker_init(worker):
+    # neutron 29 reads the Port.port_forwardings backref, which exists only once SQLAlchemy's
+    # mappers are configured; until another query has run in the worker, nova's
+    # GET /v2.0/ports?fields=... fails with AttributeError (HTTP 500).
+    from sqlalchemy import orm
+
+    orm.configure_mappers()
