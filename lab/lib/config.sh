@@ -152,6 +152,11 @@ enabled = false
 driver = noop
 [glance]
 region_name = RegionOne
+# Benchmarks boot many servers; the fake driver has room for thousands.
+[quota]
+instances = -1
+cores = -1
+ram = -1
 EOF
     authtoken nova
     service_auth placement placement

@@ -1,5 +1,58 @@
 //! The Masakari-compatible HTTP API. Only this crate knows the Masakari wire format.
+//!
+//! `routes` dispatches (versions, microversions, project-id prefixes, Masakari's 404/405
+//! rules), `resources` handles each resource, `schema` validates bodies with Masakari's
+//! messages, `views` renders records, `error` renders failures.
 
 pub mod auth;
 pub mod compute_check;
+mod error;
+mod microversion;
 pub mod policy;
+mod resources;
+mod routes;
+mod schema;
+mod time;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the API needs to serve requests.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: vigil_store::Store,
+    pub auth: auth::Authenticator,
+    pub policy: Arc<policy::Policy>,
+    pub compute_check: Option<Arc<dyn compute_check::ComputeHostCheck>>,
+    /// `duplicate_notification_detection_interval` (Masakari default 180 s).
+    pub dedup_window: Duration,
+    /// `osapi_masakari_link_prefix`; `None` builds links from the request's Host header.
+    pub link_prefix: Option<String>,
+    /// Requests with larger bodies get 413 (Masakari's `max_request_body_size`).
+    pub max_body_size: usize,
+    /// Called after a notification is stored, so an engine in the same process starts at once.
+    pub on_notification: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl ApiState {
+    /// The embedded defaults: no auth, admin-only policy, no Nova check.
+    pub fn new(store: vigil_store::Store) -> Self {
+        Self {
+            store,
+            auth: auth::Authenticator::NoAuth,
+            policy: Arc::new(policy::Policy::defaults()),
+            compute_check: None,
+            dedup_window: Duration::from_secs(180),
+            link_prefix: None,
+            max_body_size: 114_688,
+            on_notification: None,
+        }
+    }
+}
+
+pub fn router(state: ApiState) -> axum::Router {
+    axum::Router::new()
+        .fallback(routes::dispatch)
+        .with_state(state)
+}

@@ -16,6 +16,42 @@ pub struct Config {
     /// Directory for the embedded SQLite database and other local state.
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
+    pub api: ApiConfig,
+}
+
+/// The Masakari-compatible API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `noauth` (every caller is an admin; local use) or `keystone`.
+    pub auth_strategy: AuthStrategy,
+    /// A YAML file of policy rule overrides (oslo.policy syntax); empty: Masakari's defaults.
+    pub policy_file: Option<PathBuf>,
+    /// Reports of the same type, host and payload within this many seconds are duplicates.
+    pub duplicate_notification_detection_interval: u64,
+    /// Request bodies larger than this many bytes are refused with 413.
+    pub max_request_body_size: usize,
+    /// Base URL for links in responses (behind a proxy); empty: from the request's Host.
+    pub link_prefix: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthStrategy {
+    Noauth,
+    Keystone,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            auth_strategy: AuthStrategy::Noauth,
+            policy_file: None,
+            duplicate_notification_detection_interval: 180,
+            max_request_body_size: 114_688,
+            link_prefix: String::new(),
+        }
+    }
 }
 
 /// Where notifications, segments and hosts are kept.
@@ -34,6 +70,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 15868)),
             data_dir: PathBuf::from("vigil-data"),
             database: DatabaseConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -104,7 +141,7 @@ impl Config {
     }
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["listen", "data_dir", "database"];
+const TOP_LEVEL_KEYS: &[&str] = &["listen", "data_dir", "database", "api"];
 
 fn read_secret(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)

@@ -97,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Config {
@@ -115,9 +116,68 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) | Command::Api(args) => {
-            let _config = load_config(&args.common, args.listen)?;
-            anyhow::bail!("the API service is not wired in yet")
+            let config = load_config(&args.common, args.listen)?;
+            run_api(&config).await
         }
+    }
+}
+
+/// Serves the API until SIGINT or SIGTERM, then finishes the requests in flight.
+async fn run_api(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    // The embedded database is ours to keep current; a shared server database is upgraded
+    // explicitly with `vigil db sync`, so replicas of different versions never race on it.
+    if store.backend() == vigil_store::Backend::Sqlite {
+        store.migrate().await.context("applying migrations")?;
+    }
+    let mut state = vigil_api::ApiState::new(store);
+    state.dedup_window =
+        std::time::Duration::from_secs(config.api.duplicate_notification_detection_interval);
+    state.max_body_size = config.api.max_request_body_size;
+    if !config.api.link_prefix.is_empty() {
+        state.link_prefix = Some(config.api.link_prefix.clone());
+    }
+    if config.api.auth_strategy == config::AuthStrategy::Keystone {
+        anyhow::bail!(
+            "auth_strategy = \"keystone\" is not available in this version of Vigil; use \"noauth\" \
+             behind a trusted proxy or wait for Keystone support"
+        );
+    }
+    if let Some(path) = &config.api.policy_file {
+        anyhow::bail!(
+            "policy_file ({}) is not supported in this version of Vigil: every API call \
+             needs an admin",
+            path.display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = %redact(&config.database_url()), "API listening");
+    axum::serve(listener, vigil_api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving the API")?;
+    tracing::info!("API stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
     }
 }
 

@@ -1,0 +1,151 @@
+//! Masakari's error bodies: `{"<faultName>": {"code": N, "message": "…"}}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use vigil_store::StoreError;
+
+/// An error answer. Everything a handler can fail with becomes one of these.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    pub fn forbidden(rule: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            format!("Policy doesn't allow {rule} to be performed."),
+        )
+    }
+    pub fn bad_method(method: &str, action: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "The request method: '{method}' with action: '{action}' is not allowed on this resource"
+            ),
+        )
+    }
+    /// An unexpected failure: the cause goes to the log, the client gets no internals.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        let mut chain = cause.to_string();
+        let mut source = cause.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "unexpected error serving a request");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unexpected API Error. Please check the Vigil API log for details.",
+        )
+    }
+
+    fn fault_name(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 => "badRequest",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "itemNotFound",
+            405 => "badMethod",
+            409 => "conflictingRequest",
+            413 | 429 => "overLimit",
+            415 => "badMediaType",
+            501 => "notImplemented",
+            503 => "serviceUnavailable",
+            _ => "masakariFault",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({ self.fault_name(): { "code": self.status.as_u16(), "message": self.message } });
+        let mut resp = (self.status, body.to_string()).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        resp
+    }
+}
+
+/// webob's plain-text 404 for paths no route matches (Masakari answers these in text).
+pub fn plain_not_found() -> Response {
+    let mut resp = (
+        StatusCode::NOT_FOUND,
+        "404 Not Found\n\nThe resource could not be found.\n\n   ",
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    resp
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::SegmentNotFound(id) => {
+                ApiError::not_found(format!("No failover segment with id {id}."))
+            }
+            StoreError::HostNotFound { segment, host } => ApiError::not_found(format!(
+                "Host '{host}' under failover_segment '{segment}' could not be found."
+            )),
+            StoreError::HostNameNotFound(name) => {
+                ApiError::bad_request(format!("Host with name {name} could not be found."))
+            }
+            StoreError::NotificationNotFound(id) => {
+                ApiError::not_found(format!("No notification with id {id}."))
+            }
+            StoreError::VMoveNotFound(id) => {
+                ApiError::not_found(format!("No vm move with id {id}."))
+            }
+            StoreError::SegmentNameExists(name) => ApiError::conflict(format!(
+                "Failover segment with name {name} already exists."
+            )),
+            StoreError::HostNameExists(name) => {
+                ApiError::conflict(format!("Host with name {name} already exists."))
+            }
+            StoreError::SegmentInUse(id) => ApiError::conflict(format!(
+                "Failover segment {id} can't be updated as it is in-use to process notifications."
+            )),
+            StoreError::HostInUse(id) => ApiError::conflict(format!(
+                "Host {id} can't be updated as it is in-use to process notifications."
+            )),
+            StoreError::MarkerNotFound(m) => {
+                ApiError::bad_request(format!("Marker {m} could not be found."))
+            }
+            StoreError::InvalidSortKey(k) => ApiError::bad_request(format!(
+                "InvalidSortKey('Sort key supplied is invalid: {k}')"
+            )),
+            // Raised with the notification type by the handler, which knows it.
+            StoreError::HostOnMaintenance(host) => ApiError::conflict(format!(
+                "Notification received from host {host} is ignored as the host is already under maintenance."
+            )),
+            StoreError::DuplicateNotification(host) => ApiError::conflict(format!(
+                "Notification received from host {host} is duplicate."
+            )),
+            other => ApiError::internal(&other),
+        }
+    }
+}

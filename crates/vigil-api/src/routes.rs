@@ -1,0 +1,315 @@
+//! Request dispatch. Masakari's router decides between a plain-text 404 (no route), a JSON 405
+//! (route without that action) and the handlers, and accepts every path with or without a
+//! project id and a `.json` suffix; a hand-written dispatcher reproduces that exactly, which
+//! axum's own router (with its own 404/405 bodies) would not.
+
+use crate::error::{plain_not_found, ApiError};
+use crate::microversion::{self, Version};
+use crate::policy::PolicyTarget;
+use crate::{resources, ApiState};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use regex::Regex;
+use serde_json::{json, Value};
+use std::sync::LazyLock;
+
+/// Masakari's `updated` stamp of v1.
+const UPDATED: &str = "2016-07-01T11:33:21Z";
+
+pub async fn dispatch(State(st): State<ApiState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let base = base_url(&st, &parts.headers);
+    if path == "/" || path.is_empty() {
+        return if parts.method == Method::GET || parts.method == Method::HEAD {
+            json_response(StatusCode::OK, versions(&base))
+        } else {
+            plain_not_found()
+        };
+    }
+    if path == "/healthcheck" {
+        return (StatusCode::OK, "OK").into_response();
+    }
+    let Some(rest) = path
+        .strip_prefix("/v1")
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+    else {
+        return json_response(StatusCode::MULTIPLE_CHOICES, choices(&base, &path));
+    };
+    let ctx = match st.auth.authenticate(&parts.headers).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                format!("Authentication required: {e}"),
+            )
+            .into_response()
+        }
+    };
+    let version = match microversion::negotiate(&parts.headers) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let mut response = if rest.is_empty() || rest == "/" {
+        json_response(StatusCode::OK, version_doc(&base))
+    } else {
+        let body = match read_body(&st, &parts.headers, body).await {
+            Ok(b) => b,
+            Err(e) => return with_version(e.into_response(), version),
+        };
+        let call = Call {
+            st: &st,
+            ctx: &ctx,
+            version,
+            method: &parts.method,
+            headers: &parts.headers,
+            query: parts.uri.query().unwrap_or(""),
+            body,
+            base: &base,
+        };
+        match route(&call, rest).await {
+            Ok(r) => r,
+            Err(Routed::NoRoute) => return plain_not_found(),
+            Err(Routed::Error(e)) => e.into_response(),
+        }
+    };
+    if response.status() != StatusCode::NOT_ACCEPTABLE {
+        response = with_version(response, version);
+    }
+    response
+}
+
+fn with_version(mut response: Response, version: Version) -> Response {
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("instance-ha {version}")) {
+        h.insert(microversion::HEADER, v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static(microversion::HEADER));
+    response
+}
+
+/// Everything a handler may look at.
+pub struct Call<'a> {
+    pub st: &'a ApiState,
+    pub ctx: &'a crate::auth::RequestContext,
+    pub version: Version,
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub query: &'a str,
+    pub body: Bytes,
+    pub base: &'a str,
+}
+
+impl Call<'_> {
+    /// 403 unless policy allows `rule`.
+    pub fn authorize(&self, rule: &str) -> Result<(), ApiError> {
+        let target = PolicyTarget {
+            project_id: self.ctx.project_id.clone(),
+        };
+        if self.st.policy.enforce(rule, self.ctx, &target) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(rule))
+        }
+    }
+
+    /// The JSON body of a POST or PUT; Masakari's messages for what is not one.
+    pub fn json(&self) -> Result<Value, ApiError> {
+        check_content_type(self.headers)?;
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        let text = std::str::from_utf8(&self.body)
+            .map_err(|_| ApiError::bad_request("Malformed request body"))?;
+        serde_json::from_str(text).map_err(|_| ApiError::bad_request("Malformed request body"))
+    }
+
+    /// Query parameters in order; repeated keys are kept.
+    pub fn params(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+}
+
+pub enum Routed {
+    NoRoute,
+    Error(ApiError),
+}
+
+impl From<ApiError> for Routed {
+    fn from(e: ApiError) -> Self {
+        Routed::Error(e)
+    }
+}
+
+static PROJECT: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[0-9a-f-]+$").expect("valid"));
+
+async fn route(call: &Call<'_>, rest: &str) -> Result<Response, Routed> {
+    let mut segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    if segs.last() == Some(&"") && segs.len() > 1 {
+        segs.pop();
+    }
+    if let Some(last) = segs.last_mut() {
+        if let Some(stripped) = last.strip_suffix(".json") {
+            *last = stripped;
+        }
+    }
+    const COLLECTIONS: &[&str] = &["segments", "notifications", "extensions"];
+    if let Some(first) = segs.first().copied() {
+        if !COLLECTIONS.contains(&first) {
+            if !PROJECT.is_match(first) {
+                return Err(Routed::NoRoute);
+            }
+            if let Some(own) = &call.ctx.project_id {
+                if own != first {
+                    return Err(ApiError::bad_request(format!(
+                        "Malformed request URL: URL's project_id '{first}' doesn't match \
+                         Context's project_id '{own}'"
+                    ))
+                    .into());
+                }
+            }
+            segs.remove(0);
+        }
+    }
+    let m = call.method;
+    use resources as r;
+    let resp = match (segs.as_slice(), m) {
+        (["segments"], &Method::GET) => r::segment_list(call).await?,
+        (["segments"], &Method::POST) => r::segment_create(call).await?,
+        (["segments", id], &Method::GET) => r::segment_show(call, id).await?,
+        (["segments", id], &Method::PUT) => r::segment_update(call, id).await?,
+        (["segments", id], &Method::DELETE) => r::segment_delete(call, id).await?,
+        (["segments", _, "action"], &Method::POST) => {
+            return Err(ApiError::bad_method("POST", "action").into())
+        }
+        (["segments", id, "hosts"], &Method::GET) => r::host_list(call, id).await?,
+        (["segments", id, "hosts"], &Method::POST) => r::host_create(call, id).await?,
+        (["segments", s, "hosts", h], &Method::GET) => r::host_show(call, s, h).await?,
+        (["segments", s, "hosts", h], &Method::PUT) => r::host_update(call, s, h).await?,
+        (["segments", s, "hosts", h], &Method::DELETE) => r::host_delete(call, s, h).await?,
+        (["notifications"], &Method::GET) => r::notification_list(call).await?,
+        (["notifications"], &Method::POST) => r::notification_create(call).await?,
+        (["notifications", id], &Method::GET) => r::notification_show(call, id).await?,
+        (["notifications", _], &Method::PUT) => {
+            return Err(ApiError::bad_method("PUT", "update").into())
+        }
+        (["notifications", _], &Method::DELETE) => {
+            return Err(ApiError::bad_method("DELETE", "delete").into())
+        }
+        (["notifications", id, "vmoves"], &Method::GET) => r::vmove_list(call, id).await?,
+        (["notifications", n, "vmoves", v], &Method::GET) => r::vmove_show(call, n, v).await?,
+        (["notifications", _, "vmoves", _], &Method::PUT) => {
+            return Err(ApiError::bad_method("PUT", "update").into())
+        }
+        (["notifications", _, "vmoves", _], &Method::DELETE) => {
+            return Err(ApiError::bad_method("DELETE", "delete").into())
+        }
+        (["extensions"], &Method::GET) => r::extension_list(call)?,
+        (["extensions", alias], &Method::GET) => r::extension_show(call, alias)?,
+        _ => return Err(Routed::NoRoute),
+    };
+    Ok(resp)
+}
+
+async fn read_body(st: &ApiState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.");
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > st.max_body_size) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, st.max_body_size)
+        .await
+        .map_err(|_| too_large())
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    match ct.to_ascii_lowercase().as_str() {
+        "" | "application/json" | "application/vnd.openstack.masakari+json" | "text/plain" => {
+            Ok(())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Content-Type",
+        )),
+    }
+}
+
+pub fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Where links point: the configured prefix, or the scheme and host the client used.
+fn base_url(st: &ApiState, headers: &HeaderMap) -> String {
+    if let Some(prefix) = &st.link_prefix {
+        return prefix.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+fn version_entry(base: &str) -> Value {
+    json!({
+        "id": "v1.0",
+        "status": "CURRENT",
+        "version": microversion::MAX.to_string(),
+        "min_version": microversion::MIN.to_string(),
+        "updated": UPDATED,
+        "links": [{"rel": "self", "href": format!("{base}/v1/")}],
+    })
+}
+
+fn versions(base: &str) -> Value {
+    json!({ "versions": [version_entry(base)] })
+}
+
+fn media_types() -> Value {
+    json!([{"base": "application/json", "type": "application/vnd.openstack.masakari+json;version=1"}])
+}
+
+fn version_doc(base: &str) -> Value {
+    let mut v = version_entry(base);
+    v["links"] = json!([
+        {"rel": "self", "href": format!("{base}/v1/")},
+        {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"}
+    ]);
+    v["media-types"] = media_types();
+    json!({ "version": v })
+}
+
+fn choices(base: &str, path: &str) -> Value {
+    json!({"choices": [{
+        "id": "v1.0",
+        "status": "CURRENT",
+        "links": [{"rel": "self", "href": format!("{base}/v1{path}")}],
+        "media-types": media_types(),
+    }]})
+}

@@ -1,0 +1,59 @@
+//! Datetimes on the wire: parsed like oslo's `parse_isotime`, shown as Masakari shows them.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use vigil_domain::Timestamp;
+
+/// ISO 8601 with `T` or a space, optional fraction, optional zone (`Z`, `+09:00`, `+0900`);
+/// a time without a zone is UTC. The result is UTC, like Masakari's naive UTC datetimes.
+pub fn parse_isotime(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    let normal = s.replacen(' ', "T", 1);
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M%:z",
+    ] {
+        if let Ok(dt) = DateTime::parse_from_str(&normal, fmt) {
+            return Some(Timestamp::from_datetime(dt.with_timezone(&Utc)));
+        }
+    }
+    let naive = normal.strip_suffix('Z').unwrap_or(&normal);
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(naive, fmt) {
+            return Some(Timestamp::from_datetime(dt.and_utc()));
+        }
+    }
+    NaiveDate::parse_from_str(naive, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| Timestamp::from_datetime(dt.and_utc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_are_converted_to_utc() {
+        let show = |s| parse_isotime(s).map(|t| t.to_string());
+        assert_eq!(
+            show("2017-04-24 08:34:46").unwrap(),
+            "2017-04-24T08:34:46.000000"
+        );
+        assert_eq!(
+            show("2017-04-24T08:34:46+09:00").unwrap(),
+            "2017-04-23T23:34:46.000000"
+        );
+        assert_eq!(
+            show("2017-04-24T08:34:46.123456Z").unwrap(),
+            "2017-04-24T08:34:46.123456"
+        );
+        assert_eq!(
+            show("2017-04-24T08:34:46+0900").unwrap(),
+            "2017-04-23T23:34:46.000000"
+        );
+        assert_eq!(show("2017-04-24").unwrap(), "2017-04-24T00:00:00.000000");
+        assert!(parse_isotime("yesterday").is_none());
+        assert!(parse_isotime("2017-13-01T00:00:00").is_none());
+    }
+}

@@ -1,0 +1,198 @@
+//! Test support for integration tests that run against the OpenStack lab (`lab/lab`).
+//!
+//! A test asks for the lab with [`Lab::up`]: the first call in a test process runs `lab/lab up`
+//! (which installs on first use, starts what is not running, and serialises concurrent callers
+//! with a file lock of its own), later calls reuse the result. [`Lab::connect`] gives a
+//! [`Cloud`], a small Nova client holding an admin token, with waits that end at a deadline.
+//!
+//! Lab tests run only when `VIGIL_LAB=1`; [`enabled_or_skip`] says so loudly otherwise:
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! if !vigil_lab::enabled_or_skip("my_test") {
+//!     return Ok(());
+//! }
+//! let lab = vigil_lab::Lab::up().await?;
+//! let cloud = lab.connect().await?;
+//! let services = cloud.compute_services().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The lab is shared by every test of a run: a test that fails a host (`kill_host`) must revive
+//! it, and tests that fail hosts must not run at the same time as tests that need all of them.
+
+mod cloud;
+mod env;
+mod wait;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Arc, OnceLock};
+
+pub use cloud::{
+    Cloud, CloudError, ComputeService, Server, ServerCreate, ServerId, ServiceState,
+    COMPUTE_MICROVERSION,
+};
+pub use env::{Credentials, LabEnv};
+pub use wait::Check;
+
+/// A failure to run the lab script or to read what it printed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("could not run `{command}`")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}); the end of its output:\n{tail}")]
+    Failed {
+        command: String,
+        status: std::process::ExitStatus,
+        tail: String,
+    },
+    #[error("`lab/lab env` printed no {variable}")]
+    EnvMissing { variable: &'static str },
+    #[error("the lab failed to come up earlier in this test process")]
+    UpFailedEarlier {
+        #[source]
+        source: Arc<LabError>,
+    },
+    #[error("`{command}` did not finish")]
+    Join {
+        command: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// `true` when lab tests should run (`VIGIL_LAB=1`). Otherwise prints why TEST is skipped.
+pub fn enabled_or_skip(test: &str) -> bool {
+    if std::env::var("VIGIL_LAB").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!(
+        "\n*** SKIPPED {test}: needs the OpenStack lab. Run with VIGIL_LAB=1 \
+         (scripts/test does); the first run installs the lab (see lab/README.md). ***\n"
+    );
+    false
+}
+
+/// The running lab, as `lab/lab env` describes it.
+#[derive(Debug)]
+pub struct Lab {
+    script: PathBuf,
+    env: LabEnv,
+}
+
+static LAB: OnceLock<Result<Lab, Arc<LabError>>> = OnceLock::new();
+
+impl Lab {
+    /// Brings the lab up once per test process (`lab/lab up`) and reads its credentials.
+    pub async fn up() -> Result<&'static Lab, LabError> {
+        if let Some(lab) = LAB.get() {
+            return Self::shared(lab);
+        }
+        let command = "lab/lab up".to_owned();
+        tokio::task::spawn_blocking(Self::up_blocking)
+            .await
+            .map_err(|source| LabError::Join { command, source })?
+    }
+
+    /// [`Lab::up`] for code outside an async runtime. Blocks for as long as `lab/lab up` runs.
+    pub fn up_blocking() -> Result<&'static Lab, LabError> {
+        Self::shared(LAB.get_or_init(|| Self::start().map_err(Arc::new)))
+    }
+
+    fn shared(lab: &'static Result<Lab, Arc<LabError>>) -> Result<&'static Lab, LabError> {
+        lab.as_ref().map_err(|e| LabError::UpFailedEarlier {
+            source: Arc::clone(e),
+        })
+    }
+
+    fn start() -> Result<Lab, LabError> {
+        let script = script_path();
+        eprintln!("vigil-lab: `lab/lab up` (installs the lab on first use; minutes when cold)");
+        let up = run(&script, &["up"])?;
+        if let Some(last) = String::from_utf8_lossy(&up.stderr).lines().last() {
+            eprintln!("vigil-lab: {last}");
+        }
+        let env = run(&script, &["env"])?;
+        let env = LabEnv::parse(&String::from_utf8_lossy(&env.stdout))?;
+        Ok(Lab { script, env })
+    }
+
+    /// What `lab/lab env` printed.
+    pub fn env(&self) -> &LabEnv {
+        &self.env
+    }
+
+    /// The fake compute hosts.
+    pub fn computes(&self) -> &[String] {
+        &self.env.computes
+    }
+
+    /// A Nova client with a fresh admin token.
+    pub async fn connect(&self) -> Result<Cloud, CloudError> {
+        Cloud::connect(&self.env).await
+    }
+
+    /// Fails HOST: `kill -9` of its nova-compute. Nova sees it `down` after `service_down_time`.
+    pub async fn kill_host(&self, host: &str) -> Result<(), LabError> {
+        self.run_async(vec!["kill-host".into(), host.into()]).await
+    }
+
+    /// Starts HOST's nova-compute again and waits until Nova reports it `up`.
+    pub async fn revive_host(&self, host: &str) -> Result<(), LabError> {
+        self.run_async(vec!["revive-host".into(), host.into()])
+            .await
+    }
+
+    /// [`Lab::revive_host`] for `Drop` implementations and other synchronous code.
+    pub fn revive_host_blocking(&self, host: &str) -> Result<(), LabError> {
+        run(&self.script, &["revive-host", host]).map(drop)
+    }
+
+    async fn run_async(&self, args: Vec<String>) -> Result<(), LabError> {
+        let script = self.script.clone();
+        let command = format!("lab/lab {}", args.join(" "));
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&script, &args).map(drop)
+        })
+        .await
+        .map_err(|source| LabError::Join { command, source })?
+    }
+}
+
+/// `lab/lab` of this workspace; `VIGIL_LAB_SCRIPT` overrides it.
+fn script_path() -> PathBuf {
+    if let Some(script) = std::env::var_os("VIGIL_LAB_SCRIPT") {
+        return script.into();
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../lab/lab")
+}
+
+/// Runs the lab script; a failure carries the end of what it printed.
+fn run(script: &PathBuf, args: &[&str]) -> Result<Output, LabError> {
+    let command = format!("lab/lab {}", args.join(" "));
+    tracing::debug!(%command, "running the lab script");
+    let output = Command::new(script)
+        .args(args)
+        .output()
+        .map_err(|source| LabError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    if output.status.success() {
+        return Ok(output);
+    }
+    let text = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+    Err(LabError::Failed {
+        command,
+        status: output.status,
+        tail,
+    })
+}
