@@ -13,6 +13,7 @@ from keystoneauth1 import adapter, exceptions, session
 from keystoneauth1.identity import v3
 
 REGION = "RegionOne"
+MASAKARI_REGION = "masakari"
 SERVICE_USERS = ("nova", "placement", "glance", "neutron", "masakari")
 IMAGE = "tiny"
 FLAVOR = {"id": "lab.tiny", "name": "lab.tiny", "vcpus": 1, "ram": 64, "disk": 1}
@@ -87,6 +88,29 @@ def cmd_catalog(sess, args):
             if ep["url"] != url:
                 ks.patch(f"/endpoints/{ep['id']}", json={"endpoint": {"url": url}})
                 log(f"{stype} {interface} endpoint now {url}")
+
+
+def cmd_masakari_region(sess, args):
+    """While the real Masakari runs, region MASAKARI_REGION's instance-ha endpoint is Masakari.
+
+    Clients then reach either API from the same credentials: RegionOne (Vigil) or this region.
+    The region holds nothing else, so choosing the region chooses the API.
+    """
+    ks = api(sess, "identity", endpoint_override=os.environ["OS_AUTH_URL"])
+    region = MASAKARI_REGION
+    svc = ensure(ks, "/services", "services", {"type": "instance-ha"}, {"name": "vigil", "type": "instance-ha"})
+    endpoints = ks.get("/endpoints", params={"service_id": svc["id"], "region_id": region}).json()["endpoints"]
+    for ep in endpoints:
+        ks.delete(f"/endpoints/{ep['id']}")
+    if args.url is None:
+        return
+    if ks.get(f"/regions/{region}", raise_exc=False).status_code == 404:
+        ks.post("/regions", json={"region": {"id": region, "description": "the real Masakari, for comparisons"}})
+    for interface in ("public", "internal", "admin"):
+        ks.post("/endpoints", json={"endpoint": {
+            "service_id": svc["id"], "interface": interface, "region_id": region,
+            "url": args.url.rstrip("/") + "/v1/%(tenant_id)s",
+        }})
 
 
 def cmd_resources(sess, args):
@@ -170,6 +194,8 @@ def main():
     c.add_argument("--host", required=True)
     c.add_argument("--password", required=True)
     c.add_argument("--vigil-url", required=True)
+    c = sub.add_parser("masakari-region")
+    c.add_argument("--url", help="Masakari's base URL; without it, the endpoints are removed")
     c = sub.add_parser("resources")
     c.add_argument("--out", required=True)
     c = sub.add_parser("wait-computes")
@@ -184,7 +210,13 @@ def main():
     c.add_argument("--flavor", required=True)
     c.add_argument("--timeout", type=float, default=120)
     args = p.parse_args()
-    handler = {"catalog": cmd_catalog, "resources": cmd_resources, "wait-computes": cmd_wait_computes, "boot": cmd_boot}
+    handler = {
+        "catalog": cmd_catalog,
+        "masakari-region": cmd_masakari_region,
+        "resources": cmd_resources,
+        "wait-computes": cmd_wait_computes,
+        "boot": cmd_boot,
+    }
     try:
         handler[args.cmd](connect(), args)
     except exceptions.HttpError as e:

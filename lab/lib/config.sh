@@ -189,7 +189,6 @@ duplicate_notification_detection_interval = 5"
 host = controller
 transport_url = $TRANSPORT
 auth_strategy = keystone
-api_paste_config = $LAB_DIR/etc/masakari-api-paste.ini
 masakari_api_listen = $H
 masakari_api_listen_port = $P_MASAKARI
 masakari_api_workers = 1
@@ -205,6 +204,8 @@ os_project_domain_name = Default
 # Masakari finds nova as the catalog's compute service *named* nova.
 nova_catalog_admin_info = compute:nova:publicURL
 $fast
+[wsgi]
+api_paste_config = $LAB_DIR/etc/masakari-api-paste.ini
 [database]
 connection = sqlite:///$DATA/masakari.sqlite
 [taskflow]
