@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the other files use these
 # Paths, ports and process supervision shared by every lab command.
 #
 # Every service runs in its own session (setsid), so its process group id is its PID. A pidfile

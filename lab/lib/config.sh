@@ -36,7 +36,7 @@ EOF
 
 write_config() {
   mkdir -p "$ETC"/{keystone,placement,glance,neutron/plugins/ml2,nova/compute,masakari} \
-    "$LOG" "$RUN" "$DATA"/{fernet-keys,credential-keys,lock,glance/images,glance/staging,glance/tasks}
+    "$LOG"/access "$RUN" "$DATA"/{fernet-keys,credential-keys,lock,glance/images,glance/staging,glance/tasks}
 
   cat >"$ETC/keystone/keystone.conf" <<EOF
 [database]
@@ -113,7 +113,6 @@ flat_networks = *
 EOF
 
   write_nova_config
-  write_masakari_config
 }
 
 write_nova_config() {
@@ -132,6 +131,8 @@ state_path = $DATA/nova
 # Fast failure detection: a service reports every second and is down after 6 s of silence.
 report_interval = 1
 service_down_time = 6
+# TERM ends a service within 3 s (oslo.service waits 60 s by default), so lab down is quick.
+graceful_shutdown_timeout = 3
 [wsgi]
 api_paste_config = $ETC/nova/api-paste.ini
 [api_database]
@@ -174,10 +175,10 @@ EOF
   done
 }
 
-# write_masakari_config [fast]: "fast" lowers Masakari's wait periods for a fair comparison.
+# write_masakari_config normal|fast: "fast" lowers Masakari's wait periods for a fair comparison.
 write_masakari_config() {
   local fast=
-  if [[ ${1:-} == fast ]]; then
+  if [[ $1 == fast ]]; then
     # The unconditional sleep after disabling nova-compute (default 180 s) must still cover
     # nova's service_down_time, or nova refuses the evacuation.
     fast="wait_period_after_service_update = 6

@@ -23,7 +23,8 @@ install() {
   mkdir -p "$CACHE"
   exec 8>"$CACHE/install.lock"
   flock 8
-  local stamp=$WHEELS/.$(lock_hash)
+  local stamp
+  stamp=$WHEELS/.$(lock_hash)
   if [[ ! -f $stamp ]]; then
     log "downloading pinned wheels into $WHEELS (first install on this machine)"
     local t0=$SECONDS

@@ -34,18 +34,20 @@ reset_backing_state() {
   sql+="GRANT ALL ON \`${DB_PREFIX//_/\\_}%\`.* TO '$DB_USER'@'$MYSQL_HOST';"
   mysql_root -e "$sql" || die "could not create the lab's databases in MariaDB"
   rabbitmqctl -q delete_vhost "$RABBIT_VHOST" >/dev/null 2>&1 || true
-  rabbitmqctl -q add_vhost "$RABBIT_VHOST" >/dev/null &&
-    rabbitmqctl -q set_permissions -p "$RABBIT_VHOST" guest '.*' '.*' '.*' >/dev/null ||
+  if ! rabbitmqctl -q add_vhost "$RABBIT_VHOST" >/dev/null ||
+    ! rabbitmqctl -q set_permissions -p "$RABBIT_VHOST" guest '.*' '.*' '.*' >/dev/null; then
     die "could not create RabbitMQ vhost $RABBIT_VHOST"
+  fi
 }
 
-# run_logged NAME CMD...: run CMD, its output in $LOG/init-NAME.log.
+# run_logged NAME CMD...: run CMD, its output in $LOG/init/NAME.log.
 run_logged() {
-  local name=$1
+  local name=$1 out=$LOG/init/$1.log
   shift
-  "$@" >>"$LOG/init-$name.log" 2>&1 || {
-    tail -n 20 "$LOG/init-$name.log" >&2
-    die "$name: '$*' failed; full output in $LOG/init-$name.log"
+  mkdir -p "$LOG/init"
+  "$@" >>"$out" 2>&1 || {
+    tail -n 20 "$out" >&2
+    die "$name: '$*' failed; full output in $out"
   }
 }
 
@@ -92,17 +94,17 @@ init_state() {
 
 start_wsgi() { # NAME PORT MODULE CONFIG_DIR_VARIABLE CONFIG_DIR
   start "$1" env "$4=$5" "$BIN/gunicorn" -c "$LAB_DIR/etc/gunicorn.conf.py" --bind "$H:$2" \
-    --access-logfile "$LOG/$1.access.log" "$3"
+    --access-logfile "$LOG/access/$1.log" "$3"
 }
 
 start_service() { # NAME
   local nova=(--config-file "$ETC/nova/nova.conf")
   case $1 in
-    keystone) start_wsgi keystone $P_KEYSTONE keystone.wsgi.api:application OS_KEYSTONE_CONFIG_DIR "$ETC/keystone" ;;
-    placement) start_wsgi placement $P_PLACEMENT placement.wsgi.api:application OS_PLACEMENT_CONFIG_DIR "$ETC/placement" ;;
-    glance) start_wsgi glance $P_GLANCE glance.wsgi.api:application OS_GLANCE_CONFIG_DIR "$ETC/glance" ;;
-    neutron) start_wsgi neutron $P_NEUTRON neutron.wsgi.api:application OS_NEUTRON_CONFIG_DIR "$ETC/neutron" ;;
-    nova-api) start_wsgi nova-api $P_NOVA nova.wsgi.osapi_compute:application OS_NOVA_CONFIG_DIR "$ETC/nova" ;;
+    keystone) start_wsgi keystone "$P_KEYSTONE" keystone.wsgi.api:application OS_KEYSTONE_CONFIG_DIR "$ETC/keystone" ;;
+    placement) start_wsgi placement "$P_PLACEMENT" placement.wsgi.api:application OS_PLACEMENT_CONFIG_DIR "$ETC/placement" ;;
+    glance) start_wsgi glance "$P_GLANCE" glance.wsgi.api:application OS_GLANCE_CONFIG_DIR "$ETC/glance" ;;
+    neutron) start_wsgi neutron "$P_NEUTRON" neutron.wsgi.api:application OS_NEUTRON_CONFIG_DIR "$ETC/neutron" ;;
+    nova-api) start_wsgi nova-api "$P_NOVA" nova.wsgi.osapi_compute:application OS_NOVA_CONFIG_DIR "$ETC/nova" ;;
     nova-conductor | nova-scheduler) start "$1" "$BIN/$1" "${nova[@]}" ;;
     compute*) start "$1" "$BIN/nova-compute" "${nova[@]}" --config-file "$ETC/nova/compute/$1.conf" ;;
     # masakari.wsgi.api re-reads its configuration from /etc/masakari whatever
@@ -114,11 +116,11 @@ start_service() { # NAME
 
 service_port() { # NAME -> its TCP port, if it has one
   case $1 in
-    keystone) echo $P_KEYSTONE ;;
-    placement) echo $P_PLACEMENT ;;
-    glance) echo $P_GLANCE ;;
-    neutron) echo $P_NEUTRON ;;
-    nova-api) echo $P_NOVA ;;
+    keystone) echo "$P_KEYSTONE" ;;
+    placement) echo "$P_PLACEMENT" ;;
+    glance) echo "$P_GLANCE" ;;
+    neutron) echo "$P_NEUTRON" ;;
+    nova-api) echo "$P_NOVA" ;;
     masakari-api) echo "$P_MASAKARI" ;;
   esac
 }
