@@ -8,6 +8,7 @@
 pub mod fence;
 pub mod host;
 pub mod nova;
+pub mod nova_rest;
 pub mod planner;
 pub mod saga;
 pub mod worker;

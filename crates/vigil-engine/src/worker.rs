@@ -61,6 +61,9 @@ pub struct Engine {
     pub config: EngineConfig,
     /// This engine's name in leases; unique per process.
     pub owner: String,
+    /// Signalled by an API in the same process when a notification is stored, so the engine
+    /// claims it at once instead of at its next poll.
+    pub wake: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -101,6 +104,7 @@ impl Engine {
                     drop(permit);
                     tokio::select! {
                         _ = tokio::time::sleep(poll) => {}
+                        _ = self.wake.notified() => {}
                         _ = shutdown.changed() => {}
                     }
                 }

@@ -4,6 +4,7 @@
 //! database transaction, so an API replica or engine may crash at any point without leaving a
 //! half-written record. What is durable and why is written in ARCHITECTURE.md.
 
+mod batch;
 mod error;
 mod hosts;
 mod listing;

@@ -2,6 +2,7 @@
 
 use crate::listing::{col, Kind, Listing};
 use crate::sql::{args, Arg, Cols};
+use crate::store::Tx;
 use crate::{NewNotification, NotificationFilter, Page, Store, StoreError, VMoveFilter};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -163,88 +164,13 @@ impl Store {
         new: NewNotification,
         dedup_window: Duration,
     ) -> Result<Notification, StoreError> {
+        if let Some(batcher) = &self.batcher {
+            return batcher.submit(new, dedup_window).await;
+        }
         let mut tx = self.tx().await?;
-        // Every report for a host serialises on its row (SQLite: on the database write lock),
-        // so two replicas cannot both find "no duplicate" and both insert.
-        let host = tx
-            .fetch_optional(
-                "notification host lock",
-                &format!(
-                    "SELECT h.id, h.uuid, h.on_maintenance, s.uuid AS segment_uuid \
-                     FROM hosts h JOIN segments s ON s.id = h.segment_id \
-                     WHERE h.name = ? AND h.deleted = 0{}",
-                    self.for_update()
-                ),
-                args![new.hostname.as_str()],
-            )
-            .await?
-            .ok_or_else(|| StoreError::HostNameNotFound(new.hostname.clone()))?;
-        let c = Cols::new(&host);
-        let host_uuid: HostId = c.parsed("uuid")?;
-        let segment_uuid: SegmentId = c.parsed("segment_uuid")?;
-        if c.bool("on_maintenance")? {
-            return Err(StoreError::HostOnMaintenance(new.hostname));
-        }
-        let digest = payload_digest(&new.payload);
-        let since = new
-            .generated_time
-            .saturating_sub_secs(dedup_window.as_secs());
-        let candidates = tx
-            .fetch_all(
-                "notification duplicate check",
-                "SELECT payload FROM notifications WHERE source_host_uuid = ? AND type = ? \
-                 AND payload_digest = ? AND generated_time >= ? AND deleted = 0",
-                args![
-                    host_uuid.to_string(),
-                    new.notification_type.as_str(),
-                    digest.as_str(),
-                    since,
-                ],
-            )
-            .await?;
-        for row in &candidates {
-            if parse_payload(&Cols::new(row).text("payload")?)? == new.payload {
-                return Err(StoreError::DuplicateNotification(new.hostname));
-            }
-        }
-        let uuid = NotificationId::new_random();
-        let now = Timestamp::now().truncate_to_seconds();
-        let payload_text = Value::Object(new.payload.clone()).to_string();
-        let id = tx
-            .insert(
-                "notification insert",
-                "INSERT INTO notifications (notification_uuid, generated_time, type, payload, \
-                 payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, \
-                 deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                args![
-                    uuid.to_string(),
-                    new.generated_time,
-                    new.notification_type.as_str(),
-                    payload_text,
-                    digest,
-                    NotificationStatus::New.as_str(),
-                    host_uuid.to_string(),
-                    segment_uuid.to_string(),
-                    now,
-                ],
-            )
-            .await?;
+        let created = create_in(&mut tx, self.for_update(), new, dedup_window).await?;
         tx.commit().await?;
-        Ok(Notification {
-            id,
-            uuid,
-            generated_time: new.generated_time,
-            source_host_uuid: host_uuid,
-            notification_type: new.notification_type,
-            payload: new.payload,
-            status: NotificationStatus::New,
-            failover_segment_uuid: Some(segment_uuid),
-            message: None,
-            created_at: now,
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
-        })
+        Ok(created)
     }
 
     pub async fn notification_get(&self, id: NotificationId) -> Result<Notification, StoreError> {
@@ -437,6 +363,96 @@ impl Store {
         .await?;
         tx.commit().await
     }
+}
+
+/// Host lookup, maintenance and duplicate checks and the insert, inside the caller's write
+/// transaction (one report, or one of a batch on SQLite).
+pub(crate) async fn create_in(
+    tx: &mut Tx,
+    for_update: &str,
+    new: NewNotification,
+    dedup_window: Duration,
+) -> Result<Notification, StoreError> {
+    // Every report for a host serialises on its row (SQLite: on the database write lock),
+    // so two replicas cannot both find "no duplicate" and both insert.
+    let host = tx
+        .fetch_optional(
+            "notification host lock",
+            &format!(
+                "SELECT h.id, h.uuid, h.on_maintenance, s.uuid AS segment_uuid \
+                 FROM hosts h JOIN segments s ON s.id = h.segment_id \
+                 WHERE h.name = ? AND h.deleted = 0{}",
+                for_update
+            ),
+            args![new.hostname.as_str()],
+        )
+        .await?
+        .ok_or_else(|| StoreError::HostNameNotFound(new.hostname.clone()))?;
+    let c = Cols::new(&host);
+    let host_uuid: HostId = c.parsed("uuid")?;
+    let segment_uuid: SegmentId = c.parsed("segment_uuid")?;
+    if c.bool("on_maintenance")? {
+        return Err(StoreError::HostOnMaintenance(new.hostname));
+    }
+    let digest = payload_digest(&new.payload);
+    let since = new
+        .generated_time
+        .saturating_sub_secs(dedup_window.as_secs());
+    let candidates = tx
+        .fetch_all(
+            "notification duplicate check",
+            "SELECT payload FROM notifications WHERE source_host_uuid = ? AND type = ? \
+             AND payload_digest = ? AND generated_time >= ? AND deleted = 0",
+            args![
+                host_uuid.to_string(),
+                new.notification_type.as_str(),
+                digest.as_str(),
+                since,
+            ],
+        )
+        .await?;
+    for row in &candidates {
+        if parse_payload(&Cols::new(row).text("payload")?)? == new.payload {
+            return Err(StoreError::DuplicateNotification(new.hostname));
+        }
+    }
+    let uuid = NotificationId::new_random();
+    let now = Timestamp::now().truncate_to_seconds();
+    let payload_text = Value::Object(new.payload.clone()).to_string();
+    let id = tx
+        .insert(
+            "notification insert",
+            "INSERT INTO notifications (notification_uuid, generated_time, type, payload, \
+             payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, \
+             deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            args![
+                uuid.to_string(),
+                new.generated_time,
+                new.notification_type.as_str(),
+                payload_text,
+                digest,
+                NotificationStatus::New.as_str(),
+                host_uuid.to_string(),
+                segment_uuid.to_string(),
+                now,
+            ],
+        )
+        .await?;
+    Ok(Notification {
+        id,
+        uuid,
+        generated_time: new.generated_time,
+        source_host_uuid: host_uuid,
+        notification_type: new.notification_type,
+        payload: new.payload,
+        status: NotificationStatus::New,
+        failover_segment_uuid: Some(segment_uuid),
+        message: None,
+        created_at: now,
+        updated_at: None,
+        deleted_at: None,
+        deleted: false,
+    })
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) pool: AnyPool,
     pub(crate) writer: AnyPool,
+    /// SQLite only: group commit of notification reports (see `batch`).
+    pub(crate) batcher: Option<crate::batch::Batcher>,
 }
 
 impl Store {
@@ -66,6 +68,7 @@ impl Store {
                 Ok(Store {
                     backend,
                     pool,
+                    batcher: Some(crate::batch::Batcher::start(writer.clone())),
                     writer,
                 })
             }
@@ -80,6 +83,7 @@ impl Store {
                     backend,
                     writer: pool.clone(),
                     pool,
+                    batcher: None,
                 })
             }
             Backend::MySql => {
@@ -103,6 +107,7 @@ impl Store {
                     backend,
                     writer: pool.clone(),
                     pool,
+                    batcher: None,
                 })
             }
         }

@@ -17,6 +17,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
     pub api: ApiConfig,
+    /// Credentials for Nova (the engine, and the API's host-name check). Unset: no Nova.
+    pub openstack: vigil_openstack::Credentials,
+    pub engine: vigil_engine::worker::EngineConfig,
 }
 
 /// The Masakari-compatible API.
@@ -71,6 +74,8 @@ impl Default for Config {
             data_dir: PathBuf::from("vigil-data"),
             database: DatabaseConfig::default(),
             api: ApiConfig::default(),
+            openstack: vigil_openstack::Credentials::default(),
+            engine: vigil_engine::worker::EngineConfig::default(),
         }
     }
 }
@@ -141,7 +146,14 @@ impl Config {
     }
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["listen", "data_dir", "database", "api"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database",
+    "api",
+    "openstack",
+    "engine",
+];
 
 fn read_secret(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)

@@ -26,6 +26,8 @@ enum Command {
     Serve(ServiceArgs),
     /// Run the API service alone.
     Api(ServiceArgs),
+    /// Run the recovery engine alone (any number may share one database).
+    Engine(CommonArgs),
     /// Database administration.
     Db {
         #[command(subcommand)]
@@ -115,22 +117,71 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(database = %redact(&config.database_url()), "database schema is up to date");
             Ok(())
         }
-        Command::Serve(args) | Command::Api(args) => {
+        Command::Api(args) => {
             let config = load_config(&args.common, args.listen)?;
-            run_api(&config).await
+            let store = open_store(&config).await?;
+            run_api(&config, store, None).await
+        }
+        Command::Engine(common) => {
+            let config = load_config(&common, None)?;
+            let store = open_store(&config).await?;
+            let Some(engine) = engine(&config, store)? else {
+                anyhow::bail!("the engine needs Nova: set [openstack] auth_url and credentials");
+            };
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(engine.run(stopped));
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            task.await.context("engine task")?;
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let config = load_config(&args.common, args.listen)?;
+            let store = open_store(&config).await?;
+            let engine = engine(&config, store.clone())?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let mut wake: Option<std::sync::Arc<dyn Fn() + Send + Sync>> = None;
+            let task = match engine {
+                Some(e) => {
+                    let waker = e.clone();
+                    wake = Some(std::sync::Arc::new(move || waker.wake.notify_one()));
+                    Some(tokio::spawn(e.run(stopped)))
+                }
+                None => {
+                    tracing::warn!(
+                        "no [openstack] credentials: serving the API without a recovery engine"
+                    );
+                    None
+                }
+            };
+            let result = run_api(&config, store, wake).await;
+            let _ = stop.send(true);
+            if let Some(task) = task {
+                task.await.context("engine task")?;
+            }
+            result
         }
     }
 }
 
 /// Serves the API until SIGINT or SIGTERM, then finishes the requests in flight.
-async fn run_api(config: &Config) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
+async fn run_api(
+    config: &Config,
+    store: Store,
+    on_notification: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+) -> anyhow::Result<()> {
     // The embedded database is ours to keep current; a shared server database is upgraded
     // explicitly with `vigil db sync`, so replicas of different versions never race on it.
     if store.backend() == vigil_store::Backend::Sqlite {
         store.migrate().await.context("applying migrations")?;
     }
     let mut state = vigil_api::ApiState::new(store);
+    state.on_notification = on_notification;
+    if let Some(session) = openstack_session(config)? {
+        state.compute_check = Some(std::sync::Arc::new(
+            vigil_api::compute_check::NovaComputeCheck { session },
+        ));
+    }
     state.dedup_window =
         std::time::Duration::from_secs(config.api.duplicate_notification_detection_interval);
     state.max_body_size = config.api.max_request_body_size;
@@ -161,6 +212,48 @@ async fn run_api(config: &Config) -> anyhow::Result<()> {
         .context("serving the API")?;
     tracing::info!("API stopped");
     Ok(())
+}
+
+/// A Keystone session when `[openstack]` is configured.
+fn openstack_session(
+    config: &Config,
+) -> anyhow::Result<Option<std::sync::Arc<vigil_openstack::Session>>> {
+    if config.openstack.auth_url.is_empty() {
+        return Ok(None);
+    }
+    let session = vigil_openstack::Session::new(config.openstack.clone())
+        .context("setting up the OpenStack session")?;
+    Ok(Some(std::sync::Arc::new(session)))
+}
+
+/// The recovery engine, when Nova is configured.
+fn engine(
+    config: &Config,
+    store: Store,
+) -> anyhow::Result<Option<std::sync::Arc<vigil_engine::worker::Engine>>> {
+    let Some(session) = openstack_session(config)? else {
+        return Ok(None);
+    };
+    let host = hostname();
+    Ok(Some(std::sync::Arc::new(vigil_engine::worker::Engine {
+        store,
+        nova: std::sync::Arc::new(vigil_engine::nova_rest::NovaRest::new(session)),
+        fencer: std::sync::Arc::new(vigil_engine::fence::TrustMonitor),
+        config: config.engine.clone(),
+        // Unique per process, readable in the database: which engine holds a notification.
+        owner: format!(
+            "{host}:{}:{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        wake: tokio::sync::Notify::new(),
+    })))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "vigil".to_owned())
 }
 
 async fn shutdown_signal() {

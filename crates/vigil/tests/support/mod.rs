@@ -19,7 +19,18 @@ impl Vigil {
     /// Starts `vigil <subcommand> --listen 127.0.0.1:0 --data-dir <data_dir> <extra…>` and waits
     /// until it logs the address it listens on.
     pub fn start(subcommand: &str, data_dir: &Path, extra: &[&str]) -> Vigil {
+        Self::start_with_env(subcommand, data_dir, extra, &[])
+    }
+
+    /// Like [`Vigil::start`], with extra environment variables (configuration overrides).
+    pub fn start_with_env(
+        subcommand: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Vigil {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .envs(vars.iter().copied())
             .arg(subcommand)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
