@@ -69,12 +69,53 @@ init_nova() {
   run_logged nova "$BIN/nova-manage" "${nc[@]}" db sync
 }
 
-# First `up` of a state directory: databases and keys. The five projects' migrations are
-# independent, so they run side by side (about half the time of one after the other).
+# A snapshot of freshly initialised databases and keys, taken by the first init with this
+# lock file and this setup code, restored by the next ones: seconds instead of minutes of
+# migrations (every CI run starts from a fresh clone). Nothing in it names a path.
+snapshot_dir() {
+  echo "$CACHE/snapshot-$(cat "$LOCK" "$LAB_DIR/lib/config.sh" "$LAB_DIR/lib/services.sh" |
+    sha256sum | cut -c1-12)"
+}
+
+snapshot_save() {
+  local dir tmp db dbs=()
+  dir=$(snapshot_dir)
+  tmp=$dir.tmp.$$
+  for db in placement nova_api nova_cell0 nova_cell1 neutron; do dbs+=("$DB_PREFIX$db"); done
+  mkdir -p "$tmp"
+  mariadb-dump --no-defaults -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u root --databases "${dbs[@]}" \
+    >"$tmp/mariadb.sql" || die "mariadb-dump of the lab's databases failed"
+  cp -r "$DATA/keystone.sqlite" "$DATA/glance.sqlite" "$DATA/fernet-keys" "$DATA/credential-keys" "$tmp/"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+}
+
+snapshot_restore() { # DIR
+  mysql_root <"$1/mariadb.sql" || die "restoring the lab's databases from $1 failed"
+  rm -rf "$DATA/fernet-keys" "$DATA/credential-keys"
+  cp -r "$1/keystone.sqlite" "$1/glance.sqlite" "$1/fernet-keys" "$1/credential-keys" "$DATA/"
+}
+
+# First `up` of a state directory: databases and keys, from the snapshot when there is one.
 init_state() {
-  local t0=$SECONDS pids=() pid failed=0
-  log "creating databases (first up of $STATE)"
+  local t0=$SECONDS snapshot
   reset_backing_state
+  snapshot=$(snapshot_dir)
+  if [[ -f $snapshot/mariadb.sql ]]; then
+    snapshot_restore "$snapshot"
+    log "databases restored from $snapshot in $((SECONDS - t0)) s"
+  else
+    log "creating databases (first up with this lock file and setup; then a snapshot is kept)"
+    migrate
+    snapshot_save
+    log "databases ready in $((SECONDS - t0)) s"
+  fi
+  touch "$STATE/.initialised"
+}
+
+# The five projects' migrations are independent, so they run side by side.
+migrate() {
+  local pids=() pid failed=0
   init_keystone &
   pids+=($!)
   run_logged placement "$BIN/placement-manage" --config-file "$ETC/placement/placement.conf" db sync &
@@ -88,8 +129,6 @@ init_state() {
   pids+=($!)
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   ((failed == 0)) || die "database setup failed (see above)"
-  touch "$STATE/.initialised"
-  log "databases ready in $((SECONDS - t0)) s"
 }
 
 start_wsgi() { # NAME PORT MODULE CONFIG_DIR_VARIABLE CONFIG_DIR
