@@ -17,7 +17,8 @@ MASAKARI_REGION = "masakari"
 SERVICE_USERS = ("nova", "placement", "glance", "neutron", "masakari")
 IMAGE = "tiny"
 FLAVOR = {"id": "lab.tiny", "name": "lab.tiny", "vcpus": 1, "ram": 64, "disk": 1}
-# 2.74: servers may be placed on a named host; below 2.95, an evacuated server keeps its state.
+# 2.53: services are addressed by uuid and forced_down is settable by PUT; 2.74: servers may
+# be placed on a named host; below 2.95, an evacuated server keeps its state.
 COMPUTE_MICROVERSION = "2.74"
 
 
@@ -158,6 +159,29 @@ def cmd_wait_computes(sess, args):
         time.sleep(0.5)
 
 
+def cmd_revive(sess, args):
+    """The host's nova-compute (just started again) back as the lab made it: up and enabled.
+
+    A recovery under test forces the service down and disables it (Masakari disables it);
+    Nova reports a forced-down service `down` whatever its heartbeats say.
+    """
+    nova = api(sess, "compute", default_microversion=COMPUTE_MICROVERSION)
+    services = nova.get("/os-services", params={"binary": "nova-compute", "host": args.host}).json()["services"]
+    service = one(services, f"nova-compute on {args.host}")
+    if service is None:
+        sys.exit(f"lab: no nova-compute service on {args.host}")
+    if service["forced_down"]:
+        nova.put(f"/os-services/{service['id']}", json={"forced_down": False})
+        log(f"{args.host}: forced_down cleared")
+    args.hosts, args.state = args.host, "up"
+    cmd_wait_computes(sess, args)
+    # Enable only once Nova sees the compute up: nova-api then tells it over RPC at once,
+    # where for a compute it believes up but is not, it would wait rpc_response_timeout.
+    if service["status"] == "disabled":
+        nova.put(f"/os-services/{service['id']}", json={"status": "enabled"})
+        log(f"{args.host}: enabled again (was disabled: {service.get('disabled_reason')})")
+
+
 def cmd_boot(sess, args):
     nova = api(sess, "compute", default_microversion=COMPUTE_MICROVERSION)
     body = {
@@ -202,6 +226,9 @@ def main():
     c.add_argument("--hosts", required=True)
     c.add_argument("--state", default="up")
     c.add_argument("--timeout", type=float, default=120)
+    c = sub.add_parser("revive")
+    c.add_argument("--host", required=True)
+    c.add_argument("--timeout", type=float, default=120)
     c = sub.add_parser("boot")
     c.add_argument("--count", type=int, default=1)
     c.add_argument("--host")
@@ -215,6 +242,7 @@ def main():
         "masakari-region": cmd_masakari_region,
         "resources": cmd_resources,
         "wait-computes": cmd_wait_computes,
+        "revive": cmd_revive,
         "boot": cmd_boot,
     }
     try:
