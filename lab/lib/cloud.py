@@ -170,9 +170,17 @@ def cmd_revive(sess, args):
     service = one(services, f"nova-compute on {args.host}")
     if service is None:
         sys.exit(f"lab: no nova-compute service on {args.host}")
-    if service["forced_down"]:
-        nova.put(f"/os-services/{service['id']}", json={"forced_down": False})
-        log(f"{args.host}: forced_down cleared")
+    deadline = time.monotonic() + args.timeout
+    while service["forced_down"]:
+        # Nova refuses while `done` evacuation migrations remain on the host; the restarted
+        # compute completes them (cleaning up evacuated instances) during its start.
+        r = nova.put(f"/os-services/{service['id']}", json={"forced_down": False}, raise_exc=False)
+        if r.ok:
+            log(f"{args.host}: forced_down cleared")
+            break
+        if r.status_code != 400 or time.monotonic() > deadline:
+            sys.exit(f"lab: could not clear forced_down of {args.host}: HTTP {r.status_code}: {r.text}")
+        time.sleep(1)
     args.hosts, args.state = args.host, "up"
     cmd_wait_computes(sess, args)
     # Enable only once Nova sees the compute up: nova-api then tells it over RPC at once,

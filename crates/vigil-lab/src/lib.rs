@@ -142,7 +142,8 @@ impl Lab {
         self.run_async(vec!["kill-host".into(), host.into()]).await
     }
 
-    /// Starts HOST's nova-compute again and waits until Nova reports it `up`.
+    /// Starts HOST's nova-compute again, clears `forced_down` and re-enables its service (as a
+    /// recovery leaves them), and waits until Nova reports it `up`.
     pub async fn revive_host(&self, host: &str) -> Result<(), LabError> {
         self.run_async(vec!["revive-host".into(), host.into()])
             .await
