@@ -164,15 +164,37 @@ service_port() { # NAME -> its TCP port, if it has one
   esac
 }
 
+# The state directory of the lab that last started services on this machine.
+OWNER_FILE=${TMPDIR:-/tmp}/vigil-lab.owner
+
 # Refuse to start next to a lab this state directory did not start (another checkout's, say):
-# its ports are taken, and its databases and vhost are the same as ours.
+# its ports are taken, and its databases and vhost are the same as ours. With
+# VIGIL_LAB_TAKEOVER=1 (for CI, which runs in a fresh clone), stop that lab first.
 check_ports_free() {
-  local name port
+  local name port owner
+  owner=$(cat "$OWNER_FILE" 2>/dev/null) || owner=
   for name in "$@"; do
     port=$(service_port "$name") || continue
     [[ -n $port ]] || continue
-    if ! alive "$name" && port_taken "$port"; then
-      die "port $port ($name) is taken by a process this lab did not start; another checkout's lab? stop it with its lab/lab down"
+    alive "$name" || ! port_taken "$port" && continue
+    if [[ -n $owner && $owner != "$STATE" && -d $owner/run && ${VIGIL_LAB_TAKEOVER:-0} == 1 ]]; then
+      log "VIGIL_LAB_TAKEOVER=1: stopping the lab of $owner"
+      stop_other_lab "$owner"
+      owner=
+      port_taken "$port" || continue
     fi
+    die "port $port ($name) is taken by a process this lab did not start${owner:+ (the lab of $owner?)};" \
+      "stop it with that checkout's lab/lab down, or set VIGIL_LAB_TAKEOVER=1"
   done
+}
+
+# stop_other_lab STATE_DIR: every service of another state directory's pidfiles, with the same
+# PID and start-time checks as our own.
+stop_other_lab() {
+  local ours=$RUN names
+  RUN=$1/run
+  mapfile -t names < <(known_services)
+  ((${#names[@]} == 0)) || stop "${names[@]}"
+  rm -f "$1/.ready"
+  RUN=$ours
 }
