@@ -248,6 +248,80 @@ impl Session {
     }
 }
 
+/// What Keystone says about a user's token (`GET /v3/auth/tokens`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenInfo {
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub roles: Vec<String>,
+    pub expires: DateTime<Utc>,
+}
+
+impl Session {
+    /// Validates a caller's token with our own token as the service token. `None`: Keystone
+    /// does not know it (invalid, expired or revoked).
+    pub async fn validate_token(&self, subject: &str) -> Result<Option<TokenInfo>, OsError> {
+        let url = format!("{}/auth/tokens", self.creds.auth_url.trim_end_matches('/'));
+        for attempt in 0..2 {
+            let token = self.token().await?;
+            let resp = self
+                .http
+                .get(&url)
+                .header("X-Auth-Token", &token.value)
+                .header("X-Subject-Token", subject)
+                .send()
+                .await
+                .map_err(|source| OsError::Transport {
+                    what: format!("GET {url}"),
+                    source,
+                })?;
+            match resp.status() {
+                StatusCode::NOT_FOUND => return Ok(None),
+                StatusCode::UNAUTHORIZED if attempt == 0 => {
+                    self.invalidate().await;
+                    continue;
+                }
+                s if s.is_success() => {
+                    let doc: Value = resp.json().await.map_err(|source| OsError::Transport {
+                        what: "reading a validated token".into(),
+                        source,
+                    })?;
+                    return token_info(&doc).map(Some);
+                }
+                status => {
+                    return Err(OsError::Status {
+                        status,
+                        message: error_message(resp).await,
+                    })
+                }
+            }
+        }
+        Err(OsError::Unauthorized(
+            "our service token was refused twice".into(),
+        ))
+    }
+}
+
+fn token_info(doc: &Value) -> Result<TokenInfo, OsError> {
+    let t = &doc["token"];
+    let expires = t["expires_at"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
+        .ok_or_else(|| OsError::Protocol("token without a readable expires_at".into()))?;
+    Ok(TokenInfo {
+        user_id: t["user"]["id"].as_str().map(str::to_owned),
+        project_id: t["project"]["id"].as_str().map(str::to_owned),
+        roles: t["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str().map(str::to_owned))
+            .collect(),
+        expires,
+    })
+}
+
 fn parse_token(value: String, doc: &Value) -> Result<Token, OsError> {
     let t = &doc["token"];
     let expires = t["expires_at"]

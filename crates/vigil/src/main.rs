@@ -189,17 +189,18 @@ async fn run_api(
         state.link_prefix = Some(config.api.link_prefix.clone());
     }
     if config.api.auth_strategy == config::AuthStrategy::Keystone {
-        anyhow::bail!(
-            "auth_strategy = \"keystone\" is not available in this version of Vigil; use \"noauth\" \
-             behind a trusted proxy or wait for Keystone support"
-        );
+        let Some(session) = openstack_session(config)? else {
+            anyhow::bail!(
+                "auth_strategy = \"keystone\" validates tokens with Vigil's own Keystone \
+                 credentials: set [openstack] auth_url, username, password and project_name"
+            );
+        };
+        state.auth = vigil_api::auth::Authenticator::keystone(session);
     }
     if let Some(path) = &config.api.policy_file {
-        anyhow::bail!(
-            "policy_file ({}) is not supported in this version of Vigil: every API call \
-             needs an admin",
-            path.display()
-        );
+        let policy =
+            vigil_api::policy::Policy::from_yaml_file(path).context("loading the policy file")?;
+        state.policy = std::sync::Arc::new(policy);
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

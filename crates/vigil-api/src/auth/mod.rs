@@ -4,6 +4,9 @@
 //! `keystone` validates `X-Auth-Token` against Keystone v3 with a service token.
 
 use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// The identity a request acts with; policy rules are evaluated against it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,13 +33,76 @@ pub enum AuthError {
 #[derive(Clone)]
 pub enum Authenticator {
     NoAuth,
+    Keystone(Arc<Keystone>),
 }
 
 impl Authenticator {
+    pub fn keystone(session: Arc<vigil_openstack::Session>) -> Self {
+        Authenticator::Keystone(Arc::new(Keystone {
+            session,
+            cache: Mutex::default(),
+        }))
+    }
+
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<RequestContext, AuthError> {
         match self {
             Authenticator::NoAuth => Ok(noauth_context(headers)),
+            Authenticator::Keystone(k) => k.authenticate(headers).await,
         }
+    }
+}
+
+/// Validated tokens are kept until they expire (at most this many; then the cache restarts).
+const CACHE_LIMIT: usize = 10_000;
+
+/// Who a token is, and until when.
+type Cached = (RequestContext, chrono::DateTime<chrono::Utc>);
+
+/// Token validation against Keystone v3 with Vigil's own service token.
+pub struct Keystone {
+    session: Arc<vigil_openstack::Session>,
+    /// SHA-256 of the token → who it is and until when; tokens themselves are not kept.
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
+}
+
+impl Keystone {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<RequestContext, AuthError> {
+        let token = headers
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::MissingToken)?;
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = chrono::Utc::now();
+        if let Some((ctx, expires)) = self.cache.lock().expect("not poisoned").get(&key) {
+            if *expires > now {
+                return Ok(ctx.clone());
+            }
+        }
+        let info = self
+            .session
+            .validate_token(token)
+            .await
+            .map_err(|e| AuthError::Keystone(Box::new(e)))?
+            .ok_or(AuthError::InvalidToken)?;
+        if info.user_id.is_none() {
+            return Err(AuthError::InvalidToken);
+        }
+        let ctx = RequestContext {
+            is_admin: info.roles.iter().any(|r| r == "admin"),
+            user_id: info.user_id,
+            project_id: info.project_id,
+            roles: info.roles,
+        };
+        let mut cache = self.cache.lock().expect("not poisoned");
+        if cache.len() >= CACHE_LIMIT {
+            cache.retain(|_, (_, expires)| *expires > now);
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (ctx.clone(), info.expires));
+        Ok(ctx)
     }
 }
 

@@ -1,0 +1,61 @@
+//! `auth_strategy = "keystone"` against the lab's real Keystone: a valid admin token passes,
+//! no token and a bogus token get 401. Runs only with VIGIL_LAB=1.
+
+mod support;
+
+use serde_json::json;
+use support::Vigil;
+use vigil_lab::Lab;
+
+#[tokio::test]
+async fn keystone_tokens_are_validated() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("keystone_tokens_are_validated") {
+        return Ok(());
+    }
+    let lab = Lab::up().await?;
+    let c = lab.env().credentials.clone();
+    let dir = tempfile::tempdir()?;
+    let vars = [
+        ("VIGIL_API__AUTH_STRATEGY", "keystone"),
+        ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.as_str()),
+        ("VIGIL_OPENSTACK__USERNAME", c.username.as_str()),
+        ("VIGIL_OPENSTACK__PASSWORD", c.password.as_str()),
+        ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.as_str()),
+    ];
+    let vigil = Vigil::start_with_env("api", &dir.path().join("data"), &[], &vars);
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/auth/tokens", c.auth_url))
+        .json(&json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": c.username, "domain": {"name": c.user_domain_name}, "password": c.password}}},
+            "scope": {"project": {"name": c.project_name, "domain": {"name": c.project_domain_name}}}}}))
+        .send()
+        .await?;
+    let token = resp
+        .headers()
+        .get("x-subject-token")
+        .expect("Keystone issues a token")
+        .to_str()?
+        .to_owned();
+    let url = format!("{}/v1/segments", vigil.url());
+    let ok = http.get(&url).header("X-Auth-Token", &token).send().await?;
+    assert_eq!(ok.status(), 200);
+    // Cached: a second call answers the same without asking Keystone again.
+    let again = http.get(&url).header("X-Auth-Token", &token).send().await?;
+    assert_eq!(again.status(), 200);
+    let none = http.get(&url).send().await?;
+    assert_eq!(none.status(), 401);
+    let body: serde_json::Value = none.json().await?;
+    assert_eq!(body["unauthorized"]["code"], 401);
+    let bogus = http
+        .get(&url)
+        .header("X-Auth-Token", "gAAAAAnot-a-token")
+        .send()
+        .await?;
+    assert_eq!(bogus.status(), 401);
+    // The version document stays public.
+    let root = http.get(vigil.url()).send().await?;
+    assert_eq!(root.status(), 200);
+    Ok(())
+}
