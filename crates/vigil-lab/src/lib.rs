@@ -25,7 +25,8 @@ mod cloud;
 mod env;
 mod wait;
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
@@ -53,8 +54,9 @@ pub enum LabError {
     },
     #[error("`lab/lab env` printed no {variable}")]
     EnvMissing { variable: &'static str },
-    #[error("the lab failed to come up earlier in this test process")]
-    UpFailedEarlier {
+    /// Every caller in the process sees the one attempt's failure.
+    #[error("the lab is not up (one attempt per test process)")]
+    NotUp {
         #[source]
         source: Arc<LabError>,
     },
@@ -71,11 +73,17 @@ pub fn enabled_or_skip(test: &str) -> bool {
     if std::env::var("VIGIL_LAB").as_deref() == Ok("1") {
         return true;
     }
-    eprintln!(
+    say(&format!(
         "\n*** SKIPPED {test}: needs the OpenStack lab. Run with VIGIL_LAB=1 \
          (scripts/test does); the first run installs the lab (see lab/README.md). ***\n"
-    );
+    ));
     false
+}
+
+/// Straight to the process's stderr: the test harness captures `eprintln!` of passing tests,
+/// and a skip or a minutes-long install must be seen.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// The running lab, as `lab/lab env` describes it.
@@ -105,17 +113,17 @@ impl Lab {
     }
 
     fn shared(lab: &'static Result<Lab, Arc<LabError>>) -> Result<&'static Lab, LabError> {
-        lab.as_ref().map_err(|e| LabError::UpFailedEarlier {
+        lab.as_ref().map_err(|e| LabError::NotUp {
             source: Arc::clone(e),
         })
     }
 
     fn start() -> Result<Lab, LabError> {
         let script = script_path();
-        eprintln!("vigil-lab: `lab/lab up` (installs the lab on first use; minutes when cold)");
+        say("vigil-lab: `lab/lab up` (installs the lab on first use; minutes when cold)");
         let up = run(&script, &["up"])?;
         if let Some(last) = String::from_utf8_lossy(&up.stderr).lines().last() {
-            eprintln!("vigil-lab: {last}");
+            say(&format!("vigil-lab: {last}"));
         }
         let env = run(&script, &["env"])?;
         let env = LabEnv::parse(&String::from_utf8_lossy(&env.stdout))?;
@@ -166,12 +174,26 @@ impl Lab {
     }
 }
 
-/// `lab/lab` of this workspace; `VIGIL_LAB_SCRIPT` overrides it.
+/// `lab/lab` of the workspace under test; `VIGIL_LAB_SCRIPT` overrides it.
+///
+/// Looked up at run time from the test's package directory (cargo sets `CARGO_MANIFEST_DIR` for
+/// tests) or the working directory: a path compiled in would name whichever checkout built
+/// the crate, and CI shares one target directory between clones.
 fn script_path() -> PathBuf {
     if let Some(script) = std::env::var_os("VIGIL_LAB_SCRIPT") {
         return script.into();
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../lab/lab")
+    let starts = [
+        std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+        std::env::current_dir().ok(),
+    ];
+    starts
+        .iter()
+        .flatten()
+        .flat_map(|start| start.ancestors())
+        .map(|dir| dir.join("lab/lab"))
+        .find(|script| script.is_file())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/lab"))
 }
 
 /// Runs the lab script; a failure carries the end of what it printed.
