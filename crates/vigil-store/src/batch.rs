@@ -6,7 +6,7 @@
 //! report sees the ones before it, and duplicates within a batch are caught), one commit makes
 //! them all durable, and only then does each caller get its answer.
 
-use crate::notifications::create_in;
+use crate::notifications::{create_in, try_insert};
 use crate::store::{Backend, Tx};
 use crate::{NewNotification, StoreError};
 use sqlx::AnyPool;
@@ -79,7 +79,13 @@ async fn commit(writer: &AnyPool, batch: Vec<Job>) {
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        let result = create_in(&mut tx, "", job.new, job.window).await;
+        // Same digest but a different payload (a hash collision) also lands in `create_in`,
+        // which compares the payloads themselves.
+        let result = match try_insert(&mut tx, &job.new, job.window).await {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => create_in(&mut tx, "", job.new, job.window).await,
+            Err(e) => Err(e),
+        };
         if let Err(StoreError::Database { .. }) = &result {
             // The transaction is unusable; nobody in this batch was stored.
             let _ = job.reply.send(result);

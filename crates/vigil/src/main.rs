@@ -219,7 +219,7 @@ async fn run_api(
 fn openstack_session(
     config: &Config,
 ) -> anyhow::Result<Option<std::sync::Arc<vigil_openstack::Session>>> {
-    if config.openstack.auth_url.is_empty() {
+    if !config.openstack.is_configured() {
         return Ok(None);
     }
     let session = vigil_openstack::Session::new(config.openstack.clone())

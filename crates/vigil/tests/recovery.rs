@@ -224,7 +224,7 @@ fn nova_session(env: &vigil_lab::LabEnv) -> anyhow::Result<vigil_openstack::Sess
             user_domain_name: c.user_domain_name.clone(),
             project_domain_name: c.project_domain_name.clone(),
             region_name: c.region_name.clone(),
-            interface: "public".into(),
+            ..vigil_openstack::Credentials::default()
         },
     )?)
 }
