@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use std::time::Duration;
 use vigil_domain::{
-    HostId, Notification, NotificationId, NotificationStatus, ProgressDetail, SegmentId, Timestamp,
-    VMove, VMoveId, WorkflowStep,
+    HostId, Notification, NotificationId, NotificationStatus, SegmentId, Timestamp, VMove, VMoveId,
+    WorkflowStep,
 };
 
 pub(crate) const COLUMNS: &str =
@@ -299,32 +299,18 @@ impl Store {
         &self,
         notification: NotificationId,
     ) -> Result<Vec<WorkflowStep>, StoreError> {
-        let rows = self
-            .fetch_all(
-                "workflow steps",
-                "SELECT name, state, progress, progress_details FROM recovery_steps \
-                 WHERE notification_uuid = ? ORDER BY position",
-                args![notification.to_string()],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let c = Cols::new(row);
-                let details: Vec<ProgressDetail> =
-                    serde_json::from_str(&c.text("progress_details")?).map_err(|e| {
-                        StoreError::Corrupt {
-                            what: "progress details",
-                            detail: e.to_string(),
-                        }
-                    })?;
-                Ok(WorkflowStep {
-                    name: c.text("name")?,
-                    progress: c.float("progress")?,
-                    state: c.text("state")?,
-                    progress_details: details,
-                })
+        // The same rows as the engine's flow log, in the shape the API shows.
+        Ok(self
+            .flow_log_load(notification)
+            .await?
+            .into_iter()
+            .map(|s| WorkflowStep {
+                name: s.name,
+                progress: s.progress,
+                state: s.state,
+                progress_details: s.progress_details,
             })
-            .collect()
+            .collect())
     }
 
     /// Writes step `position` of a notification's recovery log, replacing what was there.
