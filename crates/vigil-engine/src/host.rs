@@ -35,6 +35,17 @@ pub struct HostRecoveryConfig {
     /// `mass_failure_window_secs`: a network partition looks like a mass failure.
     pub mass_failure_share: f64,
     pub mass_failure_window_secs: u64,
+    /// Before evacuating to a reserved host, add it to every host aggregate the failed host
+    /// is in, so servers whose flavors need those aggregates fit there (Masakari's option).
+    pub add_reserved_host_to_aggregate: bool,
+    /// Refuse to recover when Nova reports no `nova-scheduler` up: evacuations could not be
+    /// placed, and a Nova the engine sees without schedulers may be the far side of a partition.
+    pub require_scheduler: bool,
+    /// Evacuate into STOPPED (Nova µv 2.95) and start the servers tier by tier, highest
+    /// priority first, each tier once the one before it is ACTIVE (or its timeout passed).
+    pub start_in_tiers: bool,
+    /// How long one tier may take to become ACTIVE before the next is started anyway.
+    pub tier_timeout_secs: u64,
 }
 
 impl Default for HostRecoveryConfig {
@@ -46,6 +57,10 @@ impl Default for HostRecoveryConfig {
             poll_interval_ms: 500,
             mass_failure_share: 0.5,
             mass_failure_window_secs: 300,
+            add_reserved_host_to_aggregate: false,
+            require_scheduler: true,
+            start_in_tiers: false,
+            tier_timeout_secs: 300,
         }
     }
 }
@@ -69,15 +84,19 @@ impl HostFailure {
     }
 }
 
-/// The declared flow.
-pub fn steps() -> Vec<Box<dyn Step<HostFailure>>> {
-    vec![
+/// The declared flow; tiered start adds a last step.
+pub fn steps(config: &HostRecoveryConfig) -> Vec<Box<dyn Step<HostFailure>>> {
+    let mut steps: Vec<Box<dyn Step<HostFailure>>> = vec![
         Box::new(CheckHostStatus),
         Box::new(FenceHost),
         Box::new(DisableComputeService),
         Box::new(PrepareInstances),
         Box::new(EvacuateInstances),
-    ]
+    ];
+    if config.start_in_tiers {
+        steps.push(Box::new(StartInstancesInTiers));
+    }
+    steps
 }
 
 fn fail(message: impl Into<String>) -> StepError {
@@ -129,9 +148,25 @@ impl Step<HostFailure> for CheckHostStatus {
                 ctx.config.mass_failure_share * 100.0
             )));
         }
-        Ok(Outcome::Continue(
-            json!({"failed_hosts": failed, "segment_hosts": total}),
-        ))
+        let schedulers = if ctx.config.require_scheduler {
+            let up = with_retries(ctx, || ctx.nova.schedulers_up())
+                .await
+                .map_err(|e| fail(format!("asking Nova for its schedulers: {}", e.message)))?;
+            if up == 0 {
+                return Err(fail(
+                    "Nova reports no nova-scheduler up: no evacuation could be placed, and this \
+                     may be a partition; not fencing or evacuating",
+                ));
+            }
+            Some(up)
+        } else {
+            None
+        };
+        Ok(Outcome::Continue(json!({
+            "failed_hosts": failed,
+            "segment_hosts": total,
+            "schedulers_up": schedulers,
+        })))
     }
 }
 
@@ -353,6 +388,11 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
         if service.state != "up" {
             continue;
         }
+        if ctx.config.add_reserved_host_to_aggregate {
+            for aggregate in with_retries(ctx, || ctx.nova.aggregates_of(&ctx.host.name)).await? {
+                with_retries(ctx, || ctx.nova.aggregate_add_host(aggregate, &h.name)).await?;
+            }
+        }
         if service.status != "enabled" {
             with_retries(ctx, || ctx.nova.enable_service(&service.id)).await?;
         }
@@ -474,7 +514,11 @@ async fn drive_evacuation(
                 issued.max(failed_before)
             ));
         }
-        match ctx.nova.evacuate(&server.id, target, false).await {
+        match ctx
+            .nova
+            .evacuate(&server.id, target, ctx.config.start_in_tiers)
+            .await
+        {
             Ok(()) => issued = issued.max(failed_before) + 1,
             Err(NovaError::NotFound(_)) => {
                 return Ok(Moved {
@@ -523,16 +567,18 @@ async fn confirm(ctx: &HostFailure, server: &Chosen, deadline: Instant) -> Resul
             && matches!(current.vm_state.as_str(), "active" | "stopped" | "error");
         if moved && settled {
             match (server.vm_state.as_str(), current.vm_state.as_str()) {
+                // Tiered start: StartInstancesInTiersTask starts it in its turn.
+                ("active", "stopped") if ctx.config.start_in_tiers => {}
+                ("error", "active" | "stopped") => ctx
+                    .nova
+                    .reset_state(&server.id, "error")
+                    .await
+                    .map_err(|e| format!("resetting it to error: {e}"))?,
                 ("stopped", "active") => ctx
                     .nova
                     .stop_server(&server.id)
                     .await
                     .map_err(|e| format!("stopping it again: {e}"))?,
-                ("error", "active") => ctx
-                    .nova
-                    .reset_state(&server.id, "error")
-                    .await
-                    .map_err(|e| format!("resetting it to error: {e}"))?,
                 _ => {}
             }
             return Ok(Moved {
@@ -548,6 +594,123 @@ async fn confirm(ctx: &HostFailure, server: &Chosen, deadline: Instant) -> Resul
         }
         tokio::time::sleep(ctx.poll()).await;
     }
+}
+
+/// Starts the evacuated servers that were ACTIVE, one priority tier at a time: a tier is
+/// started once every server of the tier before it is ACTIVE, or that tier's timeout passed.
+/// Safe to run twice: an ACTIVE server is not started again, a starting one is waited for.
+struct StartInstancesInTiers;
+
+#[async_trait]
+impl Step<HostFailure> for StartInstancesInTiers {
+    fn name(&self) -> &str {
+        "StartInstancesInTiersTask"
+    }
+    async fn run(&self, ctx: &HostFailure, done: &Outputs) -> Result<Outcome, StepError> {
+        let chosen: Vec<Chosen> = done
+            .get("PrepareHAEnabledInstancesTask")
+            .and_then(|o| o.get("servers"))
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| fail(format!("reading the chosen servers: {e}")))?
+            .unwrap_or_default();
+        let gone: Vec<&str> = done
+            .get("EvacuateInstancesTask")
+            .and_then(|o| o.get("moved"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|m| m["gone"] == true)
+            .filter_map(|m| m["id"].as_str())
+            .collect();
+        // Only servers that ran before the failure run again; `chosen` is in priority order.
+        let mut tiers: Vec<(i64, Vec<&Chosen>)> = Vec::new();
+        for c in chosen
+            .iter()
+            .filter(|c| c.vm_state == "active" && !gone.contains(&c.id.as_str()))
+        {
+            match tiers.last_mut() {
+                Some((p, tier)) if *p == c.priority => tier.push(c),
+                _ => tiers.push((c.priority, vec![c])),
+            }
+        }
+        let mut report = Vec::new();
+        let mut late: Vec<String> = Vec::new();
+        for (priority, tier) in &tiers {
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(ctx.config.tier_timeout_secs);
+            let mut waiting: Vec<&Chosen> = tier.clone();
+            let mut asked: Vec<&str> = Vec::new();
+            let mut broken: Vec<&Chosen> = Vec::new();
+            while !waiting.is_empty() && Instant::now() < deadline {
+                let mut still = Vec::new();
+                for c in waiting {
+                    match tier_member_state(ctx, c).await? {
+                        Member::Active | Member::Gone => {}
+                        Member::Error => broken.push(c),
+                        Member::Stopped if !asked.contains(&c.id.as_str()) => {
+                            match ctx.nova.start_server(&c.id).await {
+                                // 409: already starting (a previous run asked), or busy.
+                                Ok(()) | Err(NovaError::Conflict(_)) => asked.push(&c.id),
+                                Err(NovaError::NotFound(_)) => continue,
+                                Err(e) if e.is_transient() => {}
+                                Err(e) => {
+                                    return Err(fail(format!("starting {}: {e}", c.name)));
+                                }
+                            }
+                            still.push(c);
+                        }
+                        Member::Stopped | Member::Busy => still.push(c),
+                    }
+                }
+                waiting = still;
+                if !waiting.is_empty() {
+                    tokio::time::sleep(ctx.poll()).await;
+                }
+            }
+            waiting.extend(broken);
+            report.push(json!({
+                "priority": priority,
+                "servers": tier.len(),
+                "not_active": waiting.iter().map(|c| &c.id).collect::<Vec<_>>(),
+                "seconds": started.elapsed().as_secs_f64(),
+            }));
+            late.extend(waiting.iter().map(|c| format!("{} ({})", c.name, c.id)));
+        }
+        if late.is_empty() {
+            Ok(Outcome::Continue(json!({ "tiers": report })))
+        } else {
+            Err(fail(format!(
+                "{} servers not ACTIVE within their tier's {} s: {}",
+                late.len(),
+                ctx.config.tier_timeout_secs,
+                late.join(", ")
+            )))
+        }
+    }
+}
+
+enum Member {
+    Active,
+    Stopped,
+    /// Starting, or in some other transition: wait.
+    Busy,
+    Gone,
+    /// Nova gave up on it; waiting would only delay the next tier.
+    Error,
+}
+
+async fn tier_member_state(ctx: &HostFailure, c: &Chosen) -> Result<Member, StepError> {
+    let server = with_retries(ctx, || ctx.nova.server(&c.id)).await?;
+    Ok(match server {
+        None => Member::Gone,
+        Some(s) if s.task_state.is_some() => Member::Busy,
+        Some(s) if s.vm_state == "active" => Member::Active,
+        Some(s) if s.vm_state == "stopped" => Member::Stopped,
+        Some(s) if s.vm_state == "error" => Member::Error,
+        Some(_) => Member::Busy,
+    })
 }
 
 /// Retries transient Nova errors for a while; other errors fail the step.

@@ -19,6 +19,8 @@ pub struct Service {
     pub state: String,
     pub forced_down: bool,
     pub disabled_reason: Option<String>,
+    /// The service's last heartbeat; it keeps reporting while forced down.
+    pub updated_at: Option<vigil_domain::Timestamp>,
 }
 
 /// A server as the engine sees it.
@@ -92,10 +94,24 @@ impl NovaError {
 pub trait Nova: Send + Sync {
     /// The `nova-compute` service on `host`, if Nova has one.
     async fn compute_service(&self, host: &str) -> Result<Option<Service>, NovaError>;
+    /// How many `nova-scheduler` services Nova reports `up`: none means no evacuation could
+    /// be placed, or that the engine sees a partitioned Nova.
+    async fn schedulers_up(&self) -> Result<usize, NovaError>;
     /// Marks the service forced down and disabled with `reason`, in one call (µv 2.53).
     async fn force_down(&self, service_id: &str, reason: &str) -> Result<(), NovaError>;
-    /// Enables the service and clears forced-down (for reserved hosts and rejoin).
+    /// Enables the service (for reserved hosts and rejoin).
     async fn enable_service(&self, service_id: &str) -> Result<(), NovaError>;
+    /// Disables the service with `reason`, leaving forced-down alone (process failure).
+    async fn disable_service(&self, service_id: &str, reason: &str) -> Result<(), NovaError>;
+    /// Clears forced-down. Nova refuses it (400) while evacuations from the host are `done`
+    /// but not yet cleaned up (`completed`) by the returning nova-compute.
+    async fn unforce_down(&self, service_id: &str) -> Result<(), NovaError>;
+    /// Every evacuation migration away from `source`, any server, newest first.
+    async fn evacuations_from(&self, source: &str) -> Result<Vec<Migration>, NovaError>;
+    /// Cold-migrates a server; the scheduler chooses another host.
+    async fn migrate_server(&self, server_id: &str) -> Result<(), NovaError>;
+    /// Confirms a finished migration (`VERIFY_RESIZE`).
+    async fn confirm_resize(&self, server_id: &str) -> Result<(), NovaError>;
     /// Every server whose host is `host`, all projects, following pages.
     async fn servers_on_host(&self, host: &str) -> Result<Vec<Server>, NovaError>;
     async fn server(&self, id: &str) -> Result<Option<Server>, NovaError>;
@@ -110,6 +126,10 @@ pub trait Nova: Send + Sync {
     /// The evacuation migrations of `server_id` away from `source`, newest first.
     async fn evacuations(&self, server_id: &str, source: &str)
         -> Result<Vec<Migration>, NovaError>;
+    /// Ids of the host aggregates `host` belongs to.
+    async fn aggregates_of(&self, host: &str) -> Result<Vec<i64>, NovaError>;
+    /// Adds `host` to an aggregate; already being a member is success.
+    async fn aggregate_add_host(&self, aggregate: i64, host: &str) -> Result<(), NovaError>;
     async fn start_server(&self, server_id: &str) -> Result<(), NovaError>;
     async fn stop_server(&self, server_id: &str) -> Result<(), NovaError>;
     /// `os-resetState` to `active` or `error`.

@@ -116,7 +116,25 @@ impl Nova for NovaRest {
                 state: s["state"].as_str().unwrap_or_default().to_owned(),
                 forced_down: s["forced_down"].as_bool().unwrap_or(false),
                 disabled_reason: opt_str(&s["disabled_reason"]),
+                updated_at: nova_time(&s["updated_at"]),
             }))
+    }
+
+    async fn schedulers_up(&self) -> Result<usize, NovaError> {
+        let v = self
+            .call(
+                Method::GET,
+                "/os-services?binary=nova-scheduler",
+                SERVICES,
+                None,
+            )
+            .await?;
+        Ok(v["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["state"] == "up" && s["status"] == "enabled")
+            .count())
     }
 
     async fn force_down(&self, service_id: &str, reason: &str) -> Result<(), NovaError> {
@@ -141,6 +159,45 @@ impl Nova for NovaRest {
         )
         .await
         .map(drop)
+    }
+
+    async fn disable_service(&self, service_id: &str, reason: &str) -> Result<(), NovaError> {
+        let reason: String = reason.chars().take(255).collect();
+        self.call(
+            Method::PUT,
+            &format!("/os-services/{service_id}"),
+            SERVICES,
+            Some(json!({"status": "disabled", "disabled_reason": reason})),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn unforce_down(&self, service_id: &str) -> Result<(), NovaError> {
+        self.call(
+            Method::PUT,
+            &format!("/os-services/{service_id}"),
+            SERVICES,
+            Some(json!({"forced_down": false})),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn evacuations_from(&self, source: &str) -> Result<Vec<Migration>, NovaError> {
+        let path = format!(
+            "/os-migrations?migration_type=evacuation&source_compute={}",
+            urlencode(source)
+        );
+        self.migrations(&path).await
+    }
+
+    async fn migrate_server(&self, server_id: &str) -> Result<(), NovaError> {
+        self.action(server_id, json!({"migrate": null})).await
+    }
+
+    async fn confirm_resize(&self, server_id: &str) -> Result<(), NovaError> {
+        self.action(server_id, json!({"confirmResize": null})).await
     }
 
     async fn servers_on_host(&self, host: &str) -> Result<Vec<Server>, NovaError> {
@@ -210,7 +267,59 @@ impl Nova for NovaRest {
             "/os-migrations?instance_uuid={server_id}&migration_type=evacuation&source_compute={}",
             urlencode(source)
         );
-        let v = self.call(Method::GET, &path, MIGRATIONS, None).await?;
+        self.migrations(&path).await
+    }
+
+    async fn aggregates_of(&self, host: &str) -> Result<Vec<i64>, NovaError> {
+        let v = self
+            .call(Method::GET, "/os-aggregates", SERVICES, None)
+            .await?;
+        Ok(v["aggregates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| {
+                a["hosts"]
+                    .as_array()
+                    .is_some_and(|h| h.iter().any(|x| x == host))
+            })
+            .filter_map(|a| a["id"].as_i64())
+            .collect())
+    }
+
+    async fn aggregate_add_host(&self, aggregate: i64, host: &str) -> Result<(), NovaError> {
+        match self
+            .call(
+                Method::POST,
+                &format!("/os-aggregates/{aggregate}/action"),
+                SERVICES,
+                Some(json!({"add_host": {"host": host}})),
+            )
+            .await
+        {
+            Ok(_) | Err(NovaError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn start_server(&self, server_id: &str) -> Result<(), NovaError> {
+        self.action(server_id, json!({"os-start": null})).await
+    }
+
+    async fn stop_server(&self, server_id: &str) -> Result<(), NovaError> {
+        self.action(server_id, json!({"os-stop": null})).await
+    }
+
+    async fn reset_state(&self, server_id: &str, state: &str) -> Result<(), NovaError> {
+        self.action(server_id, json!({"os-resetState": {"state": state}}))
+            .await
+    }
+}
+
+impl NovaRest {
+    /// `GET` a migrations list, newest first.
+    async fn migrations(&self, path: &str) -> Result<Vec<Migration>, NovaError> {
+        let v = self.call(Method::GET, path, MIGRATIONS, None).await?;
         let mut out: Vec<Migration> = v["migrations"]
             .as_array()
             .into_iter()
@@ -229,21 +338,6 @@ impl Nova for NovaRest {
         Ok(out)
     }
 
-    async fn start_server(&self, server_id: &str) -> Result<(), NovaError> {
-        self.action(server_id, json!({"os-start": null})).await
-    }
-
-    async fn stop_server(&self, server_id: &str) -> Result<(), NovaError> {
-        self.action(server_id, json!({"os-stop": null})).await
-    }
-
-    async fn reset_state(&self, server_id: &str, state: &str) -> Result<(), NovaError> {
-        self.action(server_id, json!({"os-resetState": {"state": state}}))
-            .await
-    }
-}
-
-impl NovaRest {
     async fn action(&self, server_id: &str, body: Value) -> Result<(), NovaError> {
         self.call(
             Method::POST,

@@ -6,9 +6,12 @@
 
 use crate::fence::Fencer;
 use crate::host::{self, HostFailure, HostRecoveryConfig};
+use crate::instance::{self, InstanceFailure, InstanceRecoveryConfig};
 use crate::nova::Nova;
 use crate::planner::SelectionPolicy;
-use crate::saga::{run_flow, Ending, FlowError, FlowLog, LogError, StepRecord, StepState};
+use crate::process::{self, ProcessFailure, ProcessRecoveryConfig};
+use crate::rejoin::{self, HostRejoin, RejoinConfig};
+use crate::saga::{run_flow, Ending, FlowError, FlowLog, LogError, Step, StepRecord, StepState};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
@@ -35,8 +38,13 @@ pub struct EngineConfig {
     pub retry_backoff_secs: u64,
     /// Notifications still unhandled this long after they were generated become `failed`.
     pub expire_after_secs: u64,
+    /// Hosts of one segment recovered at once, by all engines together (0: no cap).
+    pub segment_recovery_cap: u32,
     pub host: HostRecoveryConfig,
     pub selection: SelectionPolicy,
+    pub instance: InstanceRecoveryConfig,
+    pub process: ProcessRecoveryConfig,
+    pub rejoin: RejoinConfig,
 }
 
 impl Default for EngineConfig {
@@ -48,8 +56,12 @@ impl Default for EngineConfig {
             max_attempts: 5,
             retry_backoff_secs: 30,
             expire_after_secs: 24 * 3600,
+            segment_recovery_cap: 4,
             host: HostRecoveryConfig::default(),
             selection: SelectionPolicy::default(),
+            instance: InstanceRecoveryConfig::default(),
+            process: ProcessRecoveryConfig::default(),
+            rejoin: RejoinConfig::default(),
         }
     }
 }
@@ -92,7 +104,11 @@ impl Engine {
                 _ = shutdown.changed() => continue,
             };
             let lease = Duration::from_secs(self.config.lease_secs);
-            match self.store.notification_claim(&self.owner, lease).await {
+            match self
+                .store
+                .notification_claim_capped(&self.owner, lease, self.config.segment_recovery_cap)
+                .await
+            {
                 Ok(Some(claim)) => {
                     let engine = self.clone();
                     tokio::spawn(async move {
@@ -181,6 +197,7 @@ impl Engine {
             )));
         }
         let event = n.payload.get("event").and_then(|v| v.as_str());
+        let log = StoreLog::new(self.store.clone(), n.uuid, self.owner.clone());
         match (n.notification_type, event) {
             (NotificationType::ComputeHost, Some("STOPPED")) => {
                 let ctx = HostFailure {
@@ -193,27 +210,71 @@ impl Engine {
                     config: self.config.host.clone(),
                     selection: self.config.selection.clone(),
                 };
-                let log = StoreLog::new(self.store.clone(), n.uuid, self.owner.clone());
-                run_flow(&host::steps(), &ctx, &log)
-                    .await
-                    .map_err(|e| match e {
-                        FlowError::Log {
-                            source: LogError::LeaseLost,
-                            ..
-                        } => Failure::LeaseLost,
-                        FlowError::Step { step, source } => {
-                            Failure::Other(format!("{step}: {}", source.message))
-                        }
-                        other => Failure::Other(other.to_string()),
-                    })
+                flow(&host::steps(&self.config.host), &ctx, &log).await
             }
-            (NotificationType::ComputeHost, Some("STARTED")) => Ok(Ending::Finished),
+            (NotificationType::ComputeHost, Some("STARTED")) => {
+                let ctx = HostRejoin {
+                    store: self.store.clone(),
+                    nova: self.nova.clone(),
+                    notification: n.clone(),
+                    host,
+                    config: self.config.rejoin.clone(),
+                };
+                flow(&rejoin::steps(), &ctx, &log).await
+            }
+            (NotificationType::Vm, Some(event)) => {
+                let domain_event = n
+                    .payload
+                    .get("vir_domain_event")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                if !instance::RECOVERED_EVENTS.contains(&(event, domain_event)) {
+                    return Ok(Ending::Ignored(format!(
+                        "Vigil does not recover instances for event {event} / {domain_event}"
+                    )));
+                }
+                let ctx = InstanceFailure {
+                    store: self.store.clone(),
+                    nova: self.nova.clone(),
+                    owner: self.owner.clone(),
+                    notification: n.clone(),
+                    config: self.config.instance.clone(),
+                };
+                flow(&instance::steps(), &ctx, &log).await
+            }
+            (NotificationType::Process, Some("STOPPED")) => {
+                let ctx = ProcessFailure {
+                    store: self.store.clone(),
+                    nova: self.nova.clone(),
+                    notification: n.clone(),
+                    host,
+                    config: self.config.process.clone(),
+                };
+                flow(&process::steps(), &ctx, &log).await
+            }
+            (NotificationType::Process, Some("STARTED")) => Ok(Ending::Finished),
             (kind, event) => Ok(Ending::Ignored(format!(
                 "Vigil does not act on {kind} notifications with event {}",
                 event.unwrap_or("(none)")
             ))),
         }
     }
+}
+
+/// Runs a flow and sorts its failure: a lost lease means another engine owns it now.
+async fn flow<C: Sync>(
+    steps: &[Box<dyn Step<C>>],
+    ctx: &C,
+    log: &StoreLog,
+) -> Result<Ending, Failure> {
+    run_flow(steps, ctx, log).await.map_err(|e| match e {
+        FlowError::Log {
+            source: LogError::LeaseLost,
+            ..
+        } => Failure::LeaseLost,
+        FlowError::Step { step, source } => Failure::Other(format!("{step}: {}", source.message)),
+        other => Failure::Other(other.to_string()),
+    })
 }
 
 enum Failure {
@@ -286,6 +347,9 @@ impl FlowLog for StoreLog {
     }
 
     async fn save(&self, record: &StepRecord) -> Result<(), LogError> {
+        if record.state == StepState::Success {
+            crash_point(&record.name);
+        }
         let progress = match record.state {
             StepState::Running => 0.0,
             StepState::Success | StepState::Failure => 1.0,
@@ -319,5 +383,21 @@ impl FlowLog for StoreLog {
             .flow_step_save(self.id, &self.owner, &step)
             .await
             .map_err(log_err)
+    }
+}
+
+/// Crash-safety tests' hook: with `VIGIL_CRASH_FILE` set, an engine about to record step X as
+/// completed — its effect done, its record not yet written, the worst moment to die — aborts
+/// (no cleanup, its lease left to expire, as after kill -9) if the file names X. The file is
+/// removed first, so of several engines exactly one crashes.
+fn crash_point(step: &str) {
+    let Some(path) = std::env::var_os("VIGIL_CRASH_FILE") else {
+        return;
+    };
+    if std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == step)
+        && std::fs::remove_file(&path).is_ok()
+    {
+        tracing::error!(step, "VIGIL_CRASH_FILE names this step: aborting");
+        std::process::abort();
     }
 }

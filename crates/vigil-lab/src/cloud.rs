@@ -123,6 +123,7 @@ pub struct ServerCreate {
     pub flavor: String,
     /// Pins the server to a compute host (admin only).
     pub host: Option<String>,
+    pub metadata: serde_json::Map<String, Value>,
 }
 
 impl ServerCreate {
@@ -132,11 +133,18 @@ impl ServerCreate {
             image: env.image.clone(),
             flavor: env.flavor.clone(),
             host: None,
+            metadata: serde_json::Map::new(),
         }
     }
 
     pub fn on_host(mut self, host: impl Into<String>) -> Self {
         self.host = Some(host.into());
+        self
+    }
+
+    /// Adds a server metadata item (e.g. `HA_Enabled`, `HA_Priority`).
+    pub fn meta(mut self, key: &str, value: &str) -> Self {
+        self.metadata.insert(key.into(), json!(value));
         self
     }
 }
@@ -221,6 +229,9 @@ impl Cloud {
         if let Some(host) = &spec.host {
             server["host"] = json!(host);
         }
+        if !spec.metadata.is_empty() {
+            server["metadata"] = Value::Object(spec.metadata.clone());
+        }
         let response = self
             .nova(Method::POST, "/servers", Some(json!({ "server": server })))
             .await?;
@@ -255,6 +266,35 @@ impl Cloud {
         self.nova(Method::POST, &format!("/servers/{id}/action"), Some(body))
             .await
             .map(drop)
+    }
+
+    /// `GET` any compute path at the lab's microversion, as JSON: for tests that inspect what
+    /// Nova recorded (instance actions, migrations).
+    pub async fn compute_get(&self, path: &str) -> Result<Value, CloudError> {
+        let response = self.nova(Method::GET, path, None).await?;
+        decode(response, path).await
+    }
+
+    /// Enables or disables a host's nova-compute service (as an operator does with reserved
+    /// hosts, which stay disabled until a recovery needs them).
+    pub async fn compute_service_set_enabled(
+        &self,
+        host: &str,
+        enabled: bool,
+    ) -> Result<(), CloudError> {
+        let service = self.compute_service(host).await?;
+        let body = if enabled {
+            json!({"status": "enabled"})
+        } else {
+            json!({"status": "disabled", "disabled_reason": "reserved for recovery"})
+        };
+        self.nova(
+            Method::PUT,
+            &format!("/os-services/{}", service.id),
+            Some(body),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn compute_services(&self) -> Result<Vec<ComputeService>, CloudError> {

@@ -65,7 +65,20 @@ impl Store {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<Claimed>, StoreError> {
+        self.notification_claim_capped(owner, lease, 0).await
+    }
+
+    /// [`Store::notification_claim`], and besides: never more than `segment_cap` hosts of one
+    /// segment in recovery at once (0: no cap). A burst of failures in one segment is then
+    /// worked through a few hosts at a time instead of all at once.
+    pub async fn notification_claim_capped(
+        &self,
+        owner: &str,
+        lease: Duration,
+        segment_cap: u32,
+    ) -> Result<Option<Claimed>, StoreError> {
         let now = Timestamp::now();
+        let cap = i64::from(segment_cap);
         let mut tx = self.tx().await?;
         let skip_locked = match self.backend {
             Backend::Sqlite => "",
@@ -75,16 +88,20 @@ impl Store {
             .fetch_optional(
                 "notification claim",
                 &format!(
-                    "SELECT n.id, n.source_host_uuid FROM notifications n \
+                    "SELECT n.id, n.source_host_uuid, n.failover_segment_uuid FROM notifications n \
                      WHERE n.deleted = 0 AND (n.status = 'new' \
                        OR (n.status = 'running' AND n.lease_expires < ?) \
                        OR (n.status = 'error' AND n.next_attempt_at <= ?)) \
                      AND NOT EXISTS (SELECT 1 FROM notifications r \
                        WHERE r.source_host_uuid = n.source_host_uuid AND r.id <> n.id \
                        AND r.status = 'running' AND r.lease_expires >= ? AND r.deleted = 0) \
+                     AND (? = 0 OR (SELECT COUNT(*) FROM notifications r \
+                       WHERE r.failover_segment_uuid = n.failover_segment_uuid \
+                       AND r.source_host_uuid <> n.source_host_uuid \
+                       AND r.status = 'running' AND r.lease_expires >= ? AND r.deleted = 0) < ?) \
                      ORDER BY n.created_at, n.id LIMIT 1{skip_locked}"
                 ),
-                args![now, now, now],
+                args![now, now, now, cap, now, cap],
             )
             .await?;
         let Some(candidate) = candidate else {
@@ -93,6 +110,38 @@ impl Store {
         let c = Cols::new(&candidate);
         let id = c.int("id")?;
         let host = c.text("source_host_uuid")?;
+        let segment = c.opt_text("failover_segment_uuid")?;
+        // The cap, like the one-engine-per-host rule below, is checked again under a row lock:
+        // two engines may pick hosts of one segment at once. Segment before host, the order
+        // host updates lock them in.
+        if let (true, Some(segment)) = (cap > 0, segment.as_deref()) {
+            tx.fetch_optional(
+                "notification claim segment lock",
+                &format!(
+                    "SELECT id FROM segments WHERE uuid = ?{}",
+                    self.for_update()
+                ),
+                args![segment],
+            )
+            .await?;
+            let busy = tx
+                .fetch_optional(
+                    "notification claim segment check",
+                    "SELECT COUNT(*) AS n FROM notifications WHERE failover_segment_uuid = ? \
+                     AND source_host_uuid <> ? AND status = 'running' AND lease_expires >= ? \
+                     AND deleted = 0",
+                    args![segment, host.as_str(), now],
+                )
+                .await?;
+            if busy
+                .map(|r| Cols::new(&r).int("n"))
+                .transpose()?
+                .unwrap_or(0)
+                >= cap
+            {
+                return Ok(None);
+            }
+        }
         // One engine at a time per host: the filter above skips hosts in live hands, but two
         // engines may pick two reports of one host at once, so serialise on the host row and
         // look again.
@@ -145,6 +194,30 @@ impl Store {
         };
         tx.commit().await?;
         Ok(Some(claimed))
+    }
+
+    /// Who holds the notification's lease, if anyone, and until when (for operators and tests:
+    /// which engine is recovering it).
+    pub async fn notification_lease(
+        &self,
+        id: NotificationId,
+    ) -> Result<Option<(String, Timestamp)>, StoreError> {
+        let row = self
+            .fetch_optional(
+                "notification lease",
+                "SELECT lease_owner, lease_expires FROM notifications \
+                 WHERE notification_uuid = ? AND status = 'running'",
+                args![id.to_string()],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let c = Cols::new(&row);
+        Ok(
+            match (c.opt_text("lease_owner")?, c.opt_ts("lease_expires")?) {
+                (Some(owner), Some(until)) => Some((owner, until)),
+                _ => None,
+            },
+        )
     }
 
     /// Extends the lease; `LeaseLost` if another engine has taken the notification over.
@@ -465,6 +538,58 @@ impl Store {
             })?;
         let c = Cols::new(&row);
         Ok((c.int("failed")?, c.int("total")?))
+    }
+
+    /// Earlier `finished` instance-failure reports of `instance` generated since `since`,
+    /// newest first, `except` left out: the history a restart budget is counted on.
+    pub async fn instance_recoveries(
+        &self,
+        instance: &str,
+        since: Timestamp,
+        except: NotificationId,
+    ) -> Result<Vec<NotificationId>, StoreError> {
+        // The payload is stored as compact JSON, so the key and value appear like this.
+        let needle = format!("%\"instance_uuid\":{}%", serde_json::Value::from(instance));
+        let rows = self
+            .fetch_all(
+                "instance recoveries",
+                "SELECT notification_uuid FROM notifications WHERE type = 'VM' \
+                 AND status = 'finished' AND generated_time >= ? AND notification_uuid <> ? \
+                 AND payload LIKE ? AND deleted = 0 ORDER BY generated_time DESC, id DESC",
+                args![since, except.to_string(), needle],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let text = Cols::new(r).text("notification_uuid")?;
+                text.parse().map_err(|_| StoreError::Corrupt {
+                    what: "notification uuid",
+                    detail: text,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest host-failure report (`COMPUTE_HOST`/`STOPPED`) of a host, `except` left out.
+    pub async fn host_last_failure(
+        &self,
+        host: vigil_domain::HostId,
+        except: NotificationId,
+    ) -> Result<Option<Notification>, StoreError> {
+        let row = self
+            .fetch_optional(
+                "host last failure",
+                &format!(
+                    "SELECT {} FROM notifications n WHERE n.source_host_uuid = ? \
+                     AND n.type = 'COMPUTE_HOST' AND n.payload LIKE '%\"event\":\"STOPPED\"%' \
+                     AND n.notification_uuid <> ? AND n.deleted = 0 \
+                     ORDER BY n.generated_time DESC, n.id DESC LIMIT 1",
+                    notifications::COLUMNS
+                ),
+                args![host.to_string(), except.to_string()],
+            )
+            .await?;
+        row.map(|r| notifications::from_row(&r)).transpose()
     }
 
     async fn check_lease(

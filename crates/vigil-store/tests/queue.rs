@@ -293,3 +293,32 @@ async fn competing_engines_never_share_a_notification() {
         replica.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_segment_cap_limits_hosts_in_recovery_at_once() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let b = t.backend;
+        setup(s, 3).await;
+        for i in 0..3 {
+            report(s, &format!("node{i}"), NotificationType::ComputeHost).await;
+        }
+        let first = s.notification_claim_capped("e1", LEASE, 2).await.unwrap();
+        let second = s.notification_claim_capped("e2", LEASE, 2).await.unwrap();
+        assert!(first.is_some() && second.is_some(), "{b:?}");
+        assert!(
+            s.notification_claim_capped("e3", LEASE, 2)
+                .await
+                .unwrap()
+                .is_none(),
+            "{b:?}: a third host of the segment was claimed past the cap"
+        );
+        // Without a cap the third host is claimable; with one, it is once a slot frees.
+        let first = first.unwrap().notification.uuid;
+        s.notification_release(first, "e1", NotificationStatus::Finished, None, None)
+            .await
+            .unwrap();
+        let third = s.notification_claim_capped("e3", LEASE, 2).await.unwrap();
+        assert!(third.is_some(), "{b:?}");
+    }
+}

@@ -1,95 +1,250 @@
-//! Host-failure recovery end to end against the lab's real Nova: `vigil serve` with the lab's
-//! credentials, a segment of the fake computes, servers booted, one host's nova-compute
-//! killed, a `COMPUTE_HOST`/`STOPPED` report posted — every server ends ACTIVE elsewhere, with
-//! exactly one evacuation each, and the notification `finished` with its vmoves `succeeded`.
+//! Host-failure recovery end to end against the lab's real Nova: Vigil with the lab's
+//! credentials, a segment of the fake computes, servers booted, one host's nova-compute killed,
+//! a `COMPUTE_HOST`/`STOPPED` report posted — every server ends ACTIVE elsewhere with exactly
+//! one evacuation, for each recovery method, with tiered start, and with engines killed at
+//! every step of the flow.
 //!
-//! Runs only with VIGIL_LAB=1 (scripts/test and CI set it).
+//! Runs only with VIGIL_LAB=1 (scripts/test and CI set it). The tests fail hosts of the one
+//! shared lab, so they take turns (`LAB_HOSTS`) and each revives its host before it ends.
 
 mod support;
 
 use futures::FutureExt;
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::future::Future;
 use std::time::{Duration, Instant};
-use support::Vigil;
-use vigil_lab::{Lab, ServerCreate, ServerId};
+use support::{Engine, Vigil};
+use vigil_lab::{Cloud, Lab, LabEnv, ServerCreate, ServerId};
 
 const WITHIN: Duration = Duration::from_secs(180);
+const HOST_STEPS: [&str; 5] = [
+    "CheckHostStatusTask",
+    "FenceHostTask",
+    "DisableComputeServiceTask",
+    "PrepareHAEnabledInstancesTask",
+    "EvacuateInstancesTask",
+];
+
+static LAB_HOSTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The `[openstack]` settings of the lab's admin, as environment overrides.
+fn openstack_vars(env: &LabEnv) -> Vec<(&'static str, String)> {
+    let c = &env.credentials;
+    vec![
+        ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.clone()),
+        ("VIGIL_OPENSTACK__USERNAME", c.username.clone()),
+        ("VIGIL_OPENSTACK__PASSWORD", c.password.clone()),
+        ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.clone()),
+        ("VIGIL_OPENSTACK__REGION_NAME", c.region_name.clone()),
+    ]
+}
+
+fn as_pairs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A small client of Vigil's API at microversion 1.3.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(base: String) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base,
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}/v1{path}", self.base))
+            .header("OpenStack-API-Version", "instance-ha 1.3");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "{status}: {body}");
+        Ok(body)
+    }
+
+    /// A segment of `hosts` (name, reserved); returns its uuid.
+    async fn segment(&self, method: &str, hosts: &[(&str, bool)]) -> anyhow::Result<String> {
+        let seg = self
+            .call(
+                Method::POST,
+                "/segments",
+                Some(json!({"segment": {"name": format!("lab-{method}"),
+                    "recovery_method": method, "service_type": "COMPUTE"}})),
+            )
+            .await?;
+        let sid = seg["segment"]["uuid"].as_str().unwrap().to_owned();
+        for (name, reserved) in hosts {
+            self.call(
+                Method::POST,
+                &format!("/segments/{sid}/hosts"),
+                Some(json!({"host": {"name": name, "type": "COMPUTE",
+                    "control_attributes": "SSH", "reserved": reserved}})),
+            )
+            .await?;
+        }
+        Ok(sid)
+    }
+
+    async fn report_host_down(&self, host: &str) -> anyhow::Result<String> {
+        let posted = self
+            .call(
+                Method::POST,
+                "/notifications",
+                Some(
+                    json!({"notification": {"type": "COMPUTE_HOST", "hostname": host,
+                    "generated_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    "payload": {"event": "STOPPED", "host_status": "NORMAL",
+                        "cluster_status": "OFFLINE"}}}),
+                ),
+            )
+            .await?;
+        Ok(posted["notification"]["notification_uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned())
+    }
+
+    /// Waits for the notification to end; returns its final view.
+    async fn wait_ended(&self, nid: &str, within: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let n = self
+                .call(Method::GET, &format!("/notifications/{nid}"), None)
+                .await?;
+            let status = n["notification"]["status"].as_str().unwrap_or("");
+            if ["finished", "error", "failed", "ignored"].contains(&status) {
+                return Ok(n);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "notification still {status}: {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+fn step_names(view: &Value) -> Vec<String> {
+    view["notification"]["recovery_workflow_details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Boots `specs` and waits for each to be ACTIVE.
+async fn boot(cloud: &Cloud, specs: Vec<ServerCreate>) -> anyhow::Result<Vec<ServerId>> {
+    let mut ids = Vec::new();
+    for spec in &specs {
+        ids.push(cloud.server_create(spec).await?);
+    }
+    for id in &ids {
+        cloud.wait_server_active(id, WITHIN).await?;
+    }
+    Ok(ids)
+}
+
+/// Nova's evacuation records of a server.
+async fn evacuations(cloud: &Cloud, id: &ServerId) -> anyhow::Result<Vec<Value>> {
+    let m = cloud
+        .compute_get(&format!(
+            "/os-migrations?instance_uuid={}&migration_type=evacuation",
+            id.0
+        ))
+        .await?;
+    Ok(m["migrations"].as_array().cloned().unwrap_or_default())
+}
+
+/// Every server ACTIVE away from `victim`, each evacuated exactly once.
+async fn assert_recovered(cloud: &Cloud, servers: &[ServerId], victim: &str) -> anyhow::Result<()> {
+    for s in servers {
+        let got = cloud.server_get(s).await?.expect("server exists");
+        assert_eq!(got.status, "ACTIVE", "{s:?}");
+        assert_ne!(got.host.as_deref(), Some(victim), "{s:?} still on {victim}");
+        let m = evacuations(cloud, s).await?;
+        assert_eq!(m.len(), 1, "{s:?} evacuated {} times: {m:?}", m.len());
+    }
+    Ok(())
+}
+
+/// Runs `body` with `victim` failed, then puts the lab back as it was whatever happened:
+/// `revive-host` restarts the compute and, once it has cleaned up (Nova refuses to un-force it
+/// before), clears forced_down and enables it; the servers are deleted.
+async fn with_failed_host<F, Fut>(
+    lab: &Lab,
+    cloud: &Cloud,
+    victim: &str,
+    servers: &[ServerId],
+    body: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    lab.kill_host(victim).await?;
+    // Assertions panic; catch that so the lab is restored before the test fails.
+    let outcome = std::panic::AssertUnwindSafe(body()).catch_unwind().await;
+    let revived = lab.revive_host(victim).await;
+    for s in servers {
+        cloud.server_delete(s).await?;
+    }
+    for s in servers {
+        cloud.wait_server_gone(s, WITHIN).await?;
+    }
+    revived?;
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_failure_is_recovered_through_nova() -> anyhow::Result<()> {
     if !vigil_lab::enabled_or_skip("host_failure_is_recovered_through_nova") {
         return Ok(());
     }
+    let _turn = LAB_HOSTS.lock().await;
     let lab = Lab::up().await?;
     let cloud = lab.connect().await?;
     let env = lab.env().clone();
-    let creds = &env.credentials;
     let dir = tempfile::tempdir()?;
-    let vars = [
-        ("VIGIL_OPENSTACK__AUTH_URL", creds.auth_url.as_str()),
-        ("VIGIL_OPENSTACK__USERNAME", creds.username.as_str()),
-        ("VIGIL_OPENSTACK__PASSWORD", creds.password.as_str()),
-        ("VIGIL_OPENSTACK__PROJECT_NAME", creds.project_name.as_str()),
-        ("VIGIL_OPENSTACK__REGION_NAME", creds.region_name.as_str()),
-    ];
-    let vigil = Vigil::start_with_env("serve", &dir.path().join("data"), &[], &vars);
-    let http = reqwest::Client::new();
-    let api = |method: Method, path: &str, body: Option<Value>| {
-        let req = http
-            .request(method, format!("{}/v1{path}", vigil.url()))
-            .header("OpenStack-API-Version", "instance-ha 1.3");
-        let req = match body {
-            Some(b) => req.json(&b),
-            None => req,
-        };
-        async move {
-            let resp = req.send().await?;
-            let status = resp.status();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
-            anyhow::ensure!(status.is_success(), "{status}: {body}");
-            anyhow::Ok(body)
-        }
-    };
-
-    let seg = api(
-        Method::POST,
-        "/segments",
-        Some(json!({"segment": {"name": "lab", "recovery_method": "auto", "service_type": "COMPUTE"}})),
-    )
-    .await?;
-    let sid = seg["segment"]["uuid"].as_str().unwrap().to_owned();
-    for host in &env.computes {
-        api(
+    let vars = openstack_vars(&env);
+    let vigil = Vigil::start_with_env("serve", &dir.path().join("data"), &[], &as_pairs(&vars));
+    let api = Api::new(vigil.url());
+    let hosts: Vec<(&str, bool)> = env.computes.iter().map(|h| (h.as_str(), false)).collect();
+    let sid = api.segment("auto", &hosts).await?;
+    // The API checks names against Nova: a host Nova does not know is refused.
+    let refused = api
+        .call(
             Method::POST,
             &format!("/segments/{sid}/hosts"),
-            Some(json!({"host": {"name": host, "type": "COMPUTE", "control_attributes": "SSH"}})),
+            Some(json!({"host": {"name": "no-such-compute", "type": "C", "control_attributes": "x"}})),
         )
-        .await?;
-    }
-    // The API checks names against Nova: a host Nova does not know is refused.
-    let refused = api(
-        Method::POST,
-        &format!("/segments/{sid}/hosts"),
-        Some(json!({"host": {"name": "no-such-compute", "type": "C", "control_attributes": "x"}})),
-    )
-    .await;
+        .await;
     assert!(refused.is_err_and(|e| e.to_string().contains("Compute service with name")));
 
     // Booted where the scheduler likes; the host of the first one fails, with whatever of
-    // ours landed there (and anything else the shared lab has on it).
-    let mut booted: Vec<ServerId> = Vec::new();
-    for i in 0..4 {
-        booted.push(
-            cloud
-                .server_create(&ServerCreate::new(&env, format!("ha-{i}")))
-                .await?,
-        );
-    }
+    // ours landed there.
+    let specs = (0..4)
+        .map(|i| ServerCreate::new(&env, format!("ha-{i}")))
+        .collect();
+    let booted = boot(&cloud, specs).await?;
     let mut placed = Vec::new();
     for s in &booted {
-        let server = cloud.wait_server_active(s, WITHIN).await?;
-        placed.push((s.clone(), server.host.clone().unwrap_or_default()));
+        let server = cloud.server_get(s).await?.expect("booted");
+        placed.push((s.clone(), server.host.unwrap_or_default()));
     }
     let victim = placed[0].1.clone();
     let servers: Vec<ServerId> = placed
@@ -98,65 +253,21 @@ async fn host_failure_is_recovered_through_nova() -> anyhow::Result<()> {
         .map(|(s, _)| s.clone())
         .collect();
 
-    lab.kill_host(&victim).await?;
-    let t0 = Instant::now();
-    let posted = api(
-        Method::POST,
-        "/notifications",
-        Some(json!({"notification": {"type": "COMPUTE_HOST", "hostname": victim,
-            "generated_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
-            "payload": {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}}})),
-    )
-    .await?;
-    let nid = posted["notification"]["notification_uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    // Assertions panic; catch that so the lab is put back as it was before the test fails.
-    let outcome = std::panic::AssertUnwindSafe(async {
-        let deadline = Instant::now() + WITHIN;
-        let final_view = loop {
-            let n = api(Method::GET, &format!("/notifications/{nid}"), None).await?;
-            let status = n["notification"]["status"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
-            if ["finished", "error", "failed", "ignored"].contains(&status.as_str()) {
-                break n;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "notification still {status}");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
+    with_failed_host(lab, &cloud, &victim, &booted, || async {
+        let t0 = Instant::now();
+        let nid = api.report_host_down(&victim).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
         eprintln!(
-            "notification ended {} after {:.1?}: {}",
-            final_view["notification"]["status"],
-            t0.elapsed(),
-            final_view["notification"]["recovery_workflow_details"]
+            "notification ended {} after {:.1?}",
+            view["notification"]["status"],
+            t0.elapsed()
         );
-        assert_eq!(
-            final_view["notification"]["status"], "finished",
-            "{final_view}"
-        );
-        let steps: Vec<&str> = final_view["notification"]["recovery_workflow_details"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            steps,
-            [
-                "CheckHostStatusTask",
-                "FenceHostTask",
-                "DisableComputeServiceTask",
-                "PrepareHAEnabledInstancesTask",
-                "EvacuateInstancesTask"
-            ]
-        );
-        let vmoves = api(Method::GET, &format!("/notifications/{nid}/vmoves"), None).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        assert_eq!(step_names(&view), HOST_STEPS);
+        let vmoves = api
+            .call(Method::GET, &format!("/notifications/{nid}/vmoves"), None)
+            .await?;
         let vmoves = vmoves["vmoves"].as_array().unwrap();
-        // The shared lab may hold other servers on the host; every server there is moved.
         for s in &servers {
             assert!(
                 vmoves.iter().any(|v| v["instance_uuid"] == s.0.as_str()),
@@ -167,64 +278,228 @@ async fn host_failure_is_recovered_through_nova() -> anyhow::Result<()> {
             assert_eq!(v["status"], "succeeded", "{v}");
             assert_ne!(v["dest_host"], json!(victim));
         }
-        for s in &servers {
-            let got = cloud.server_get(s).await?.expect("server exists");
-            assert_eq!(got.status, "ACTIVE", "{s:?}");
-            assert_ne!(got.host.as_deref(), Some(victim.as_str()));
-        }
+        assert_recovered(&cloud, &servers, &victim).await?;
         let svc = cloud.compute_service(&victim).await?;
         assert!(svc.forced_down && svc.status == "disabled", "{svc:?}");
-        // Exactly one evacuation per server.
-        let nova = nova_session(&env)?;
-        for s in &servers {
-            let m = nova
-                .request(
-                    "compute",
-                    Method::GET,
-                    &format!(
-                        "/os-migrations?instance_uuid={}&migration_type=evacuation",
-                        s.0
-                    ),
-                    Some(("X-OpenStack-Nova-API-Version", "2.59")),
-                    None,
-                )
-                .await?;
-            assert_eq!(m["migrations"].as_array().unwrap().len(), 1, "{s:?}: {m}");
-        }
-        anyhow::Ok(())
+        Ok(())
     })
-    .catch_unwind()
-    .await;
-
-    // Leave the lab as it was: `revive-host` restarts the compute and, once it has cleaned up
-    // (Nova refuses to un-force it before), clears forced_down and enables it again.
-    let revived = lab.revive_host(&victim).await;
-    for s in &booted {
-        cloud.server_delete(s).await?;
-    }
-    for s in &booted {
-        cloud.wait_server_gone(s, WITHIN).await?;
-    }
-    drop(vigil);
-    revived?;
-    match outcome {
-        Ok(result) => result,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    .await
 }
 
-fn nova_session(env: &vigil_lab::LabEnv) -> anyhow::Result<vigil_openstack::Session> {
-    let c = &env.credentials;
-    Ok(vigil_openstack::Session::new(
-        vigil_openstack::Credentials {
-            auth_url: c.auth_url.clone(),
-            username: c.username.clone(),
-            password: c.password.clone(),
-            project_name: c.project_name.clone(),
-            user_domain_name: c.user_domain_name.clone(),
-            project_domain_name: c.project_domain_name.clone(),
-            region_name: c.region_name.clone(),
-            ..vigil_openstack::Credentials::default()
-        },
-    )?)
+/// `reserved_host`: the servers go to the segment's reserved host, whose compute service was
+/// disabled in Nova (as operators keep reserved hosts) and is enabled by the recovery, and
+/// which is no longer reserved afterwards. The third compute, not reserved, gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_host_recovery_uses_the_reserved_host() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("reserved_host_recovery_uses_the_reserved_host") {
+        return Ok(());
+    }
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let [victim, other, reserved] = [&env.computes[0], &env.computes[1], &env.computes[2]];
+    let dir = tempfile::tempdir()?;
+    let vars = openstack_vars(&env);
+    let vigil = Vigil::start_with_env("serve", &dir.path().join("data"), &[], &as_pairs(&vars));
+    let api = Api::new(vigil.url());
+    let sid = api
+        .segment(
+            "reserved_host",
+            &[(victim, false), (other, false), (reserved, true)],
+        )
+        .await?;
+    let specs = (0..3)
+        .map(|i| ServerCreate::new(&env, format!("rh-{i}")).on_host(victim.as_str()))
+        .collect();
+    let servers = boot(&cloud, specs).await?;
+    cloud.compute_service_set_enabled(reserved, false).await?;
+
+    let result = with_failed_host(lab, &cloud, victim, &servers, || async {
+        let nid = api.report_host_down(victim).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        assert_recovered(&cloud, &servers, victim).await?;
+        for s in &servers {
+            let got = cloud.server_get(s).await?.expect("exists");
+            assert_eq!(got.host.as_deref(), Some(reserved.as_str()), "{s:?}");
+        }
+        let svc = cloud.compute_service(reserved).await?;
+        assert_eq!(svc.status, "enabled", "{svc:?}");
+        let hosts = api
+            .call(Method::GET, &format!("/segments/{sid}/hosts"), None)
+            .await?;
+        let rh = hosts["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == reserved.as_str())
+            .cloned()
+            .unwrap();
+        assert_eq!(rh["reserved"], false, "{rh}");
+        Ok(())
+    })
+    .await;
+    // Whatever happened, the reserved compute is a normal compute again for other tests.
+    cloud.compute_service_set_enabled(reserved, true).await?;
+    result
+}
+
+/// Tiered start: servers are evacuated into SHUTOFF and started by `HA_Priority` tier — the
+/// lower tier's start reaches Nova only after the higher tier's servers have started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiered_start_starts_a_tier_after_the_one_before_is_active() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("tiered_start_starts_a_tier_after_the_one_before_is_active") {
+        return Ok(());
+    }
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let victim = env.computes[1].clone();
+    let dir = tempfile::tempdir()?;
+    let mut vars = openstack_vars(&env);
+    vars.push(("VIGIL_ENGINE__HOST__START_IN_TIERS", "true".into()));
+    let vigil = Vigil::start_with_env("serve", &dir.path().join("data"), &[], &as_pairs(&vars));
+    let api = Api::new(vigil.url());
+    let hosts: Vec<(&str, bool)> = env.computes.iter().map(|h| (h.as_str(), false)).collect();
+    api.segment("auto", &hosts).await?;
+    let tiers = [("gold", "10"), ("silver-a", "5"), ("silver-b", "5")];
+    let specs = tiers
+        .iter()
+        .map(|(name, prio)| {
+            ServerCreate::new(&env, *name)
+                .on_host(victim.as_str())
+                .meta("HA_Enabled", "True")
+                .meta("HA_Priority", prio)
+        })
+        .collect();
+    let servers = boot(&cloud, specs).await?;
+
+    with_failed_host(lab, &cloud, &victim, &servers, || async {
+        let nid = api.report_host_down(&victim).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        let mut expected: Vec<&str> = HOST_STEPS.to_vec();
+        expected.push("StartInstancesInTiersTask");
+        assert_eq!(step_names(&view), expected);
+        assert_recovered(&cloud, &servers, &victim).await?;
+        // When each server's start was asked, and when it finished, from Nova's records.
+        let mut asked = Vec::new();
+        let mut done = Vec::new();
+        for s in &servers {
+            let (a, d) = start_action(&cloud, s).await?;
+            asked.push(a);
+            done.push(d);
+        }
+        assert!(
+            asked[1] >= done[0] && asked[2] >= done[0],
+            "a silver server was started before gold had started: asked {asked:?}, done {done:?}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// The `start` instance action of a server: when it was asked and when the compute finished it.
+async fn start_action(cloud: &Cloud, id: &ServerId) -> anyhow::Result<(String, String)> {
+    let actions = cloud
+        .compute_get(&format!("/servers/{}/os-instance-actions", id.0))
+        .await?;
+    let start = actions["instanceActions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["action"] == "start")
+        .ok_or_else(|| anyhow::anyhow!("{id:?} was never started: {actions}"))?;
+    let request = start["request_id"].as_str().unwrap_or_default();
+    let detail = cloud
+        .compute_get(&format!("/servers/{}/os-instance-actions/{request}", id.0))
+        .await?;
+    let finished = detail["instanceAction"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["finish_time"].as_str())
+        .max()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((
+        start["start_time"].as_str().unwrap_or_default().to_owned(),
+        finished,
+    ))
+}
+
+/// Crash safety: two `vigil engine` processes share one PostgreSQL database with a separate
+/// `vigil api`. At each step of the flow in turn, whichever engine holds the notification dies
+/// at the worst moment — the step's effect done, its completion not yet recorded — by
+/// aborting, like kill -9 (`VIGIL_CRASH_FILE`); it is restarted, so two engines always run.
+/// The other engine takes the flow over when the lease expires and runs the step again: the
+/// notification still ends `finished`, and every server was evacuated exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_killed_at_every_step_is_taken_over() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("an_engine_killed_at_every_step_is_taken_over") {
+        return Ok(());
+    }
+    let Some(db) = vigil_store::testing::server(vigil_store::Backend::Postgres).await else {
+        return Ok(());
+    };
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let victim = env.computes[2].clone();
+    let dir = tempfile::tempdir()?;
+    let crash_file = dir.path().join("crash-at");
+    let crash_file_str = crash_file.to_string_lossy().into_owned();
+    let mut vars = openstack_vars(&env);
+    vars.push(("VIGIL_DATABASE__URL", db.url.clone()));
+    vars.push(("VIGIL_ENGINE__LEASE_SECS", "3".into()));
+    vars.push(("VIGIL_ENGINE__POLL_INTERVAL_MS", "200".into()));
+    vars.push(("VIGIL_CRASH_FILE", crash_file_str));
+    let vars = as_pairs(&vars);
+    let api_proc = Vigil::start_with_env("api", &dir.path().join("api"), &[], &vars);
+    let api = Api::new(api_proc.url());
+    let hosts: Vec<(&str, bool)> = env.computes.iter().map(|h| (h.as_str(), false)).collect();
+    api.segment("auto", &hosts).await?;
+    let specs = (0..4)
+        .map(|i| ServerCreate::new(&env, format!("crash-{i}")).on_host(victim.as_str()))
+        .collect();
+    let servers = boot(&cloud, specs).await?;
+    let engine_dir = dir.path().join("engine");
+    let mut engines = [
+        Engine::start(&engine_dir, &vars),
+        Engine::start(&engine_dir, &vars),
+    ];
+
+    with_failed_host(lab, &cloud, &victim, &servers, || async {
+        std::fs::write(&crash_file, HOST_STEPS[0])?;
+        let nid = api.report_host_down(&victim).await?;
+        let mut crashed: Vec<&str> = Vec::new();
+        for (k, step) in HOST_STEPS.iter().enumerate() {
+            // The engine holding the flow removes the file and dies at this step.
+            let deadline = Instant::now() + WITHIN;
+            let slot = loop {
+                anyhow::ensure!(Instant::now() < deadline, "no engine crashed at {step}");
+                if let Some(slot) = engines.iter_mut().position(|e| e.exited()) {
+                    break slot;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            anyhow::ensure!(!crash_file.exists(), "an engine ended without crashing");
+            crashed.push(step);
+            // Arm the next step before the survivor's takeover (the lease lasts 3 s).
+            if let Some(next) = HOST_STEPS.get(k + 1) {
+                std::fs::write(&crash_file, next)?;
+            }
+            engines[slot] = Engine::start(&engine_dir, &vars);
+        }
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        eprintln!("engines crashed at {crashed:?}");
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        assert_eq!(step_names(&view), HOST_STEPS);
+        assert_recovered(&cloud, &servers, &victim).await?;
+        Ok(())
+    })
+    .await
 }

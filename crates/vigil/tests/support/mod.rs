@@ -65,6 +65,69 @@ impl Vigil {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// A `vigil engine` process (it listens on nothing): started, and ready once it logs
+/// "engine started"; killed (SIGKILL, by its own PID) when dropped or by [`Engine::kill`].
+pub struct Engine {
+    child: Child,
+}
+
+impl Engine {
+    pub fn start(data_dir: &Path, vars: &[(&str, &str)]) -> Engine {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .envs(vars.iter().copied())
+            .arg("engine")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn vigil engine");
+        let pid = child.id();
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[engine {pid}] {line}");
+                if line.contains("engine started") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("vigil engine did not start within 60 s");
+        }
+        Engine { child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has ended (reaped if so).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// kill -9, as a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl Drop for Vigil {
