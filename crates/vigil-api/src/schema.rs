@@ -6,7 +6,7 @@
 
 use regex::Regex;
 use serde_json::{Map, Value};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// The subset of JSON Schema the Masakari request schemas use.
 pub enum Schema {
@@ -251,13 +251,15 @@ fn check(schema: &Schema, value: &Value, path: Option<&str>) -> Result<(), Inval
     }
 }
 
-fn regex(pattern: &'static str) -> Regex {
-    static CACHE: LazyLock<std::sync::Mutex<std::collections::HashMap<&'static str, Regex>>> =
-        LazyLock::new(Default::default);
+/// The compiled `pattern`, shared: cloning a `Regex` itself would give each request a fresh
+/// match cache to build, which cost more than the match.
+fn regex(pattern: &'static str) -> Arc<Regex> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<&'static str, Arc<Regex>>>;
+    static CACHE: LazyLock<Cache> = LazyLock::new(Default::default);
     let mut cache = CACHE.lock().expect("not poisoned");
     cache
         .entry(pattern)
-        .or_insert_with(|| Regex::new(pattern).expect("schema patterns are valid"))
+        .or_insert_with(|| Arc::new(Regex::new(pattern).expect("schema patterns are valid")))
         .clone()
 }
 

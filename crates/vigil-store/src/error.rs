@@ -50,6 +50,14 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// On SQLite's native notification-intake connection (see `batch`). Shared, because one
+    /// failed commit is every report in its batch's answer.
+    #[error("SQLite operation {operation} failed")]
+    Sqlite {
+        operation: &'static str,
+        #[source]
+        source: std::sync::Arc<rusqlite::Error>,
+    },
     /// A stored value that cannot be read back (a bug or a hand-edited database).
     #[error("corrupt {what} in the database: {detail}")]
     Corrupt { what: &'static str, detail: String },

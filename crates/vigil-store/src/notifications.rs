@@ -88,7 +88,7 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<Notification, StoreError> {
     })
 }
 
-fn parse_payload(text: &str) -> Result<Map<String, Value>, StoreError> {
+pub(crate) fn parse_payload(text: &str) -> Result<Map<String, Value>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
         what: "notification payload",
         detail: e.to_string(),
@@ -119,23 +119,24 @@ fn vmove_from_row(row: &AnyRow) -> Result<VMove, StoreError> {
 
 /// SHA-256 of the payload serialised with object keys sorted: equal dicts, equal digests,
 /// whatever order a monitor sent the keys in.
-fn payload_digest(payload: &Map<String, Value>) -> String {
+pub(crate) fn payload_digest(payload: &Map<String, Value>) -> String {
+    fn object(map: &Map<String, Value>, out: &mut String) {
+        let mut keys: Vec<&String> = map.keys().collect();
+        keys.sort();
+        out.push('{');
+        for (i, k) in keys.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&Value::String(k.clone()).to_string());
+            out.push(':');
+            canonical(&map[k], out);
+        }
+        out.push('}');
+    }
     fn canonical(v: &Value, out: &mut String) {
         match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
-                    canonical(&map[k], out);
-                }
-                out.push('}');
-            }
+            Value::Object(map) => object(map, out),
             Value::Array(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -150,7 +151,7 @@ fn payload_digest(payload: &Map<String, Value>) -> String {
         }
     }
     let mut text = String::new();
-    canonical(&Value::Object(payload.clone()), &mut text);
+    object(payload, &mut text);
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -349,68 +350,6 @@ impl Store {
         .await?;
         tx.commit().await
     }
-}
-
-/// The common case in one statement, for SQLite's batched writer (which already holds the write
-/// lock): insert the report if its host exists, is not on maintenance and has no duplicate.
-/// `Ok(None)` means one of those checks failed; `create_in` then finds which.
-pub(crate) async fn try_insert(
-    tx: &mut Tx,
-    new: &NewNotification,
-    dedup_window: Duration,
-) -> Result<Option<Notification>, StoreError> {
-    let digest = payload_digest(&new.payload);
-    let since = new
-        .generated_time
-        .saturating_sub_secs(dedup_window.as_secs());
-    let uuid = NotificationId::new_random();
-    let now = Timestamp::now().truncate_to_seconds();
-    let payload_text = Value::Object(new.payload.clone()).to_string();
-    let row = tx
-        .fetch_optional(
-            "notification insert",
-            "INSERT INTO notifications (notification_uuid, generated_time, type, payload, \
-             payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, deleted) \
-             SELECT ?, ?, ?, ?, ?, 'new', h.uuid, s.uuid, ?, 0 \
-             FROM hosts h JOIN segments s ON s.id = h.segment_id \
-             WHERE h.name = ? AND h.deleted = 0 AND h.on_maintenance = 0 \
-             AND NOT EXISTS (SELECT 1 FROM notifications d WHERE d.source_host_uuid = h.uuid \
-               AND d.type = ? AND d.payload_digest = ? AND d.generated_time >= ? \
-               AND d.deleted = 0) \
-             RETURNING id, source_host_uuid, failover_segment_uuid",
-            args![
-                uuid.to_string(),
-                new.generated_time,
-                new.notification_type.as_str(),
-                payload_text,
-                digest.as_str(),
-                now,
-                new.hostname.as_str(),
-                new.notification_type.as_str(),
-                digest.as_str(),
-                since,
-            ],
-        )
-        .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let c = Cols::new(&row);
-    Ok(Some(Notification {
-        id: c.int("id")?,
-        uuid,
-        generated_time: new.generated_time,
-        source_host_uuid: c.parsed("source_host_uuid")?,
-        notification_type: new.notification_type,
-        payload: new.payload.clone(),
-        status: NotificationStatus::New,
-        failover_segment_uuid: c.opt_parsed("failover_segment_uuid")?,
-        message: None,
-        created_at: now,
-        updated_at: None,
-        deleted_at: None,
-        deleted: false,
-    }))
 }
 
 /// Host lookup, maintenance and duplicate checks and the insert, inside the caller's write

@@ -4,7 +4,10 @@ use crate::sql::{bind_all, dialect, Arg};
 use crate::StoreError;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -37,6 +40,9 @@ pub struct Store {
     pub(crate) writer: AnyPool,
     /// SQLite only: group commit of notification reports (see `batch`).
     pub(crate) batcher: Option<crate::batch::Batcher>,
+    /// SQLite only: this process's writers (`writer` and the batcher's own connection) take
+    /// turns here, in order of arrival, before asking SQLite for its write lock.
+    pub(crate) write_turn: Option<Arc<Mutex<()>>>,
 }
 
 impl Store {
@@ -65,11 +71,19 @@ impl Store {
                 };
                 let writer = sqlite_pool(1).connect(&url).await.map_err(connect_err)?;
                 let pool = sqlite_pool(4).connect(&url).await.map_err(connect_err)?;
+                let write_turn = Arc::new(Mutex::new(()));
+                // An in-memory database exists only inside one connection; it gets no batcher
+                // (reports then take the one-transaction-each path).
+                let batcher = match sqlite_file(&url).map_err(connect_err)? {
+                    Some(path) => Some(crate::batch::Batcher::start(&path, write_turn.clone())?),
+                    None => None,
+                };
                 Ok(Store {
                     backend,
                     pool,
-                    batcher: Some(crate::batch::Batcher::start(writer.clone())),
+                    batcher,
                     writer,
+                    write_turn: Some(write_turn),
                 })
             }
             Backend::Postgres => {
@@ -84,6 +98,7 @@ impl Store {
                     writer: pool.clone(),
                     pool,
                     batcher: None,
+                    write_turn: None,
                 })
             }
             Backend::MySql => {
@@ -108,6 +123,7 @@ impl Store {
                     writer: pool.clone(),
                     pool,
                     batcher: None,
+                    write_turn: None,
                 })
             }
         }
@@ -138,12 +154,19 @@ impl Store {
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
     /// IMMEDIATE`), so a read-then-write transaction can never fail half-way on a lock upgrade.
-    pub(crate) async fn write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+    /// The turn (SQLite) is held until the transaction ends; see `write_turn`.
+    pub(crate) async fn write(
+        &self,
+    ) -> Result<(Transaction<'static, Any>, Option<OwnedMutexGuard<()>>), StoreError> {
+        let turn = match &self.write_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        };
         let tx = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             _ => self.writer.begin().await,
         };
-        tx.map_err(db("begin"))
+        Ok((tx.map_err(db("begin"))?, turn))
     }
 
     /// `FOR UPDATE` where the backend has row locks; SQLite's write lock already covers it.
@@ -185,6 +208,9 @@ impl Store {
 pub(crate) struct Tx {
     pub(crate) backend: Backend,
     pub(crate) tx: Transaction<'static, Any>,
+    /// Declared after `tx`, so dropped after it: an abandoned transaction's rollback is under
+    /// way before the next writer's turn.
+    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Tx {
@@ -259,15 +285,18 @@ impl Tx {
     }
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(db("commit"))
+        let Tx { tx, _turn, .. } = self;
+        tx.commit().await.map_err(db("commit"))
     }
 }
 
 impl Store {
     pub(crate) async fn tx(&self) -> Result<Tx, StoreError> {
+        let (tx, turn) = self.write().await?;
         Ok(Tx {
             backend: self.backend,
-            tx: self.write().await?,
+            tx,
+            _turn: turn,
         })
     }
 }
@@ -275,6 +304,17 @@ impl Store {
 /// Wraps a database error with the operation that failed.
 pub(crate) fn db(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |source| StoreError::Database { operation, source }
+}
+
+/// The database file of a `sqlite:` URL, as sqlx reads it; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Result<Option<PathBuf>, sqlx::Error> {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    let memory = url.contains(":memory:")
+        || url.contains("mode=memory")
+        || path.to_string_lossy().starts_with("file:sqlx-in-memory");
+    Ok((!memory).then(|| path.to_path_buf()))
 }
 
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
