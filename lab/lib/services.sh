@@ -145,7 +145,7 @@ start_service() { # NAME
     neutron) start_wsgi neutron "$P_NEUTRON" neutron.wsgi.api:application OS_NEUTRON_CONFIG_DIR "$ETC/neutron" ;;
     nova-api) start_wsgi nova-api "$P_NOVA" nova.wsgi.osapi_compute:application OS_NOVA_CONFIG_DIR "$ETC/nova" ;;
     nova-conductor | nova-scheduler) start "$1" "$BIN/$1" "${nova[@]}" ;;
-    compute*) start "$1" "$BIN/nova-compute" "${nova[@]}" --config-file "$ETC/nova/compute/$1.conf" ;;
+    compute* | ghost*) start "$1" "$BIN/nova-compute" "${nova[@]}" --config-file "$ETC/nova/compute/$1.conf" ;;
     # masakari.wsgi.api re-reads its configuration from /etc/masakari whatever
     # OS_MASAKARI_CONFIG_DIR says: run the console script (oslo.service's WSGI server) instead.
     masakari-api | masakari-engine) start "$1" "$BIN/$1" --config-file "$ETC/masakari/masakari.conf" ;;

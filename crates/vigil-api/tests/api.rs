@@ -594,5 +594,10 @@ async fn notifications_and_vmoves() {
         again["notification"]["generated_time"] = json!("2026-11-26T00:00:00");
         let r = api.post("/v1/notifications", again).await;
         assert_eq!(r.fault("conflictingRequest"), "Notification received from host node1 of type 'COMPUTE_HOST' is ignored as the host is already under maintenance.");
+        // The host reporting it is back is how it rejoins: accepted despite maintenance.
+        let mut back = host_down("node1");
+        back["notification"]["payload"]["event"] = json!("STARTED");
+        let r = api.post("/v1/notifications", back).await;
+        assert_eq!(r.status, 202, "{}", r.text);
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use vigil_domain::{Host, Notification, RecoveryMethod, Timestamp, VMoveStatus, VMoveType};
 use vigil_store::{HostFilter, Page, Store, VMoveRecord};
@@ -84,19 +85,44 @@ impl HostFailure {
     }
 }
 
-/// The declared flow; tiered start adds a last step.
-pub fn steps(config: &HostRecoveryConfig) -> Vec<Box<dyn Step<HostFailure>>> {
-    let mut steps: Vec<Box<dyn Step<HostFailure>>> = vec![
-        Box::new(CheckHostStatus),
-        Box::new(FenceHost),
-        Box::new(DisableComputeService),
-        Box::new(PrepareInstances),
-        Box::new(EvacuateInstances),
+/// The steps every host recovery runs first, whatever the operator's flow says: nothing is
+/// evacuated from a host not known down and fenced.
+pub fn safety_steps() -> Vec<Box<dyn Step<HostFailure>>> {
+    vec![Box::new(CheckHostStatus), Box::new(FenceHost)]
+}
+
+/// The rest of the flow, by Masakari task name; tiered start adds a last step.
+pub fn builtin_steps(
+    config: &HostRecoveryConfig,
+) -> Vec<(&'static str, Box<dyn Step<HostFailure>>)> {
+    let mut steps: Vec<(&'static str, Box<dyn Step<HostFailure>>)> = vec![
+        (
+            "disable_compute_service_task",
+            Box::new(DisableComputeService),
+        ),
+        (
+            "prepare_HA_enabled_instances_task",
+            Box::new(PrepareInstances),
+        ),
+        ("evacuate_instances_task", Box::new(EvacuateInstances)),
     ];
     if config.start_in_tiers {
-        steps.push(Box::new(StartInstancesInTiers));
+        steps.push((
+            "start_instances_in_tiers_task",
+            Box::new(StartInstancesInTiers),
+        ));
     }
     steps
+}
+
+impl crate::custom::FlowContext for HostFailure {
+    fn context(&self) -> Value {
+        json!({
+            "flow": "host_failure",
+            "notification": crate::custom::notification_json(&self.notification),
+            "host": crate::custom::host_json(&self.host),
+        })
+    }
 }
 
 fn fail(message: impl Into<String>) -> StepError {
@@ -233,6 +259,18 @@ struct Chosen {
     priority: i64,
 }
 
+/// The servers PrepareHAEnabledInstancesTask chose, from its stored output.
+fn chosen(done: &Outputs) -> Result<Vec<Chosen>, StepError> {
+    Ok(done
+        .get("PrepareHAEnabledInstancesTask")
+        .and_then(|o| o.get("servers"))
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| fail(format!("reading the chosen servers: {e}")))?
+        .unwrap_or_default())
+}
+
 struct PrepareInstances;
 
 #[async_trait]
@@ -300,17 +338,12 @@ impl Step<HostFailure> for EvacuateInstances {
         "EvacuateInstancesTask"
     }
     async fn run(&self, ctx: &HostFailure, done: &Outputs) -> Result<Outcome, StepError> {
-        let chosen: Vec<Chosen> = done
-            .get("PrepareHAEnabledInstancesTask")
-            .and_then(|o| o.get("servers"))
-            .cloned()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| fail(format!("reading the chosen servers: {e}")))?
-            .unwrap_or_default();
+        let chosen = chosen(done)?;
         let mut pending = chosen;
         let mut moved: Vec<Value> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
+        let feed = MigrationFeed::start(ctx);
+        let feed = &feed;
         for strategy in strategies(ctx.host.segment.recovery_method) {
             if pending.is_empty() {
                 break;
@@ -333,7 +366,7 @@ impl Step<HostFailure> for EvacuateInstances {
                     .map(|server| {
                         let target = target.clone();
                         async move {
-                            let r = evacuate_one(ctx, &server, target.as_deref()).await;
+                            let r = evacuate_one(ctx, feed, &server, target.as_deref()).await;
                             (server, r)
                         }
                     })
@@ -414,6 +447,7 @@ struct Moved {
 /// Evacuates one server and waits until it runs elsewhere, keeping its vmove current.
 async fn evacuate_one(
     ctx: &HostFailure,
+    feed: &MigrationFeed,
     server: &Chosen,
     target: Option<&str>,
 ) -> Result<Moved, String> {
@@ -436,7 +470,7 @@ async fn evacuate_one(
             .map_err(|e| format!("recording the vmove: {e}"))
     };
     put(record.clone()).await?;
-    let result = drive_evacuation(ctx, server, target).await;
+    let result = drive_evacuation(ctx, feed, server, target).await;
     record.end_time = Some(Timestamp::now());
     match &result {
         Ok(m) if m.gone => {
@@ -456,12 +490,78 @@ async fn evacuate_one(
     result
 }
 
+/// Nova's evacuation records away from the failed host, fetched once per poll interval for
+/// every evacuation of the flow: one call, where asking per server would load Nova's API in
+/// proportion to the parallelism just when Nova is busiest.
+struct MigrationFeed {
+    rx: watch::Receiver<Option<Snapshot>>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Snapshot {
+    /// When the request for it was sent: it shows everything Nova accepted before.
+    asked_at: Instant,
+    migrations: Arc<Vec<Migration>>,
+}
+
+impl MigrationFeed {
+    fn start(ctx: &HostFailure) -> MigrationFeed {
+        let (tx, rx) = watch::channel(None);
+        let nova = ctx.nova.clone();
+        let host = ctx.host.name.clone();
+        let poll = ctx.poll();
+        let poller = tokio::spawn(async move {
+            loop {
+                let asked_at = Instant::now();
+                match nova.evacuations_from(&host).await {
+                    Ok(m) => {
+                        let snapshot = Snapshot {
+                            asked_at,
+                            migrations: Arc::new(m),
+                        };
+                        if tx.send(Some(snapshot)).is_err() {
+                            return;
+                        }
+                    }
+                    // The evacuations wait for the next answer, up to their deadline.
+                    Err(e) => tracing::warn!(error = %e, "listing evacuations, retrying"),
+                }
+                tokio::time::sleep(poll).await;
+            }
+        });
+        MigrationFeed { rx, poller }
+    }
+
+    /// The first snapshot asked for at or after `after`, or `None` at the deadline.
+    async fn after(&self, after: Instant, deadline: Instant) -> Option<Snapshot> {
+        let mut rx = self.rx.clone();
+        loop {
+            if let Some(s) = rx.borrow_and_update().clone() {
+                if s.asked_at >= after {
+                    return Some(s);
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl Drop for MigrationFeed {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
+}
+
 async fn drive_evacuation(
     ctx: &HostFailure,
+    feed: &MigrationFeed,
     server: &Chosen,
     target: Option<&str>,
 ) -> Result<Moved, String> {
-    let source = ctx.host.name.as_str();
     let deadline = Instant::now() + Duration::from_secs(ctx.config.evacuation_timeout_secs);
     // Evacuations of this server from this host since the report arrived; older ones belong
     // to an earlier failure and prove nothing about this one.
@@ -469,30 +569,23 @@ async fn drive_evacuation(
     let mut issued = 0u32;
     let mut reset = false;
     let mut last_status = String::from("none");
+    // Decisions need a snapshot asked for after the last action, or an evacuation just
+    // accepted could look absent and be issued twice.
+    let mut fresh_after = Instant::now();
     loop {
-        if Instant::now() > deadline {
+        let Some(snapshot) = feed.after(fresh_after, deadline).await else {
             return Err(format!(
                 "timeout after {} s (migration status {last_status})",
                 ctx.config.evacuation_timeout_secs
             ));
-        }
-        let migrations: Vec<Migration> = match ctx.nova.evacuations(&server.id, source).await {
-            Ok(m) => m
-                .into_iter()
-                .filter(|m| m.created_at.is_none_or(|t| t >= since))
-                .collect(),
-            Err(e) if e.is_transient() => {
-                tokio::time::sleep(ctx.poll()).await;
-                continue;
-            }
-            Err(NovaError::NotFound(_)) => {
-                return Ok(Moved {
-                    dest: None,
-                    gone: true,
-                })
-            }
-            Err(e) => return Err(e.to_string()),
         };
+        fresh_after = Instant::now();
+        let migrations: Vec<&Migration> = snapshot
+            .migrations
+            .iter()
+            .filter(|m| m.instance_uuid == server.id)
+            .filter(|m| m.created_at.is_none_or(|t| t >= since))
+            .collect();
         let newest = migrations.first();
         if let Some(m) = newest {
             last_status = m.status.clone();
@@ -501,7 +594,6 @@ async fn drive_evacuation(
             Some(m) if m.succeeded() => return confirm(ctx, server, deadline).await,
             Some(m) if !m.failed() => {
                 issued = issued.max(1);
-                tokio::time::sleep(ctx.poll()).await;
                 continue;
             }
             _ => {}
@@ -540,7 +632,7 @@ async fn drive_evacuation(
             }
             Err(e) => return Err(e.to_string()),
         }
-        tokio::time::sleep(ctx.poll()).await;
+        fresh_after = Instant::now();
     }
 }
 
@@ -607,14 +699,7 @@ impl Step<HostFailure> for StartInstancesInTiers {
         "StartInstancesInTiersTask"
     }
     async fn run(&self, ctx: &HostFailure, done: &Outputs) -> Result<Outcome, StepError> {
-        let chosen: Vec<Chosen> = done
-            .get("PrepareHAEnabledInstancesTask")
-            .and_then(|o| o.get("servers"))
-            .cloned()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| fail(format!("reading the chosen servers: {e}")))?
-            .unwrap_or_default();
+        let chosen = chosen(done)?;
         let gone: Vec<&str> = done
             .get("EvacuateInstancesTask")
             .and_then(|o| o.get("moved"))

@@ -71,13 +71,27 @@ impl InstanceFailure {
     }
 }
 
-pub fn steps() -> Vec<Box<dyn Step<InstanceFailure>>> {
+/// The flow by task name (Masakari's names, and Vigil's relocation step).
+pub fn builtin_steps() -> Vec<(&'static str, Box<dyn Step<InstanceFailure>>)> {
     vec![
-        Box::new(StopInstance),
-        Box::new(RelocateInstance),
-        Box::new(StartInstance),
-        Box::new(ConfirmInstanceActive),
+        ("stop_instance_task", Box::new(StopInstance)),
+        ("relocate_instance_task", Box::new(RelocateInstance)),
+        ("start_instance_task", Box::new(StartInstance)),
+        (
+            "confirm_instance_active_task",
+            Box::new(ConfirmInstanceActive),
+        ),
     ]
+}
+
+impl crate::custom::FlowContext for InstanceFailure {
+    fn context(&self) -> Value {
+        json!({
+            "flow": "instance_failure",
+            "notification": crate::custom::notification_json(&self.notification),
+            "instance_uuid": self.instance(),
+        })
+    }
 }
 
 fn fail(message: impl Into<String>) -> StepError {

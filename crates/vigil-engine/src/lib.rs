@@ -7,6 +7,7 @@
 //! (which instances, in what order, in which tiers) and is tested by tables; `nova` and `fence`
 //! are the engine's view of the outside world.
 
+pub mod custom;
 pub mod fence;
 pub mod host;
 pub mod instance;

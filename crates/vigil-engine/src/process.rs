@@ -56,11 +56,26 @@ impl ProcessFailure {
     }
 }
 
-pub fn steps() -> Vec<Box<dyn Step<ProcessFailure>>> {
+/// The flow by Masakari task name.
+pub fn builtin_steps() -> Vec<(&'static str, Box<dyn Step<ProcessFailure>>)> {
     vec![
-        Box::new(DisableComputeNode),
-        Box::new(ConfirmComputeNodeDisabled),
+        ("disable_compute_node_task", Box::new(DisableComputeNode)),
+        (
+            "confirm_compute_node_disabled_task",
+            Box::new(ConfirmComputeNodeDisabled),
+        ),
     ]
+}
+
+impl crate::custom::FlowContext for ProcessFailure {
+    fn context(&self) -> serde_json::Value {
+        json!({
+            "flow": "process_failure",
+            "notification": crate::custom::notification_json(&self.notification),
+            "host": crate::custom::host_json(&self.host),
+            "process_name": self.process_name(),
+        })
+    }
 }
 
 fn fail(message: impl Into<String>) -> StepError {

@@ -49,12 +49,26 @@ pub struct HostRejoin {
     pub config: RejoinConfig,
 }
 
-pub fn steps() -> Vec<Box<dyn Step<HostRejoin>>> {
+/// The checks that make a rejoin safe: always run, whatever the operator's flow says.
+pub fn safety_steps() -> Vec<Box<dyn Step<HostRejoin>>> {
     vec![
         Box::new(CheckFailureRecovered),
         Box::new(WaitForComputeCleanup),
-        Box::new(UnfenceHost),
     ]
+}
+
+pub fn builtin_steps() -> Vec<(&'static str, Box<dyn Step<HostRejoin>>)> {
+    vec![("unfence_host_task", Box::new(UnfenceHost))]
+}
+
+impl crate::custom::FlowContext for HostRejoin {
+    fn context(&self) -> serde_json::Value {
+        json!({
+            "flow": "host_rejoin",
+            "notification": crate::custom::notification_json(&self.notification),
+            "host": crate::custom::host_json(&self.host),
+        })
+    }
 }
 
 fn fail(message: impl Into<String>) -> StepError {

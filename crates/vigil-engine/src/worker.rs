@@ -4,6 +4,7 @@
 //! coordination: no broker, no leader. A crashed engine's lease expires and another engine
 //! resumes its flow from the step log.
 
+use crate::custom;
 use crate::fence::Fencer;
 use crate::host::{self, HostFailure, HostRecoveryConfig};
 use crate::instance::{self, InstanceFailure, InstanceRecoveryConfig};
@@ -45,6 +46,9 @@ pub struct EngineConfig {
     pub instance: InstanceRecoveryConfig,
     pub process: ProcessRecoveryConfig,
     pub rejoin: RejoinConfig,
+    /// Operator-defined steps per flow (`host_failure`, `instance_failure`,
+    /// `process_failure`, `host_rejoin`).
+    pub flows: custom::Flows,
 }
 
 impl Default for EngineConfig {
@@ -62,9 +66,71 @@ impl Default for EngineConfig {
             instance: InstanceRecoveryConfig::default(),
             process: ProcessRecoveryConfig::default(),
             rejoin: RejoinConfig::default(),
+            flows: custom::Flows::new(),
         }
     }
 }
+
+impl EngineConfig {
+    /// Checks the operator's flows (unknown flows, task names, malformed steps).
+    pub fn check(&self) -> Result<(), String> {
+        for flow in self.flows.keys() {
+            if !FLOWS.contains(&flow.as_str()) {
+                return Err(format!(
+                    "[engine.flows.{flow}]: no such flow (one of: {})",
+                    FLOWS.join(", ")
+                ));
+            }
+        }
+        self.host_steps().map(drop)?;
+        self.instance_steps().map(drop)?;
+        self.process_steps().map(drop)?;
+        self.rejoin_steps().map(drop)
+    }
+
+    fn host_steps(&self) -> Result<Vec<Box<dyn Step<HostFailure>>>, String> {
+        custom::assemble(
+            "host_failure",
+            self.flows.get("host_failure"),
+            host::safety_steps(),
+            host::builtin_steps(&self.host),
+        )
+    }
+
+    fn instance_steps(&self) -> Result<Vec<Box<dyn Step<InstanceFailure>>>, String> {
+        custom::assemble(
+            "instance_failure",
+            self.flows.get("instance_failure"),
+            Vec::new(),
+            instance::builtin_steps(),
+        )
+    }
+
+    fn process_steps(&self) -> Result<Vec<Box<dyn Step<ProcessFailure>>>, String> {
+        custom::assemble(
+            "process_failure",
+            self.flows.get("process_failure"),
+            Vec::new(),
+            process::builtin_steps(),
+        )
+    }
+
+    fn rejoin_steps(&self) -> Result<Vec<Box<dyn Step<HostRejoin>>>, String> {
+        custom::assemble(
+            "host_rejoin",
+            self.flows.get("host_rejoin"),
+            rejoin::safety_steps(),
+            rejoin::builtin_steps(),
+        )
+    }
+}
+
+const FLOWS: [&str; 4] = [
+    "host_failure",
+    "instance_failure",
+    "process_failure",
+    "host_rejoin",
+];
 
 pub struct Engine {
     pub store: Store,
@@ -210,7 +276,12 @@ impl Engine {
                     config: self.config.host.clone(),
                     selection: self.config.selection.clone(),
                 };
-                flow(&host::steps(&self.config.host), &ctx, &log).await
+                flow(
+                    &self.config.host_steps().map_err(Failure::Other)?,
+                    &ctx,
+                    &log,
+                )
+                .await
             }
             (NotificationType::ComputeHost, Some("STARTED")) => {
                 let ctx = HostRejoin {
@@ -220,7 +291,12 @@ impl Engine {
                     host,
                     config: self.config.rejoin.clone(),
                 };
-                flow(&rejoin::steps(), &ctx, &log).await
+                flow(
+                    &self.config.rejoin_steps().map_err(Failure::Other)?,
+                    &ctx,
+                    &log,
+                )
+                .await
             }
             (NotificationType::Vm, Some(event)) => {
                 let domain_event = n
@@ -240,7 +316,12 @@ impl Engine {
                     notification: n.clone(),
                     config: self.config.instance.clone(),
                 };
-                flow(&instance::steps(), &ctx, &log).await
+                flow(
+                    &self.config.instance_steps().map_err(Failure::Other)?,
+                    &ctx,
+                    &log,
+                )
+                .await
             }
             (NotificationType::Process, Some("STOPPED")) => {
                 let ctx = ProcessFailure {
@@ -250,7 +331,12 @@ impl Engine {
                     host,
                     config: self.config.process.clone(),
                 };
-                flow(&process::steps(), &ctx, &log).await
+                flow(
+                    &self.config.process_steps().map_err(Failure::Other)?,
+                    &ctx,
+                    &log,
+                )
+                .await
             }
             (NotificationType::Process, Some("STARTED")) => Ok(Ending::Finished),
             (kind, event) => Ok(Ending::Ignored(format!(

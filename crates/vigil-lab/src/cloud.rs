@@ -275,6 +275,13 @@ impl Cloud {
         decode(response, path).await
     }
 
+    /// `POST` a server action (e.g. `{"os-resetState": {"state": "error"}}`).
+    pub async fn server_action(&self, id: &ServerId, body: Value) -> Result<(), CloudError> {
+        self.nova(Method::POST, &format!("/servers/{id}/action"), Some(body))
+            .await
+            .map(drop)
+    }
+
     /// Enables or disables a host's nova-compute service (as an operator does with reserved
     /// hosts, which stay disabled until a recovery needs them).
     pub async fn compute_service_set_enabled(

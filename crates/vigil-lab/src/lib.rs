@@ -157,6 +157,32 @@ impl Lab {
             .await
     }
 
+    /// Stops one of the cloud's services (`lab/lab stop-service`), e.g. `nova-api`.
+    pub async fn stop_service(&self, name: &str) -> Result<(), LabError> {
+        self.run_async(vec!["stop-service".into(), name.into()])
+            .await
+    }
+
+    /// Starts it again and waits until it answers (`lab/lab start-service`).
+    pub async fn start_service(&self, name: &str) -> Result<(), LabError> {
+        self.run_async(vec!["start-service".into(), name.into()])
+            .await
+    }
+
+    /// Registers `n` compute hosts in Nova that are down (`lab/lab ghosts`): failed hosts for
+    /// tests that need many at once. Returns their names.
+    pub async fn ghosts(&self, n: usize) -> Result<Vec<String>, LabError> {
+        self.run_async(vec!["ghosts".into(), n.to_string()]).await?;
+        Ok((1..=n).map(|i| format!("ghost{i}")).collect())
+    }
+
+    /// Starts the host's nova-compute again but leaves it forced down and disabled in Nova,
+    /// as a repaired host comes back before anything takes it into service.
+    pub async fn restart_host_fenced(&self, host: &str) -> Result<(), LabError> {
+        self.run_async(vec!["revive-host".into(), host.into(), "--fenced".into()])
+            .await
+    }
+
     /// [`Lab::revive_host`] for `Drop` implementations and other synchronous code.
     pub fn revive_host_blocking(&self, host: &str) -> Result<(), LabError> {
         run(&self.script, &["revive-host", host]).map(drop)

@@ -273,7 +273,7 @@ fn checked_insert(
     let Some((host, on_maintenance, segment)) = host else {
         return Err(StoreError::HostNameNotFound(new.hostname.clone()));
     };
-    if on_maintenance != 0 {
+    if on_maintenance != 0 && !new.accepted_on_maintenance() {
         return Err(StoreError::HostOnMaintenance(new.hostname.clone()));
     }
     let candidates: Vec<String> = tx

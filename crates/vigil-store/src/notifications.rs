@@ -378,7 +378,7 @@ pub(crate) async fn create_in(
     let c = Cols::new(&host);
     let host_uuid: HostId = c.parsed("uuid")?;
     let segment_uuid: SegmentId = c.parsed("segment_uuid")?;
-    if c.bool("on_maintenance")? {
+    if c.bool("on_maintenance")? && !new.accepted_on_maintenance() {
         return Err(StoreError::HostOnMaintenance(new.hostname));
     }
     let digest = payload_digest(&new.payload);

@@ -49,6 +49,16 @@ pub struct NewNotification {
     pub payload: serde_json::Map<String, serde_json::Value>,
 }
 
+impl NewNotification {
+    /// A host reporting it is back (`COMPUTE_HOST`/`STARTED`) is accepted while the host is on
+    /// maintenance: its failure put it there, and this report is how it rejoins. Masakari
+    /// refuses it (409), leaving the host out until an operator steps in.
+    pub fn accepted_on_maintenance(&self) -> bool {
+        self.notification_type == vigil_domain::NotificationType::ComputeHost
+            && self.payload.get("event").and_then(|v| v.as_str()) == Some("STARTED")
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct SegmentFilter {
     pub recovery_method: Option<RecoveryMethod>,

@@ -235,6 +235,10 @@ fn engine(
     let Some(session) = openstack_session(config)? else {
         return Ok(None);
     };
+    config
+        .engine
+        .check()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let host = hostname();
     Ok(Some(std::sync::Arc::new(vigil_engine::worker::Engine {
         store,

@@ -135,6 +135,42 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Waits for `finished`, `failed` or `ignored`: an `error` is retried, so not an end here.
+    async fn wait_ended_finally(&self, nid: &str, within: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let n = self
+                .call(Method::GET, &format!("/notifications/{nid}"), None)
+                .await?;
+            let status = n["notification"]["status"].as_str().unwrap_or("");
+            if ["finished", "failed", "ignored"].contains(&status) {
+                return Ok(n);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "notification still {status}: {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// `vigil serve` with the lab's credentials and `vars`, and a segment (`auto`) of every compute;
+/// returns the process (killed when dropped), a client and the segment's uuid.
+async fn serve(
+    env: &LabEnv,
+    dir: &std::path::Path,
+    vars: &[(&'static str, String)],
+    args: &[&str],
+) -> anyhow::Result<(Vigil, Api, String)> {
+    let vigil = Vigil::start_with_env("serve", &dir.join("data"), args, &as_pairs(vars));
+    let api = Api::new(vigil.url());
+    let hosts: Vec<(&str, bool)> = env.computes.iter().map(|h| (h.as_str(), false)).collect();
+    let sid = api.segment("auto", &hosts).await?;
+    Ok((vigil, api, sid))
+}
+
 fn step_names(view: &Value) -> Vec<String> {
     view["notification"]["recovery_workflow_details"]
         .as_array()
@@ -221,10 +257,7 @@ async fn host_failure_is_recovered_through_nova() -> anyhow::Result<()> {
     let env = lab.env().clone();
     let dir = tempfile::tempdir()?;
     let vars = openstack_vars(&env);
-    let vigil = Vigil::start_with_env("serve", &dir.path().join("data"), &[], &as_pairs(&vars));
-    let api = Api::new(vigil.url());
-    let hosts: Vec<(&str, bool)> = env.computes.iter().map(|h| (h.as_str(), false)).collect();
-    let sid = api.segment("auto", &hosts).await?;
+    let (_vigil, api, sid) = serve(&env, dir.path(), &vars, &[]).await?;
     // The API checks names against Nova: a host Nova does not know is refused.
     let refused = api
         .call(
@@ -360,10 +393,7 @@ async fn tiered_start_starts_a_tier_after_the_one_before_is_active() -> anyhow::
     let dir = tempfile::tempdir()?;
     let mut vars = openstack_vars(&env);
     vars.push(("VIGIL_ENGINE__HOST__START_IN_TIERS", "true".into()));
-    let vigil = Vigil::start_with_env("serve", &dir.path().join("data"), &[], &as_pairs(&vars));
-    let api = Api::new(vigil.url());
-    let hosts: Vec<(&str, bool)> = env.computes.iter().map(|h| (h.as_str(), false)).collect();
-    api.segment("auto", &hosts).await?;
+    let (_vigil, api, _) = serve(&env, dir.path(), &vars, &[]).await?;
     let tiers = [("gold", "10"), ("silver-a", "5"), ("silver-b", "5")];
     let specs = tiers
         .iter()
@@ -502,4 +532,532 @@ async fn an_engine_killed_at_every_step_is_taken_over() -> anyhow::Result<()> {
         Ok(())
     })
     .await
+}
+
+/// Posts a report of any type for `host`; returns the notification uuid.
+async fn report(api: &Api, kind: &str, host: &str, payload: Value) -> anyhow::Result<String> {
+    let posted = api
+        .call(
+            Method::POST,
+            "/notifications",
+            Some(json!({"notification": {"type": kind, "hostname": host,
+                "generated_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                "payload": payload}})),
+        )
+        .await?;
+    Ok(posted["notification"]["notification_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned())
+}
+
+/// Instance failure: an HA-enabled server put in error behind the engine's back is restarted
+/// where it is; with its restart budget (1) spent, the next failure relocates it with a cold
+/// migration. A server without the HA key is left alone, and other event pairs are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_failure_restarts_then_relocates() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("instance_failure_restarts_then_relocates") {
+        return Ok(());
+    }
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let home = env.computes[0].clone();
+    let dir = tempfile::tempdir()?;
+    let mut vars = openstack_vars(&env);
+    vars.push(("VIGIL_ENGINE__INSTANCE__RESTART_BUDGET", "1".into()));
+    // Two failures of one server within seconds are two reports, not a duplicate.
+    vars.push((
+        "VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL",
+        "0".into(),
+    ));
+    let (_vigil, api, _) = serve(&env, dir.path(), &vars, &[]).await?;
+    let servers = boot(
+        &cloud,
+        vec![
+            ServerCreate::new(&env, "vm-ha")
+                .on_host(home.as_str())
+                .meta("HA_Enabled", "True"),
+            ServerCreate::new(&env, "vm-plain").on_host(home.as_str()),
+        ],
+    )
+    .await?;
+    let (ha, plain) = (&servers[0], &servers[1]);
+    let failed = |id: &ServerId| json!({"instance_uuid": id.0, "vir_domain_event": "STOPPED_FAILED", "event": "LIFECYCLE"});
+    let outcome = std::panic::AssertUnwindSafe(async {
+        // First failure: restarted in place.
+        cloud
+            .server_action(ha, json!({"os-resetState": {"state": "error"}}))
+            .await?;
+        let nid = report(&api, "VM", &home, failed(ha)).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        let got = cloud.server_get(ha).await?.expect("exists");
+        assert_eq!(got.status, "ACTIVE");
+        assert_eq!(got.host.as_deref(), Some(home.as_str()), "restarted in place");
+
+        // Second failure, budget spent: relocated.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cloud
+            .server_action(ha, json!({"os-resetState": {"state": "error"}}))
+            .await?;
+        let nid = report(&api, "VM", &home, failed(ha)).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        let got = cloud.server_get(ha).await?.expect("exists");
+        assert_eq!(got.status, "ACTIVE");
+        assert_ne!(got.host.as_deref(), Some(home.as_str()), "relocated");
+        let vmoves = api
+            .call(Method::GET, &format!("/notifications/{nid}/vmoves"), None)
+            .await?;
+        assert_eq!(vmoves["vmoves"][0]["type"], "migration", "{vmoves}");
+        assert_eq!(vmoves["vmoves"][0]["status"], "succeeded", "{vmoves}");
+
+        // Not HA-enabled: finished, nothing done to it.
+        let nid = report(&api, "VM", &home, failed(plain)).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        let actions = cloud
+            .compute_get(&format!("/servers/{}/os-instance-actions", plain.0))
+            .await?;
+        assert_eq!(
+            actions["instanceActions"].as_array().map(Vec::len),
+            Some(1),
+            "only its create: {actions}"
+        );
+        // An event pair Vigil does not act on.
+        let nid = report(
+            &api,
+            "VM",
+            &home,
+            json!({"instance_uuid": ha.0, "vir_domain_event": "STARTED_BOOTED", "event": "LIFECYCLE"}),
+        )
+        .await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "ignored", "{view}");
+        anyhow::Ok(())
+    })
+    .catch_unwind()
+    .await;
+    for s in &servers {
+        cloud.server_delete(s).await?;
+    }
+    for s in &servers {
+        cloud.wait_server_gone(s, WITHIN).await?;
+    }
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Process failure: nova-compute stopped → the compute service is disabled with the reason and
+/// the host is in maintenance; a non-critical process → finished, host left in service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_failure_disables_only_for_critical_processes() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("process_failure_disables_only_for_critical_processes") {
+        return Ok(());
+    }
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let (critical, other) = (env.computes[1].clone(), env.computes[2].clone());
+    let dir = tempfile::tempdir()?;
+    let vars = openstack_vars(&env);
+    let (_vigil, api, sid) = serve(&env, dir.path(), &vars, &[]).await?;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        let a = report(
+            &api,
+            "PROCESS",
+            &critical,
+            json!({"process_name": "nova-compute", "event": "STOPPED"}),
+        )
+        .await?;
+        let b = report(
+            &api,
+            "PROCESS",
+            &other,
+            json!({"process_name": "sshd", "event": "STOPPED"}),
+        )
+        .await?;
+        for nid in [&a, &b] {
+            let view = api.wait_ended(nid, WITHIN).await?;
+            assert_eq!(view["notification"]["status"], "finished", "{view}");
+        }
+        let hosts = api
+            .call(Method::GET, &format!("/segments/{sid}/hosts"), None)
+            .await?;
+        let maintenance = |name: &str| {
+            hosts["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["name"] == name)
+                .map(|h| h["on_maintenance"].clone())
+        };
+        assert_eq!(maintenance(&critical), Some(json!(true)));
+        assert_eq!(maintenance(&other), Some(json!(false)));
+        let svc = cloud.compute_service(&critical).await?;
+        assert_eq!(svc.status, "disabled", "{svc:?}");
+        assert!(
+            !svc.forced_down,
+            "a process failure does not force the host down"
+        );
+        let services = cloud
+            .compute_get(&format!("/os-services?binary=nova-compute&host={critical}"))
+            .await?;
+        assert_eq!(
+            services["services"][0]["disabled_reason"], "Vigil detected process failed.",
+            "{services}"
+        );
+        assert_eq!(cloud.compute_service(&other).await?.status, "enabled");
+        anyhow::Ok(())
+    })
+    .catch_unwind()
+    .await;
+    cloud.compute_service_set_enabled(&critical, true).await?;
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Rejoin: a failed host is recovered, its nova-compute comes back (still forced down), and
+/// its `STARTED` report — accepted although the host is in maintenance — takes it back into
+/// service once Nova's evacuation records are `completed`; a second failure of the rejoined
+/// host is recovered like the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_host_rejoins_and_can_fail_again() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("a_recovered_host_rejoins_and_can_fail_again") {
+        return Ok(());
+    }
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let victim = env.computes[0].clone();
+    let dir = tempfile::tempdir()?;
+    let mut vars = openstack_vars(&env);
+    vars.push(("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true".into()));
+    vars.push(("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2".into()));
+    // The second failure repeats the first report's payload within the default window.
+    vars.push((
+        "VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL",
+        "0".into(),
+    ));
+    let (_vigil, api, sid) = serve(&env, dir.path(), &vars, &[]).await?;
+    let first = boot(
+        &cloud,
+        vec![ServerCreate::new(&env, "rejoin-1").on_host(victim.as_str())],
+    )
+    .await?;
+    let second = std::cell::RefCell::new(Vec::new());
+    let result = with_failed_host(lab, &cloud, &victim, &first, || async {
+        let nid = api.report_host_down(&victim).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        lab.restart_host_fenced(&victim).await?;
+        let back = report(
+            &api,
+            "COMPUTE_HOST",
+            &victim,
+            json!({"event": "STARTED", "host_status": "NORMAL", "cluster_status": "ONLINE"}),
+        )
+        .await?;
+        let view = api.wait_ended(&back, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        let svc = cloud
+            .wait_compute_state(&victim, vigil_lab::ServiceState::Up, WITHIN)
+            .await?;
+        assert!(
+            !svc.forced_down && svc.status == "enabled",
+            "taken back: {svc:?}"
+        );
+        for m in evacuations(&cloud, &first[0]).await? {
+            assert_eq!(m["status"], "completed", "cleaned up before rejoin: {m}");
+        }
+        let hosts = api
+            .call(Method::GET, &format!("/segments/{sid}/hosts"), None)
+            .await?;
+        let host = hosts["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == victim.as_str())
+            .cloned()
+            .unwrap();
+        assert_eq!(host["on_maintenance"], false, "{host}");
+
+        // The rejoined host fails again, with a server on it: recovered like the first time.
+        let again = boot(
+            &cloud,
+            vec![ServerCreate::new(&env, "rejoin-2").on_host(victim.as_str())],
+        )
+        .await?;
+        second.borrow_mut().extend(again.clone());
+        lab.kill_host(&victim).await?;
+        let nid = api.report_host_down(&victim).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        assert_recovered(&cloud, &again, &victim).await?;
+        Ok(())
+    })
+    .await;
+    // with_failed_host revived the host and deleted the first server; the second too.
+    let again = second.borrow().clone();
+    for s in &again {
+        cloud.server_delete(s).await?;
+        cloud.wait_server_gone(s, WITHIN).await?;
+    }
+    result
+}
+
+/// Two engines on one PostgreSQL database, 20 host failures posted at once (hosts Nova knows
+/// and sees down: `lab/lab ghosts`): every report ends `finished` and every step of every flow
+/// ran exactly once — no notification was processed twice, by one engine or by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_share_twenty_host_failures() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("two_engines_share_twenty_host_failures") {
+        return Ok(());
+    }
+    let Some(db) = vigil_store::testing::server(vigil_store::Backend::Postgres).await else {
+        return Ok(());
+    };
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let ghosts = lab.ghosts(20).await?;
+    let env = lab.env().clone();
+    let dir = tempfile::tempdir()?;
+    let mut vars = openstack_vars(&env);
+    vars.push(("VIGIL_DATABASE__URL", db.url.clone()));
+    // Every host of the segment fails: the partition gate and the cap would hold them back.
+    vars.push(("VIGIL_ENGINE__HOST__MASS_FAILURE_SHARE", "1.0".into()));
+    vars.push(("VIGIL_ENGINE__SEGMENT_RECOVERY_CAP", "0".into()));
+    let vars = as_pairs(&vars);
+    let api_proc = Vigil::start_with_env("api", &dir.path().join("api"), &[], &vars);
+    let api = Api::new(api_proc.url());
+    let hosts: Vec<(&str, bool)> = ghosts.iter().map(|h| (h.as_str(), false)).collect();
+    api.segment("auto", &hosts).await?;
+    let engine_dir = dir.path().join("engine");
+    let _engines = [
+        Engine::start(&engine_dir, &vars),
+        Engine::start(&engine_dir, &vars),
+    ];
+    let posted =
+        futures::future::try_join_all(ghosts.iter().map(|h| api.report_host_down(h))).await?;
+    for nid in &posted {
+        let view = api.wait_ended(nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        let id: vigil_domain::NotificationId = nid.parse()?;
+        let log = db.store.flow_log_load(id).await?;
+        let names: Vec<&str> = log.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            HOST_STEPS[..4],
+            "{nid}: no servers, so it ends after choosing"
+        );
+        for step in &log {
+            // One "started" and one "completed" entry: the step ran once.
+            assert_eq!(
+                step.progress_details.len(),
+                2,
+                "{nid} {}: {step:?}",
+                step.name
+            );
+        }
+    }
+    for h in &ghosts {
+        let svc = cloud.compute_service(h).await?;
+        assert!(svc.forced_down && svc.status == "disabled", "{svc:?}");
+    }
+    Ok(())
+}
+
+/// Operator-defined flows: a `pre` exec step and a `post` webhook step (to a listener this
+/// test runs) run in that order around the process-failure flow, each given the context; a
+/// failing exec step fails its flow with the command's message in the workflow details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_steps_run_in_order_and_fail_the_flow() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("operator_steps_run_in_order_and_fail_the_flow") {
+        return Ok(());
+    }
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let host = env.computes[1].clone();
+    let dir = tempfile::tempdir()?;
+
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u128, Value)>::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push((now_nanos(), body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let exec_out = dir.path().join("exec.json");
+    let config = dir.path().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[engine.flows.process_failure.pre]]
+exec = ["sh", "-c", "cat > '{out}'"]
+
+[[engine.flows.process_failure.post]]
+webhook = "{hook}"
+
+[[engine.flows.instance_failure.pre]]
+exec = ["sh", "-c", "echo boom >&2; exit 3"]
+"#,
+            out = exec_out.display()
+        ),
+    )?;
+    let mut vars = openstack_vars(&env);
+    vars.push(("VIGIL_ENGINE__RETRY_BACKOFF_SECS", "1".into()));
+    vars.push(("VIGIL_ENGINE__MAX_ATTEMPTS", "2".into()));
+    let config_arg = config.to_string_lossy().into_owned();
+    let (_vigil, api, _) = serve(&env, dir.path(), &vars, &["--config", &config_arg]).await?;
+
+    let outcome = std::panic::AssertUnwindSafe(async {
+        let nid = report(
+            &api,
+            "PROCESS",
+            &host,
+            json!({"process_name": "nova-compute", "event": "STOPPED"}),
+        )
+        .await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        let steps = step_names(&view);
+        assert_eq!(steps.len(), 4, "{steps:?}");
+        assert!(steps[0].starts_with("pre[0] exec"), "{steps:?}");
+        assert_eq!(
+            steps[1..3],
+            ["DisableComputeNodeTask", "ConfirmComputeNodeDisabledTask"]
+        );
+        assert!(steps[3].starts_with("post[0] webhook"), "{steps:?}");
+        let exec_context: Value = serde_json::from_str(&std::fs::read_to_string(&exec_out)?)?;
+        assert_eq!(
+            exec_context["notification"]["notification_uuid"],
+            nid.as_str()
+        );
+        assert_eq!(exec_context["host"]["name"], host.as_str());
+        let exec_done = std::fs::metadata(&exec_out)?
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos();
+        let hooks = received.lock().unwrap().clone();
+        assert_eq!(hooks.len(), 1, "{hooks:?}");
+        let (at, body) = &hooks[0];
+        assert!(*at >= exec_done, "the webhook ran before the exec step");
+        assert_eq!(body["notification"]["notification_uuid"], nid.as_str());
+        assert!(
+            body["completed_steps"]["ConfirmComputeNodeDisabledTask"].is_object(),
+            "{body}"
+        );
+
+        // A failing operator step fails the flow, saying why.
+        let nid = report(
+            &api,
+            "VM",
+            &host,
+            json!({"instance_uuid": "11111111-2222-3333-4444-555555555555",
+                   "vir_domain_event": "STOPPED_FAILED", "event": "LIFECYCLE"}),
+        )
+        .await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "error", "{view}");
+        let failed = &view["notification"]["recovery_workflow_details"][0];
+        assert_eq!(failed["state"], "FAILURE", "{view}");
+        assert!(
+            failed["progress_details"].to_string().contains("boom"),
+            "{failed}"
+        );
+        // It keeps failing: retried once (max_attempts = 2), then `failed`.
+        let view = api.wait_ended_finally(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "failed", "{view}");
+        anyhow::Ok(())
+    })
+    .catch_unwind()
+    .await;
+    cloud.compute_service_set_enabled(&host, true).await?;
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+/// Retries: with Nova's API stopped, a process failure's flow fails, is retried with backoff
+/// while the notification shows `error`, and ends `finished` once Nova is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_failing_while_nova_is_away_is_retried() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("a_flow_failing_while_nova_is_away_is_retried") {
+        return Ok(());
+    }
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let host = env.computes[2].clone();
+    let dir = tempfile::tempdir()?;
+    let mut vars = openstack_vars(&env);
+    vars.push(("VIGIL_ENGINE__RETRY_BACKOFF_SECS", "1".into()));
+    vars.push(("VIGIL_ENGINE__MAX_ATTEMPTS", "20".into()));
+    let (_vigil, api, _) = serve(&env, dir.path(), &vars, &[]).await?;
+
+    lab.stop_service("nova-api").await?;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        let nid = report(
+            &api,
+            "PROCESS",
+            &host,
+            json!({"process_name": "nova-compute", "event": "STOPPED"}),
+        )
+        .await?;
+        let deadline = Instant::now() + WITHIN;
+        loop {
+            let n = api
+                .call(Method::GET, &format!("/notifications/{nid}"), None)
+                .await?;
+            if n["notification"]["status"] == "error" {
+                break;
+            }
+            assert_ne!(n["notification"]["status"], "finished", "{n}");
+            anyhow::ensure!(Instant::now() < deadline, "never in error: {n}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        lab.start_service("nova-api").await?;
+        let view = api.wait_ended_finally(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        assert_eq!(cloud.compute_service(&host).await?.status, "disabled");
+        anyhow::Ok(())
+    })
+    .catch_unwind()
+    .await;
+    lab.start_service("nova-api").await?;
+    cloud.compute_service_set_enabled(&host, true).await?;
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
