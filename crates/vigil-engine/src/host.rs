@@ -566,6 +566,9 @@ async fn drive_evacuation(
     // Evacuations of this server from this host since the report arrived; older ones belong
     // to an earlier failure and prove nothing about this one.
     let since = ctx.notification.created_at.saturating_sub_secs(1);
+    // The attempt budget is this call's: under auto_priority/rh_priority the fallback
+    // strategy gets attempts of its own after the first strategy spent its budget.
+    let began = Timestamp::now().saturating_sub_secs(1);
     let mut issued = 0u32;
     let mut reset = false;
     let mut last_status = String::from("none");
@@ -599,7 +602,10 @@ async fn drive_evacuation(
             _ => {}
         }
         // No live evacuation: start one (again, if the last failed).
-        let failed_before = migrations.iter().filter(|m| m.failed()).count() as u32;
+        let failed_before = migrations
+            .iter()
+            .filter(|m| m.failed() && m.created_at.is_none_or(|t| t >= began))
+            .count() as u32;
         if issued.max(failed_before) >= ctx.config.evacuation_attempts {
             return Err(format!(
                 "{} evacuation attempts failed (last migration status {last_status})",

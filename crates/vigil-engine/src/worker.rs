@@ -162,7 +162,7 @@ impl Engine {
                 match self.store.notification_expire(cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(count = n, "expired unhandled notifications"),
-                    Err(e) => tracing::error!(error = %e, "expiring notifications"),
+                    Err(e) => tracing::error!(error = %causes(&e), "expiring notifications"),
                 }
             }
             let permit = tokio::select! {
@@ -192,7 +192,7 @@ impl Engine {
                 }
                 Err(e) => {
                     drop(permit);
-                    tracing::error!(error = %e, "claiming work");
+                    tracing::error!(error = %causes(&e), "claiming work");
                     tokio::time::sleep(poll * 4).await;
                 }
             }
@@ -241,7 +241,7 @@ impl Engine {
             .notification_release(id, &self.owner, status, message, retry_at)
             .await
         {
-            tracing::warn!(notification = %id, error = %e, "recording the outcome");
+            tracing::warn!(notification = %id, error = %causes(&e), "recording the outcome");
         }
     }
 
@@ -385,6 +385,19 @@ impl StoreLog {
             details: Mutex::default(),
         }
     }
+}
+
+/// An error with its causes, for the log: a store error alone says which operation failed,
+/// its source says why.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn log_err(e: StoreError) -> LogError {

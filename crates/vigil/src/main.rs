@@ -82,13 +82,21 @@ fn load_config(common: &CommonArgs, listen: Option<SocketAddr>) -> anyhow::Resul
 }
 
 /// Opens the configured database, creating the data directory for SQLite on first use.
+///
+/// The embedded database is ours to keep current, before the API or the engine touches it; a
+/// shared server database is upgraded explicitly with `vigil db sync`, so replicas of different
+/// versions never race on it.
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     }
-    Store::connect(&url).await.context("opening the database")
+    let store = Store::connect(&url).await.context("opening the database")?;
+    if store.backend() == vigil_store::Backend::Sqlite {
+        store.migrate().await.context("applying migrations")?;
+    }
+    Ok(store)
 }
 
 #[tokio::main]
@@ -170,11 +178,6 @@ async fn run_api(
     store: Store,
     on_notification: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 ) -> anyhow::Result<()> {
-    // The embedded database is ours to keep current; a shared server database is upgraded
-    // explicitly with `vigil db sync`, so replicas of different versions never race on it.
-    if store.backend() == vigil_store::Backend::Sqlite {
-        store.migrate().await.context("applying migrations")?;
-    }
     let mut state = vigil_api::ApiState::new(store);
     state.on_notification = on_notification;
     if let Some(session) = openstack_session(config)? {
