@@ -197,7 +197,15 @@ impl Nova for NovaRest {
     }
 
     async fn confirm_resize(&self, server_id: &str) -> Result<(), NovaError> {
-        self.action(server_id, json!({"confirmResize": null})).await
+        match self.action(server_id, json!({"confirmResize": null})).await {
+            // Nova answers 400 "Instance has not been resized" while the migration record is
+            // not (yet, or any more) `finished`, though the server already shows RESIZED: a
+            // state to wait out, not a refusal.
+            Err(NovaError::Rejected(text)) if text.contains("has not been resized") => {
+                Err(NovaError::Conflict(text))
+            }
+            other => other,
+        }
     }
 
     async fn servers_on_host(&self, host: &str) -> Result<Vec<Server>, NovaError> {
