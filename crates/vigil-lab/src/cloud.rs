@@ -275,6 +275,30 @@ impl Cloud {
         decode(response, path).await
     }
 
+    /// Any compute request at the lab's microversion; the answer's JSON (`null` when empty).
+    /// For harnesses that drive Nova directly (force-down, multi-create).
+    pub async fn compute_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, CloudError> {
+        let response = self.nova(method, path, body).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| CloudError::Decode {
+                url: path.to_owned(),
+                source,
+            })?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// The admin token, for the lab's other OpenStack APIs (the real Masakari).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// `POST` a server action (e.g. `{"os-resetState": {"state": "error"}}`).
     pub async fn server_action(&self, id: &ServerId, body: Value) -> Result<(), CloudError> {
         self.nova(Method::POST, &format!("/servers/{id}/action"), Some(body))

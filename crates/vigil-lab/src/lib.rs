@@ -169,6 +169,14 @@ impl Lab {
             .await
     }
 
+    /// Starts the real Masakari 22 beside the cloud (`lab/lab masakari up`, with `--fast` its
+    /// wait periods lowered), or stops it (`down`).
+    pub async fn masakari(&self, args: &[&str]) -> Result<(), LabError> {
+        let mut all = vec!["masakari".to_owned()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        self.run_async(all).await
+    }
+
     /// Registers `n` compute hosts in Nova that are down (`lab/lab ghosts`): failed hosts for
     /// tests that need many at once. Returns their names.
     pub async fn ghosts(&self, n: usize) -> Result<Vec<String>, LabError> {

@@ -1,0 +1,539 @@
+//! `bench/recovery`: how long a host failure takes to recover, for Vigil, for the lower bound
+//! Nova allows, and for the real Masakari 22 — side by side in one run, on the lab's real Nova.
+//!
+//! Each contender gets the same scenario: `VIGIL_BENCH_INSTANCES` servers (default 100) ACTIVE
+//! on one fake compute, whose nova-compute is killed; once Nova reports it `down`, the clock
+//! starts and the contender recovers. The clock stops when Nova shows every server ACTIVE on
+//! another host. The lower bound is the benchmark itself doing what any recovery must: force
+//! the service down, then evacuate every server at once. Between contenders the servers are
+//! deleted and the host revived, so each starts from the same cloud.
+//!
+//! Figures go to stdout and to `bench/results/recovery-<time>.txt`; the last line printed is
+//! `vigil/lower-bound = R`.
+
+use anyhow::{bail, Context, Result};
+use futures::stream::{self, StreamExt};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vigil_lab::{Cloud, Lab, ServiceState};
+
+const POLL: Duration = Duration::from_millis(250);
+/// A recovery slower than this is reported as failed, not waited for.
+const RECOVERY_LIMIT: Duration = Duration::from_secs(1800);
+const NAME: &str = "bench-rec";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let n: usize = env_or("VIGIL_BENCH_INSTANCES", 100)?;
+    let masakari = std::env::var("VIGIL_BENCH_MASAKARI").unwrap_or_else(|_| "both".into());
+    let vigil = std::env::var("VIGIL_BIN").unwrap_or_else(|_| "target/release/vigil".into());
+    let lab = Lab::up().await.context("bringing the lab up")?;
+    let cloud = lab.connect().await?;
+    let victim = lab.computes()[0].clone();
+    let mut figures: Vec<(String, Duration)> = Vec::new();
+
+    let mut contenders: Vec<Contender> = vec![Contender::LowerBound, Contender::Vigil];
+    match masakari.as_str() {
+        "both" => contenders.extend([Contender::MasakariFast, Contender::Masakari]),
+        "fast" => contenders.push(Contender::MasakariFast),
+        "none" => {}
+        other => bail!("VIGIL_BENCH_MASAKARI is both, fast or none, not {other:?}"),
+    }
+    for contender in contenders {
+        eprintln!("== {}: {n} servers on {victim}", contender.name());
+        let took = run(lab, &cloud, &victim, n, contender, &vigil).await;
+        cleanup(lab, &cloud, &victim).await?;
+        let took = took.with_context(|| format!("{} did not recover", contender.name()))?;
+        eprintln!("== {}: {:.2} s", contender.name(), took.as_secs_f64());
+        figures.push((contender.name().to_owned(), took));
+    }
+
+    let secs = |name: &str| {
+        figures
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.as_secs_f64())
+    };
+    let lower = secs("lower-bound").context("no lower bound")?;
+    let mut report = format!(
+        "bench/recovery {} — {n} servers on the failed host, lab Nova (fake driver)\n\
+         time from the notification accepted (lower bound: from its first call) to every \
+         server ACTIVE on another host\n",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    report += "contender        seconds   / lower bound\n";
+    for (name, d) in &figures {
+        let s = d.as_secs_f64();
+        report += &format!("{name:<16} {s:>7.2}   {:>8.2}\n", s / lower);
+    }
+    if let (Some(v), Some(m)) = (secs("vigil"), secs("masakari")) {
+        report += &format!("masakari/vigil = {:.2}\n", m / v);
+    }
+    if let (Some(v), Some(m)) = (secs("vigil"), secs("masakari-fast")) {
+        report += &format!("masakari-fast/vigil = {:.2}\n", m / v);
+    }
+    report += "target: vigil <= 1.2 x lower bound\n";
+    let dir = PathBuf::from("bench/results");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!(
+        "recovery-{}.txt",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    std::fs::File::create(&file)?.write_all(report.as_bytes())?;
+    print!("{report}");
+    println!("results written to {}", file.display());
+    let vigil_s = secs("vigil").context("no Vigil figure")?;
+    println!("vigil/lower-bound = {:.2}", vigil_s / lower);
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Contender {
+    LowerBound,
+    Vigil,
+    /// Masakari with its wait periods lowered (`lab masakari up --fast`).
+    MasakariFast,
+    /// Masakari with its defaults, among them the 180 s sleep after disabling the service.
+    Masakari,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::LowerBound => "lower-bound",
+            Contender::Vigil => "vigil",
+            Contender::MasakariFast => "masakari-fast",
+            Contender::Masakari => "masakari",
+        }
+    }
+}
+
+/// One contender's recovery, from the moment Nova sees the host down.
+async fn run(
+    lab: &Lab,
+    cloud: &Cloud,
+    victim: &str,
+    n: usize,
+    contender: Contender,
+    vigil: &str,
+) -> Result<Duration> {
+    boot(cloud, victim, n).await?;
+    // Each contender's service is up before the failure, as in production.
+    let http = reqwest::Client::new();
+    let mut service = None;
+    let mut masakari = None;
+    match contender {
+        Contender::Vigil => service = Some(VigilService::start(vigil, lab)?),
+        Contender::MasakariFast | Contender::Masakari => {
+            let fast = matches!(contender, Contender::MasakariFast);
+            lab.masakari(if fast { &["up", "--fast"] } else { &["up"] })
+                .await?;
+            let url = lab.env().masakari_url.trim_end_matches('/').to_owned();
+            forget_masakari_segments(&http, &url, cloud.token()).await?;
+            masakari = Some(url);
+        }
+        Contender::LowerBound => {}
+    }
+    match (&service, &masakari) {
+        (Some(s), _) => segment(&http, &s.base, None, lab).await?,
+        (_, Some(url)) => segment(&http, url, Some(cloud.token()), lab).await?,
+        _ => {}
+    }
+
+    lab.kill_host(victim).await?;
+    cloud
+        .wait_compute_state(victim, ServiceState::Down, Duration::from_secs(120))
+        .await?;
+    let started = Instant::now();
+    let result = async {
+        match contender {
+            Contender::LowerBound => lower_bound(cloud, victim).await?,
+            Contender::Vigil => {
+                let base = &service.as_ref().expect("started").base;
+                report(&http, base, None, victim).await?;
+            }
+            Contender::MasakariFast | Contender::Masakari => {
+                let base = masakari.as_deref().expect("started");
+                let id = report(&http, base, Some(cloud.token()), victim).await?;
+                let took = wait_recovered(cloud, victim, n, started).await?;
+                // Its flow goes on after the last evacuation; the segment is in use until then.
+                let end = wait_masakari_done(&http, base, cloud.token(), &id).await?;
+                eprintln!(
+                    "masakari: notification {end} {:.1} s after it was accepted",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(took);
+            }
+        }
+        wait_recovered(cloud, victim, n, started).await
+    }
+    .await;
+    if let Some(url) = &masakari {
+        forget_masakari_segments(&http, url, cloud.token()).await?;
+        lab.masakari(&["down"]).await?;
+    }
+    drop(service);
+    result
+}
+
+/// Boots `n` servers on `host` in one multi-create request and waits until all are ACTIVE.
+async fn boot(cloud: &Cloud, host: &str, n: usize) -> Result<()> {
+    let lab_env = Lab::up().await?.env();
+    cloud
+        .compute_call(
+            Method::POST,
+            "/servers",
+            Some(json!({"server": {
+                "name": NAME,
+                "imageRef": lab_env.image,
+                "flavorRef": lab_env.flavor,
+                "networks": "none",
+                "host": host,
+                "min_count": n, "max_count": n,
+            }})),
+        )
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let servers = servers(cloud).await?;
+        if servers.iter().any(|s| s["status"] == "ERROR") {
+            bail!("a server failed to boot");
+        }
+        let active = servers
+            .iter()
+            .filter(|s| s["status"] == "ACTIVE" && s["OS-EXT-STS:task_state"].is_null())
+            .count();
+        if active == n && servers.len() == n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{active} of {n} servers ACTIVE after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The benchmark's servers, following Nova's `next` links.
+async fn servers(cloud: &Cloud) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut path = format!("/servers/detail?all_tenants=1&name=^{NAME}&limit=1000");
+    loop {
+        let page = cloud.compute_call(Method::GET, &path, None).await?;
+        out.extend(page["servers"].as_array().cloned().unwrap_or_default());
+        let next = page["servers_links"]
+            .as_array()
+            .and_then(|l| l.iter().find(|x| x["rel"] == "next"))
+            .and_then(|x| x["href"].as_str());
+        match next.and_then(|href| href.split_once("/servers/")) {
+            Some((_, rest)) => path = format!("/servers/{rest}"),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Force-down, then every evacuation at once, each retried while Nova still calls the
+/// service in use: the least any recovery through Nova has to do.
+async fn lower_bound(cloud: &Cloud, victim: &str) -> Result<()> {
+    let service = cloud.compute_service(victim).await?;
+    cloud
+        .compute_call(
+            Method::PUT,
+            &format!("/os-services/{}", service.id),
+            Some(json!({"forced_down": true, "status": "disabled",
+                        "disabled_reason": "bench/recovery lower bound"})),
+        )
+        .await?;
+    let ids: Vec<String> = servers(cloud)
+        .await?
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    let results: Vec<Result<()>> = stream::iter(ids)
+        .map(|id| async move {
+            loop {
+                match cloud
+                    .server_evacuate(&vigil_lab::ServerId(id.clone()))
+                    .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.to_string().contains("still in use") => {
+                        tokio::time::sleep(POLL).await
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
+        .buffer_unordered(usize::MAX)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Waits until Nova shows `n` servers ACTIVE away from `victim`; returns the time since
+/// `started`.
+async fn wait_recovered(
+    cloud: &Cloud,
+    victim: &str,
+    n: usize,
+    started: Instant,
+) -> Result<Duration> {
+    loop {
+        let servers = servers(cloud).await?;
+        let moved = servers
+            .iter()
+            .filter(|s| {
+                s["status"] == "ACTIVE"
+                    && s["OS-EXT-STS:task_state"].is_null()
+                    && s["OS-EXT-SRV-ATTR:host"]
+                        .as_str()
+                        .is_some_and(|h| h != victim)
+            })
+            .count();
+        if moved == n {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > RECOVERY_LIMIT {
+            bail!("{moved} of {n} servers recovered after {RECOVERY_LIMIT:?}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Deletes the benchmark's servers and brings the failed host back into service.
+async fn cleanup(lab: &Lab, cloud: &Cloud, victim: &str) -> Result<()> {
+    let ids: Vec<String> = servers(cloud)
+        .await?
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    for id in &ids {
+        cloud
+            .compute_call(Method::DELETE, &format!("/servers/{id}"), None)
+            .await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !servers(cloud).await?.is_empty() {
+        if Instant::now() > deadline {
+            bail!("servers still there 10 minutes after their deletion");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    lab.revive_host(victim).await?;
+    Ok(())
+}
+
+/// A segment of every lab compute, recovery method `auto`.
+async fn segment(http: &reqwest::Client, base: &str, token: Option<&str>, lab: &Lab) -> Result<()> {
+    let name = format!("bench-{}", std::process::id());
+    let seg = call(
+        http,
+        Method::POST,
+        &format!("{base}/segments"),
+        token,
+        json!({"segment": {"name": name, "recovery_method": "auto", "service_type": "COMPUTE"}}),
+    )
+    .await?;
+    let sid = seg["segment"]["uuid"]
+        .as_str()
+        .context("segment uuid")?
+        .to_owned();
+    for host in lab.computes() {
+        call(
+            http,
+            Method::POST,
+            &format!("{base}/segments/{sid}/hosts"),
+            token,
+            json!({"host": {"name": host, "type": "COMPUTE", "control_attributes": "SSH"}}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Posts the host-failure report a host monitor sends; returns the notification's uuid.
+async fn report(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    host: &str,
+) -> Result<String> {
+    let posted = call(
+        http,
+        Method::POST,
+        &format!("{base}/notifications"),
+        token,
+        json!({"notification": {"type": "COMPUTE_HOST", "hostname": host,
+            "generated_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "payload": {"event": "STOPPED", "host_status": "NORMAL",
+                        "cluster_status": "OFFLINE"}}}),
+    )
+    .await?;
+    Ok(posted["notification"]["notification_uuid"]
+        .as_str()
+        .context("notification uuid")?
+        .to_owned())
+}
+
+/// Waits until Masakari's notification has left `new`/`running`; returns its status.
+async fn wait_masakari_done(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+) -> Result<String> {
+    let deadline = Instant::now() + RECOVERY_LIMIT;
+    loop {
+        let v = call_get(http, &format!("{base}/notifications/{id}"), token).await?;
+        let status = v["notification"]["status"].as_str().unwrap_or_default();
+        if !matches!(status, "new" | "running") {
+            return Ok(status.to_owned());
+        }
+        if Instant::now() > deadline {
+            bail!("Masakari's notification {id} still {status}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Masakari keeps its database across `lab masakari down`/`up`, and a host belongs to one
+/// segment only: remove every segment and its hosts so a run can register them again.
+async fn forget_masakari_segments(http: &reqwest::Client, base: &str, token: &str) -> Result<()> {
+    let segments = call_get(http, &format!("{base}/segments"), token).await?;
+    for seg in segments["segments"].as_array().cloned().unwrap_or_default() {
+        let Some(sid) = seg["uuid"].as_str() else {
+            continue;
+        };
+        let hosts = call_get(http, &format!("{base}/segments/{sid}/hosts"), token).await?;
+        for h in hosts["hosts"].as_array().cloned().unwrap_or_default() {
+            let Some(hid) = h["uuid"].as_str() else {
+                continue;
+            };
+            let url = format!("{base}/segments/{sid}/hosts/{hid}");
+            if h["on_maintenance"] == true {
+                let off = json!({"host": {"on_maintenance": false}});
+                call(http, Method::PUT, &url, Some(token), off).await?;
+            }
+            send(http, Method::DELETE, &url, Some(token), None).await?;
+        }
+        let url = format!("{base}/segments/{sid}");
+        send(http, Method::DELETE, &url, Some(token), None).await?;
+    }
+    Ok(())
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Result<Value> {
+    let text = send(http, method, url, token, Some(body)).await?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn call_get(http: &reqwest::Client, url: &str, token: &str) -> Result<Value> {
+    let text = send(http, Method::GET, url, Some(token), None).await?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<String> {
+    let mut request = http.request(method.clone(), url);
+    if let Some(token) = token {
+        request = request.header("X-Auth-Token", token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("{method} {url}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{method} {url} answered {status}: {text}");
+    }
+    Ok(text)
+}
+
+/// `vigil serve` (SQLite in a temporary directory, the lab's admin as its OpenStack user,
+/// every other option at its default).
+struct VigilService {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl VigilService {
+    fn start(vigil: &str, lab: &Lab) -> Result<VigilService> {
+        let dir = tempfile::tempdir()?;
+        let c = &lab.env().credentials;
+        let mut child = Command::new(vigil)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("VIGIL_OPENSTACK__AUTH_URL", &c.auth_url)
+            .env("VIGIL_OPENSTACK__USERNAME", &c.username)
+            .env("VIGIL_OPENSTACK__PASSWORD", &c.password)
+            .env("VIGIL_OPENSTACK__PROJECT_NAME", &c.project_name)
+            .env("VIGIL_OPENSTACK__REGION_NAME", &c.region_name)
+            .env("RUST_LOG", "warn,vigil=info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {vigil}"))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                bail!("vigil exited before listening")
+            };
+            let line = line?;
+            if let (true, Some(i)) = (line.contains("listening"), line.find("address=")) {
+                break line[i + 8..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+            }
+        };
+        // Keep draining the pipe so the service never blocks on a full stderr; show warnings.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("[vigil] {line}");
+            }
+        });
+        Ok(VigilService {
+            child,
+            base: format!("http://{addr}/v1"),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for VigilService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn env_or(name: &str, default: usize) -> Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name} must be a number, not {v:?}")),
+        Err(_) => Ok(default),
+    }
+}
