@@ -10,6 +10,10 @@ worker_class = "gthread"
 threads = 8
 timeout = 300
 graceful_timeout = 5
+# Nova lists a page of servers' security groups from neutron with every port's device_id in
+# one query string: 100 servers make a 4.7 kB request line, over gunicorn's 4094-byte default
+# (nova-api answers 500). Apache and uwsgi deployments allow 8 kB or more; the lab allows any.
+limit_request_line = 0
 # gunicorn 27 opens a control socket in ~/.gunicorn shared by every instance of a user.
 control_socket_disable = True
 

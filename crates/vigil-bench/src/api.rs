@@ -6,10 +6,11 @@
 use anyhow::{bail, Context, Result};
 use futures::stream::{self, StreamExt};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use vigil_bench::Service;
 
 /// Rows in the notifications table when list latency is measured (the target scenario).
 const ROWS: usize = 100_000;
@@ -19,18 +20,6 @@ const CONCURRENCY: usize = 64;
 /// Hosts the reports are spread over; duplicate detection looks at one host's recent reports.
 const HOSTS: usize = 100;
 const LIST_REQUESTS: usize = 500;
-
-struct Service {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts `vigil api` on a free port with `database_url` (empty: SQLite in `data_dir`).
 fn start_vigil(vigil: &str, data_dir: &std::path::Path, database_url: &str) -> Result<Service> {
@@ -46,39 +35,13 @@ fn start_vigil(vigil: &str, data_dir: &std::path::Path, database_url: &str) -> R
             bail!("vigil db sync failed");
         }
     }
-    let mut child = Command::new(vigil)
+    let mut command = Command::new(vigil);
+    command
         .args(["api", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("VIGIL_DATABASE__URL", database_url)
-        .env("RUST_LOG", "warn,vigil=info,vigil_api=info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {vigil}"))?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let Some(line) = lines.next() else {
-            bail!("vigil exited before listening")
-        };
-        let line = line?;
-        if let Some(i) = line.find("address=") {
-            if line.contains("listening") {
-                break line[i + 8..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
-            }
-        }
-    };
-    // Keep draining the pipe so the service never blocks on a full stderr.
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Service {
-        child,
-        base: format!("http://{addr}/v1"),
-    })
+        .env("RUST_LOG", "warn,vigil=info,vigil_api=info");
+    Service::spawn(command, false)
 }
 
 async fn setup_hosts(client: &reqwest::Client, base: &str) -> Result<Vec<String>> {

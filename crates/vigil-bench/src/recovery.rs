@@ -15,10 +15,11 @@ use anyhow::{bail, Context, Result};
 use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use vigil_bench::Service;
 use vigil_lab::{Cloud, Lab, ServiceState};
 
 const POLL: Duration = Duration::from_millis(250);
@@ -139,7 +140,7 @@ async fn run(
         Contender::LowerBound => {}
     }
     match (&service, &masakari) {
-        (Some(s), _) => segment(&http, &s.base, None, lab).await?,
+        (Some(s), _) => segment(&http, &s.service.base, None, lab).await?,
         (_, Some(url)) => segment(&http, url, Some(cloud.token()), lab).await?,
         _ => {}
     }
@@ -153,7 +154,7 @@ async fn run(
         match contender {
             Contender::LowerBound => lower_bound(cloud, victim).await?,
             Contender::Vigil => {
-                let base = &service.as_ref().expect("started").base;
+                let base = &service.as_ref().expect("started").service.base;
                 report(&http, base, None, victim).await?;
             }
             Contender::MasakariFast | Contender::Masakari => {
@@ -470,8 +471,7 @@ async fn send(
 /// `vigil serve` (SQLite in a temporary directory, the lab's admin as its OpenStack user,
 /// every other option at its default).
 struct VigilService {
-    child: Child,
-    base: String,
+    service: Service,
     _dir: tempfile::TempDir,
 }
 
@@ -479,7 +479,8 @@ impl VigilService {
     fn start(vigil: &str, lab: &Lab) -> Result<VigilService> {
         let dir = tempfile::tempdir()?;
         let c = &lab.env().credentials;
-        let mut child = Command::new(vigil)
+        let mut command = Command::new(vigil);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .env("VIGIL_OPENSTACK__AUTH_URL", &c.auth_url)
@@ -487,45 +488,11 @@ impl VigilService {
             .env("VIGIL_OPENSTACK__PASSWORD", &c.password)
             .env("VIGIL_OPENSTACK__PROJECT_NAME", &c.project_name)
             .env("VIGIL_OPENSTACK__REGION_NAME", &c.region_name)
-            .env("RUST_LOG", "warn,vigil=info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {vigil}"))?;
-        let stderr = child.stderr.take().context("stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let Some(line) = lines.next() else {
-                bail!("vigil exited before listening")
-            };
-            let line = line?;
-            if let (true, Some(i)) = (line.contains("listening"), line.find("address=")) {
-                break line[i + 8..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
-            }
-        };
-        // Keep draining the pipe so the service never blocks on a full stderr; show warnings.
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                eprintln!("[vigil] {line}");
-            }
-        });
+            .env("RUST_LOG", "warn,vigil=info");
         Ok(VigilService {
-            child,
-            base: format!("http://{addr}/v1"),
+            service: Service::spawn(command, true)?,
             _dir: dir,
         })
-    }
-}
-
-impl Drop for VigilService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

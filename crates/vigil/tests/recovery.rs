@@ -96,6 +96,20 @@ impl Api {
         Ok(sid)
     }
 
+    /// The host named `name` in segment `sid`, as the API shows it.
+    async fn host(&self, sid: &str, name: &str) -> anyhow::Result<Value> {
+        let hosts = self
+            .call(Method::GET, &format!("/segments/{sid}/hosts"), None)
+            .await?;
+        hosts["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| h["name"] == name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no host {name} in segment {sid}: {hosts}"))
+    }
+
     async fn report_host_down(&self, host: &str) -> anyhow::Result<String> {
         let posted = self
             .call(
@@ -359,16 +373,7 @@ async fn reserved_host_recovery_uses_the_reserved_host() -> anyhow::Result<()> {
         }
         let svc = cloud.compute_service(reserved).await?;
         assert_eq!(svc.status, "enabled", "{svc:?}");
-        let hosts = api
-            .call(Method::GET, &format!("/segments/{sid}/hosts"), None)
-            .await?;
-        let rh = hosts["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["name"] == reserved.as_str())
-            .cloned()
-            .unwrap();
+        let rh = api.host(&sid, reserved).await?;
         assert_eq!(rh["reserved"], false, "{rh}");
         Ok(())
     })
@@ -449,17 +454,8 @@ async fn priority_methods_fall_back_to_the_other_strategy() -> anyhow::Result<()
             &[(victim, false), (other, false), (reserved, true)],
         )
         .await?;
-    let hosts = api
-        .call(Method::GET, &format!("/segments/{sid}/hosts"), None)
-        .await?;
-    let rh = hosts["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == reserved.as_str())
-        .and_then(|h| h["uuid"].as_str())
-        .unwrap()
-        .to_owned();
+    let rh = api.host(&sid, reserved).await?;
+    let rh = rh["uuid"].as_str().unwrap_or_default();
     api.call(
         Method::PUT,
         &format!("/segments/{sid}/hosts/{rh}"),

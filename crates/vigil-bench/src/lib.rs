@@ -1,0 +1,59 @@
+//! What the harnesses share: a `vigil` service process they start, address and stop.
+
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `vigil` service; killed when dropped.
+pub struct Service {
+    child: Child,
+    /// Its v1 API, e.g. `http://127.0.0.1:41234/v1`.
+    pub base: String,
+}
+
+impl Service {
+    /// Spawns `command` (a `vigil` service told to `--listen 127.0.0.1:0`) and waits for the
+    /// address it logs. With `echo`, its later log lines go to our stderr.
+    pub fn spawn(mut command: Command, echo: bool) -> Result<Service> {
+        let mut child = command
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {:?}", command.get_program()))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                bail!("vigil exited before listening")
+            };
+            let line = line?;
+            if let (true, Some(i)) = (line.contains("listening"), line.find("address=")) {
+                break line[i + 8..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+            }
+        };
+        // Keep draining the pipe so the service never blocks on a full stderr.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if echo {
+                    eprintln!("[vigil] {line}");
+                }
+            }
+        });
+        Ok(Service {
+            child,
+            base: format!("http://{addr}/v1"),
+        })
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
