@@ -52,10 +52,15 @@ impl Clients {
 
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.venv.join("bin").join(program));
+        // Only our clouds.yaml: an operator's OS_* variables (say, the lab's credentials)
+        // would be merged into the auth_type none cloud and break it.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("OS_") {
+                cmd.env_remove(name);
+            }
+        }
         cmd.env("OS_CLIENT_CONFIG_FILE", &self.clouds)
-            .env("OS_CLOUD", "vigil")
-            .env_remove("OS_AUTH_URL")
-            .env_remove("OS_HA_API_VERSION");
+            .env("OS_CLOUD", "vigil");
         cmd
     }
 
