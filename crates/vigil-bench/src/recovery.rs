@@ -26,6 +26,8 @@ const POLL: Duration = Duration::from_millis(250);
 /// A recovery slower than this is reported as failed, not waited for.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(1800);
 const NAME: &str = "bench-rec";
+/// Servers per multi-create request while setting up.
+const BOOT_BATCH: usize = 25;
 /// As Vigil's default `evacuation_attempts`.
 const EVACUATION_ATTEMPTS: usize = 3;
 
@@ -53,6 +55,9 @@ async fn main() -> Result<()> {
     for contender in contenders {
         eprintln!("== {}: {n} servers on {victim}", contender.name());
         let took = run(lab, &cloud, &victim, n, parallelism, contender, &vigil).await;
+        if let Err(e) = &took {
+            eprintln!("== {}: failed: {e:#}", contender.name());
+        }
         cleanup(lab, &cloud, &victim).await?;
         let took = took.with_context(|| format!("{} did not recover", contender.name()))?;
         eprintln!("== {}: {:.2} s", contender.name(), took.as_secs_f64());
@@ -189,40 +194,58 @@ async fn run(
     result
 }
 
-/// Boots `n` servers on `host` in one multi-create request and waits until all are ACTIVE.
+/// Boots `n` servers on `host` with multi-create requests of at most `BOOT_BATCH`, one batch
+/// at a time, and waits until all are ACTIVE. A server Nova fails to build (placement claims
+/// race on a loaded lab) is deleted and booted again.
 async fn boot(cloud: &Cloud, host: &str, n: usize) -> Result<()> {
     let lab_env = Lab::up().await?.env();
-    cloud
-        .compute_call(
-            Method::POST,
-            "/servers",
-            Some(json!({"server": {
-                "name": NAME,
-                "imageRef": lab_env.image,
-                "flavorRef": lab_env.flavor,
-                "networks": "none",
-                "host": host,
-                "min_count": n, "max_count": n,
-            }})),
-        )
-        .await?;
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        let servers = servers(cloud).await?;
-        if servers.iter().any(|s| s["status"] == "ERROR") {
-            bail!("a server failed to boot");
+        let (mut active, mut building) = (0, 0);
+        for s in servers(cloud).await? {
+            match (s["status"].as_str(), s["OS-EXT-STS:task_state"].is_null()) {
+                (Some("ERROR"), _) => delete(cloud, &s).await?,
+                (Some("ACTIVE"), true) => active += 1,
+                _ => building += 1,
+            }
         }
-        let active = servers
-            .iter()
-            .filter(|s| s["status"] == "ACTIVE" && s["OS-EXT-STS:task_state"].is_null())
-            .count();
-        if active == n && servers.len() == n {
+        if active >= n {
             return Ok(());
         }
+        let missing = n - active - building.min(n - active);
+        if building == 0 && missing > 0 {
+            let count = missing.min(BOOT_BATCH);
+            cloud
+                .compute_call(
+                    Method::POST,
+                    "/servers",
+                    Some(json!({"server": {
+                        "name": NAME,
+                        "imageRef": lab_env.image,
+                        "flavorRef": lab_env.flavor,
+                        "networks": "none",
+                        "host": host,
+                        "min_count": count, "max_count": count,
+                    }})),
+                )
+                .await?;
+        }
         if Instant::now() > deadline {
-            bail!("{active} of {n} servers ACTIVE after 10 minutes");
+            bail!("{active} of {n} servers ACTIVE after 15 minutes");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Deletes a server; one already gone is fine.
+async fn delete(cloud: &Cloud, server: &Value) -> Result<()> {
+    let id = server["id"].as_str().unwrap_or_default();
+    match cloud
+        .compute_call(Method::DELETE, &format!("/servers/{id}"), None)
+        .await
+    {
+        Err(vigil_lab::CloudError::Status { status, .. }) if status.as_u16() == 404 => Ok(()),
+        other => other.map(drop).map_err(Into::into),
     }
 }
 
@@ -328,15 +351,8 @@ async fn wait_recovered(
 
 /// Deletes the benchmark's servers and brings the failed host back into service.
 async fn cleanup(lab: &Lab, cloud: &Cloud, victim: &str) -> Result<()> {
-    let ids: Vec<String> = servers(cloud)
-        .await?
-        .iter()
-        .filter_map(|s| s["id"].as_str().map(str::to_owned))
-        .collect();
-    for id in &ids {
-        cloud
-            .compute_call(Method::DELETE, &format!("/servers/{id}"), None)
-            .await?;
+    for s in servers(cloud).await? {
+        delete(cloud, &s).await?;
     }
     let deadline = Instant::now() + Duration::from_secs(600);
     while !servers(cloud).await?.is_empty() {
