@@ -120,8 +120,11 @@ async fn main() -> anyhow::Result<()> {
             command: DbCommand::Sync(common),
         } => {
             let config = load_config(&common, None)?;
+            // open_store already brings the embedded database up to date.
             let store = open_store(&config).await?;
-            store.migrate().await.context("applying migrations")?;
+            if store.backend() != vigil_store::Backend::Sqlite {
+                store.migrate().await.context("applying migrations")?;
+            }
             tracing::info!(database = %redact(&config.database_url()), "database schema is up to date");
             Ok(())
         }

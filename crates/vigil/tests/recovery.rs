@@ -111,22 +111,9 @@ impl Api {
     }
 
     async fn report_host_down(&self, host: &str) -> anyhow::Result<String> {
-        let posted = self
-            .call(
-                Method::POST,
-                "/notifications",
-                Some(
-                    json!({"notification": {"type": "COMPUTE_HOST", "hostname": host,
-                    "generated_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
-                    "payload": {"event": "STOPPED", "host_status": "NORMAL",
-                        "cluster_status": "OFFLINE"}}}),
-                ),
-            )
-            .await?;
-        Ok(posted["notification"]["notification_uuid"]
-            .as_str()
-            .unwrap()
-            .to_owned())
+        let payload = json!({"event": "STOPPED", "host_status": "NORMAL",
+            "cluster_status": "OFFLINE"});
+        report(self, "COMPUTE_HOST", host, payload).await
     }
 
     /// Waits for the notification to end; returns its final view.
@@ -1164,5 +1151,101 @@ async fn a_flow_failing_while_nova_is_away_is_retried() -> anyhow::Result<()> {
     match outcome {
         Ok(result) => result,
         Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// The safety gates stop a recovery before anything is fenced: in a segment of three failed
+/// hosts (`lab/lab ghosts`), the first report is recovered, the second — two of three within
+/// the window, which looks like a partition — is held back; with no nova-scheduler up, a
+/// failure in another segment is held back too. Neither host is put in maintenance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safety_gates_hold_back_a_partition_and_a_nova_without_schedulers() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip(
+        "safety_gates_hold_back_a_partition_and_a_nova_without_schedulers",
+    ) {
+        return Ok(());
+    }
+    let _turn = LAB_HOSTS.lock().await;
+    let lab = Lab::up().await?;
+    let cloud = lab.connect().await?;
+    let ghosts = lab.ghosts(6).await?;
+    let env = lab.env().clone();
+    let dir = tempfile::tempdir()?;
+    let mut vars = openstack_vars(&env);
+    // A gate's refusal is final here, not retried.
+    vars.push(("VIGIL_ENGINE__MAX_ATTEMPTS", "1".into()));
+    let vigil = Vigil::start_with_env("serve", &dir.path().join("data"), &[], &as_pairs(&vars));
+    let api = Api::new(vigil.url());
+    let first: Vec<(&str, bool)> = ghosts[..3].iter().map(|h| (h.as_str(), false)).collect();
+    let partitioned = api.segment("auto", &first).await?;
+    let second = api
+        .call(
+            Method::POST,
+            "/segments",
+            Some(json!({"segment": {"name": "lab-gates-scheduler",
+                "recovery_method": "auto", "service_type": "COMPUTE"}})),
+        )
+        .await?;
+    let second = second["segment"]["uuid"].as_str().unwrap().to_owned();
+    for h in &ghosts[3..] {
+        api.call(
+            Method::POST,
+            &format!("/segments/{second}/hosts"),
+            Some(json!({"host": {"name": h, "type": "COMPUTE", "control_attributes": "SSH"}})),
+        )
+        .await?;
+    }
+
+    let one = api.report_host_down(&ghosts[0]).await?;
+    let view = api.wait_ended_finally(&one, WITHIN).await?;
+    assert_eq!(view["notification"]["status"], "finished", "{view}");
+    let two = api.report_host_down(&ghosts[1]).await?;
+    let view = api.wait_ended_finally(&two, WITHIN).await?;
+    assert_eq!(view["notification"]["status"], "failed", "{view}");
+    assert_eq!(step_names(&view), HOST_STEPS[..1], "{view}");
+    assert!(
+        view.to_string().contains("looks like a partition"),
+        "{view}"
+    );
+    let host = api.host(&partitioned, &ghosts[1]).await?;
+    assert_eq!(host["on_maintenance"], false, "{host}");
+
+    lab.stop_service("nova-scheduler").await?;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        wait_schedulers(&cloud, "down").await?;
+        let three = api.report_host_down(&ghosts[3]).await?;
+        let view = api.wait_ended_finally(&three, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "failed", "{view}");
+        assert_eq!(step_names(&view), HOST_STEPS[..1], "{view}");
+        assert!(view.to_string().contains("no nova-scheduler up"), "{view}");
+        let host = api.host(&second, &ghosts[3]).await?;
+        assert_eq!(host["on_maintenance"], false, "{host}");
+        anyhow::Ok(())
+    })
+    .catch_unwind()
+    .await;
+    lab.start_service("nova-scheduler").await?;
+    // The next test's recovery needs it seen up.
+    wait_schedulers(&cloud, "up").await?;
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Waits until Nova shows every nova-scheduler in `state` (`up` or `down`): Nova calls a
+/// service down service_down_time (6 s in the lab) after its last report.
+async fn wait_schedulers(cloud: &Cloud, state: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = cloud
+            .compute_get("/os-services?binary=nova-scheduler")
+            .await?;
+        let services = s["services"].as_array().cloned().unwrap_or_default();
+        if !services.is_empty() && services.iter().all(|s| s["state"] == state) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "schedulers not {state}: {s}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
