@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -496,6 +497,9 @@ async fn evacuate_one(
 struct MigrationFeed {
     rx: watch::Receiver<Option<Snapshot>>,
     poller: tokio::task::JoinHandle<()>,
+    started: Instant,
+    /// When this flow last acted on each server: a snapshot asked for earlier may not show it.
+    acted: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 #[derive(Clone)]
@@ -507,14 +511,18 @@ struct Snapshot {
 
 impl MigrationFeed {
     fn start(ctx: &HostFailure) -> MigrationFeed {
+        let started = Instant::now();
         let (tx, rx) = watch::channel(None);
         let nova = ctx.nova.clone();
         let host = ctx.host.name.clone();
         let poll = ctx.poll();
+        // Older records are no evidence for this failure (drive_evacuation filters them out
+        // exactly); leave them out of the answer too, with a margin for clock skew.
+        let since = ctx.notification.created_at.saturating_sub_secs(60);
         let poller = tokio::spawn(async move {
             loop {
                 let asked_at = Instant::now();
-                match nova.evacuations_from(&host).await {
+                match nova.evacuations_from(&host, Some(since)).await {
                     Ok(m) => {
                         let snapshot = Snapshot {
                             asked_at,
@@ -530,7 +538,27 @@ impl MigrationFeed {
                 tokio::time::sleep(poll).await;
             }
         });
-        MigrationFeed { rx, poller }
+        MigrationFeed {
+            rx,
+            poller,
+            started,
+            acted: Default::default(),
+        }
+    }
+
+    /// Since when a snapshot can be trusted for `server`: since this flow last acted on it, or
+    /// since the feed started — which is after anything an earlier, crashed run of the flow did.
+    fn fresh_for(&self, server: &str) -> Instant {
+        let acted = self.acted.lock().unwrap_or_else(|e| e.into_inner());
+        acted.get(server).copied().unwrap_or(self.started)
+    }
+
+    /// Notes an action on `server` that snapshots must reflect; returns its time.
+    fn acted(&self, server: &str) -> Instant {
+        let now = Instant::now();
+        let mut acted = self.acted.lock().unwrap_or_else(|e| e.into_inner());
+        acted.insert(server.to_owned(), now);
+        now
     }
 
     /// The first snapshot asked for at or after `after`, or `None` at the deadline.
@@ -573,8 +601,9 @@ async fn drive_evacuation(
     let mut reset = false;
     let mut last_status = String::from("none");
     // Decisions need a snapshot asked for after the last action, or an evacuation just
-    // accepted could look absent and be issued twice.
-    let mut fresh_after = Instant::now();
+    // accepted could look absent and be issued twice. A server not yet acted on can go by the
+    // feed's latest snapshot instead of waiting a poll interval for the next.
+    let mut fresh_after = feed.fresh_for(&server.id);
     loop {
         let Some(snapshot) = feed.after(fresh_after, deadline).await else {
             return Err(format!(
@@ -634,11 +663,12 @@ async fn drive_evacuation(
                     .await
                     .map_err(|e| e.to_string())?;
                 reset = true;
+                fresh_after = feed.acted(&server.id);
                 continue;
             }
             Err(e) => return Err(e.to_string()),
         }
-        fresh_after = Instant::now();
+        fresh_after = feed.acted(&server.id);
     }
 }
 

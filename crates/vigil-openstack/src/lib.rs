@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -230,6 +231,39 @@ impl Session {
         let fresh = self.authenticate().await?;
         *guard = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    /// Keeps a token ready in the background: authenticates now and again shortly before each
+    /// expiry, so the first request after a quiet spell — a failed host's recovery — does not
+    /// wait for Keystone, and bad credentials show in the log at start, not at the first
+    /// failure. Requests still authenticate on their own if this falls behind. Ends when the
+    /// session is dropped.
+    pub fn keep_token_fresh(self: &Arc<Self>) {
+        let session = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                let Some(s) = session.upgrade() else { return };
+                let wait = match s.token().await {
+                    Ok(t) => {
+                        backoff = Duration::from_secs(1);
+                        // Just past the point where token() re-authenticates.
+                        (t.expires - EARLY - Utc::now())
+                            .to_std()
+                            .unwrap_or_default()
+                            .max(Duration::from_secs(1))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "authenticating with Keystone, will retry");
+                        let w = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                        w
+                    }
+                };
+                drop(s);
+                tokio::time::sleep(wait).await;
+            }
+        });
     }
 
     async fn invalidate(&self) {

@@ -221,16 +221,24 @@ async fn run_api(
     Ok(())
 }
 
-/// A Keystone session when `[openstack]` is configured.
+/// The process's Keystone session when `[openstack]` is configured: one token, kept fresh in
+/// the background, shared by the API (token validation, host checks) and the engine.
 fn openstack_session(
     config: &Config,
 ) -> anyhow::Result<Option<std::sync::Arc<vigil_openstack::Session>>> {
+    static SESSION: std::sync::OnceLock<std::sync::Arc<vigil_openstack::Session>> =
+        std::sync::OnceLock::new();
     if !config.openstack.is_configured() {
         return Ok(None);
     }
+    if let Some(session) = SESSION.get() {
+        return Ok(Some(session.clone()));
+    }
     let session = vigil_openstack::Session::new(config.openstack.clone())
         .context("setting up the OpenStack session")?;
-    Ok(Some(std::sync::Arc::new(session)))
+    let session = SESSION.get_or_init(|| std::sync::Arc::new(session));
+    session.keep_token_fresh();
+    Ok(Some(session.clone()))
 }
 
 /// The recovery engine, when Nova is configured.
