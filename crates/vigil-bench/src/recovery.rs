@@ -15,10 +15,13 @@ use anyhow::{bail, Context, Result};
 use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 use vigil_bench::Service;
 use vigil_lab::{Cloud, Lab, ServerId, ServiceState};
 
@@ -49,8 +52,9 @@ async fn main() -> Result<()> {
     match masakari.as_str() {
         "both" => contenders.extend([Contender::MasakariFast, Contender::Masakari]),
         "fast" => contenders.push(Contender::MasakariFast),
+        "default" => contenders.push(Contender::Masakari),
         "none" => {}
-        other => bail!("VIGIL_BENCH_MASAKARI is both, fast or none, not {other:?}"),
+        other => bail!("VIGIL_BENCH_MASAKARI is both, fast, default or none, not {other:?}"),
     }
     for contender in contenders {
         eprintln!("== {}: {n} servers on {victim}", contender.name());
@@ -146,9 +150,8 @@ async fn run(
             let fast = matches!(contender, Contender::MasakariFast);
             lab.masakari(if fast { &["up", "--fast"] } else { &["up"] })
                 .await?;
-            let url = lab.env().masakari_url.trim_end_matches('/').to_owned();
-            forget_masakari_segments(&http, &url, cloud.token()).await?;
-            masakari = Some(url);
+            // `up` starts Masakari from an empty database.
+            masakari = Some(lab.env().masakari_url.trim_end_matches('/').to_owned());
         }
         Contender::LowerBound => {}
     }
@@ -168,7 +171,10 @@ async fn run(
             Contender::LowerBound => lower_bound(cloud, victim, parallelism).await?,
             Contender::Vigil => {
                 let base = &service.as_ref().expect("started").service.base;
-                report(&http, base, None, victim).await?;
+                let id = report(&http, base, None, victim).await?;
+                let took = wait_recovered(cloud, victim, n, started).await?;
+                print_steps(&http, base, &id).await?;
+                return Ok(took);
             }
             Contender::MasakariFast | Contender::Masakari => {
                 let base = masakari.as_deref().expect("started");
@@ -186,8 +192,7 @@ async fn run(
         wait_recovered(cloud, victim, n, started).await
     }
     .await;
-    if let Some(url) = &masakari {
-        forget_masakari_segments(&http, url, cloud.token()).await?;
+    if masakari.is_some() {
         lab.masakari(&["down"]).await?;
     }
     drop(service);
@@ -270,6 +275,10 @@ async fn servers(cloud: &Cloud) -> Result<Vec<Value>> {
 /// Force-down, then the evacuations, `parallelism` at a time: each one issued (again while
 /// Nova still calls the service in use, or after Nova failed it) until its server is ACTIVE on
 /// another host. The least any recovery through Nova has to do, with no record keeping.
+///
+/// One poller lists the servers for every waiting evacuation, as Vigil's engine watches one
+/// list of migrations: a GET per server and per poll would load the single nova-api worker
+/// with hundreds of calls a minute and slow the bound down.
 async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<()> {
     let service = cloud.compute_service(victim).await?;
     cloud
@@ -285,38 +294,80 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
         .iter()
         .filter_map(|s| s["id"].as_str().map(|id| ServerId(id.to_owned())))
         .collect();
-    let results: Vec<Result<()>> = stream::iter(ids)
-        .map(|id| async move {
-            for _attempt in 0..EVACUATION_ATTEMPTS {
-                loop {
-                    match cloud.server_evacuate(&id).await {
-                        Ok(()) => break,
-                        Err(e) if e.to_string().contains("still in use") => {
-                            tokio::time::sleep(POLL).await
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
+    let (tx, rx) = watch::channel(None::<Arc<Snapshot>>);
+    let poller = async {
+        loop {
+            let asked = Instant::now();
+            match servers(cloud).await {
+                Ok(list) => {
+                    let servers = list
+                        .into_iter()
+                        .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
+                        .collect();
+                    tx.send_replace(Some(Arc::new(Snapshot { asked, servers })));
                 }
-                loop {
-                    tokio::time::sleep(POLL).await;
-                    let s = cloud.server_get(&id).await?.context("server vanished")?;
-                    if s.status == "ERROR" {
-                        break;
-                    }
-                    if s.status == "ACTIVE"
-                        && s.task_state.is_none()
-                        && s.host.as_deref().is_some_and(|h| h != victim)
-                    {
-                        return Ok(());
-                    }
-                }
+                Err(e) => eprintln!("lower bound: listing servers: {e:#}"),
             }
-            bail!("{id}: {EVACUATION_ATTEMPTS} evacuations failed")
+            tokio::time::sleep(POLL).await;
+        }
+    };
+    let evacuations = stream::iter(ids)
+        .map(|id| {
+            let mut rx = rx.clone();
+            async move {
+                for _attempt in 0..EVACUATION_ATTEMPTS {
+                    loop {
+                        match cloud.server_evacuate(&id).await {
+                            Ok(()) => break,
+                            Err(e) if e.to_string().contains("still in use") => {
+                                tokio::time::sleep(POLL).await
+                            }
+                            Err(e) => return Err(anyhow::Error::from(e)),
+                        }
+                    }
+                    // Only a list asked for after the evacuation was accepted tells its fate.
+                    let issued = Instant::now();
+                    loop {
+                        rx.changed().await?;
+                        let Some(snapshot) = rx.borrow_and_update().clone() else {
+                            continue;
+                        };
+                        if snapshot.asked < issued {
+                            continue;
+                        }
+                        let s = snapshot.servers.get(&id.0).context("server vanished")?;
+                        if s["status"] == "ERROR" {
+                            break;
+                        }
+                        if moved_away(s, victim) {
+                            return Ok(());
+                        }
+                    }
+                }
+                bail!("{id}: {EVACUATION_ATTEMPTS} evacuations failed")
+            }
         })
         .buffer_unordered(parallelism.max(1))
-        .collect()
-        .await;
-    results.into_iter().collect()
+        .collect::<Vec<Result<()>>>();
+    tokio::select! {
+        results = evacuations => results.into_iter().collect(),
+        _ = poller => unreachable!("the poller loops until dropped"),
+    }
+}
+
+/// One list of the benchmark's servers, by id, and when it was asked for.
+struct Snapshot {
+    asked: Instant,
+    servers: HashMap<String, Value>,
+}
+
+/// ACTIVE, no task under way, on a host other than the failed one.
+fn moved_away(server: &Value, victim: &str) -> bool {
+    server["status"] == "ACTIVE"
+        && server["OS-EXT-STS:task_state"].is_null()
+        && server["OS-EXT-SRV-ATTR:host"]
+            .as_str()
+            .is_some_and(|h| h != victim)
 }
 
 /// Waits until Nova shows `n` servers ACTIVE away from `victim`; returns the time since
@@ -329,16 +380,7 @@ async fn wait_recovered(
 ) -> Result<Duration> {
     loop {
         let servers = servers(cloud).await?;
-        let moved = servers
-            .iter()
-            .filter(|s| {
-                s["status"] == "ACTIVE"
-                    && s["OS-EXT-STS:task_state"].is_null()
-                    && s["OS-EXT-SRV-ATTR:host"]
-                        .as_str()
-                        .is_some_and(|h| h != victim)
-            })
-            .count();
+        let moved = servers.iter().filter(|s| moved_away(s, victim)).count();
         if moved == n {
             return Ok(started.elapsed());
         }
@@ -373,7 +415,8 @@ async fn segment(http: &reqwest::Client, base: &str, token: Option<&str>, lab: &
         Method::POST,
         &format!("{base}/segments"),
         token,
-        json!({"segment": {"name": name, "recovery_method": "auto", "service_type": "COMPUTE"}}),
+        Some(json!({"segment": {"name": name, "recovery_method": "auto",
+                                "service_type": "COMPUTE"}})),
     )
     .await?;
     let sid = seg["segment"]["uuid"]
@@ -386,7 +429,8 @@ async fn segment(http: &reqwest::Client, base: &str, token: Option<&str>, lab: &
             Method::POST,
             &format!("{base}/segments/{sid}/hosts"),
             token,
-            json!({"host": {"name": host, "type": "COMPUTE", "control_attributes": "SSH"}}),
+            Some(json!({"host": {"name": host, "type": "COMPUTE",
+                                 "control_attributes": "SSH"}})),
         )
         .await?;
     }
@@ -405,16 +449,49 @@ async fn report(
         Method::POST,
         &format!("{base}/notifications"),
         token,
-        json!({"notification": {"type": "COMPUTE_HOST", "hostname": host,
+        Some(
+            json!({"notification": {"type": "COMPUTE_HOST", "hostname": host,
             "generated_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
             "payload": {"event": "STOPPED", "host_status": "NORMAL",
                         "cluster_status": "OFFLINE"}}}),
+        ),
     )
     .await?;
     Ok(posted["notification"]["notification_uuid"]
         .as_str()
         .context("notification uuid")?
         .to_owned())
+}
+
+/// Where Vigil's time went: each step of its flow, from its first to its last progress entry.
+async fn print_steps(http: &reqwest::Client, base: &str, id: &str) -> Result<()> {
+    // The workflow details are shown from microversion 1.1.
+    let v: Value = http
+        .get(format!("{base}/notifications/{id}"))
+        .header("OpenStack-API-Version", "instance-ha 1.3")
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let accepted = v["notification"]["created_at"].as_str().unwrap_or_default();
+    eprintln!("vigil: notification created {accepted}; its steps:");
+    let steps = v["notification"]["recovery_workflow_details"].as_array();
+    for step in steps.into_iter().flatten() {
+        let times: Vec<&str> = step["progress_details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["timestamp"].as_str())
+            .collect();
+        eprintln!(
+            "  {:<32} {} .. {}",
+            step["name"].as_str().unwrap_or_default(),
+            times.first().unwrap_or(&"-"),
+            times.last().unwrap_or(&"-")
+        );
+    }
+    Ok(())
 }
 
 /// Waits until Masakari's notification has left `new`/`running`; returns its status.
@@ -426,7 +503,8 @@ async fn wait_masakari_done(
 ) -> Result<String> {
     let deadline = Instant::now() + RECOVERY_LIMIT;
     loop {
-        let v = call_get(http, &format!("{base}/notifications/{id}"), token).await?;
+        let url = format!("{base}/notifications/{id}");
+        let v = call(http, Method::GET, &url, Some(token), None).await?;
         let status = v["notification"]["status"].as_str().unwrap_or_default();
         if !matches!(status, "new" | "running") {
             return Ok(status.to_owned());
@@ -438,55 +516,14 @@ async fn wait_masakari_done(
     }
 }
 
-/// Masakari keeps its database across `lab masakari down`/`up`, and a host belongs to one
-/// segment only: remove every segment and its hosts so a run can register them again.
-async fn forget_masakari_segments(http: &reqwest::Client, base: &str, token: &str) -> Result<()> {
-    let segments = call_get(http, &format!("{base}/segments"), token).await?;
-    for seg in segments["segments"].as_array().cloned().unwrap_or_default() {
-        let Some(sid) = seg["uuid"].as_str() else {
-            continue;
-        };
-        let hosts = call_get(http, &format!("{base}/segments/{sid}/hosts"), token).await?;
-        for h in hosts["hosts"].as_array().cloned().unwrap_or_default() {
-            let Some(hid) = h["uuid"].as_str() else {
-                continue;
-            };
-            let url = format!("{base}/segments/{sid}/hosts/{hid}");
-            if h["on_maintenance"] == true {
-                let off = json!({"host": {"on_maintenance": false}});
-                call(http, Method::PUT, &url, Some(token), off).await?;
-            }
-            send(http, Method::DELETE, &url, Some(token), None).await?;
-        }
-        let url = format!("{base}/segments/{sid}");
-        send(http, Method::DELETE, &url, Some(token), None).await?;
-    }
-    Ok(())
-}
-
+/// One request; a body that is not JSON (a 204's) reads as null.
 async fn call(
     http: &reqwest::Client,
     method: Method,
     url: &str,
     token: Option<&str>,
-    body: Value,
-) -> Result<Value> {
-    let text = send(http, method, url, token, Some(body)).await?;
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn call_get(http: &reqwest::Client, url: &str, token: &str) -> Result<Value> {
-    let text = send(http, Method::GET, url, Some(token), None).await?;
-    Ok(serde_json::from_str(&text)?)
-}
-
-async fn send(
-    http: &reqwest::Client,
-    method: Method,
-    url: &str,
-    token: Option<&str>,
     body: Option<Value>,
-) -> Result<String> {
+) -> Result<Value> {
     let mut request = http.request(method.clone(), url);
     if let Some(token) = token {
         request = request.header("X-Auth-Token", token);
@@ -503,7 +540,7 @@ async fn send(
     if !status.is_success() {
         bail!("{method} {url} answered {status}: {text}");
     }
-    Ok(text)
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// `vigil serve` (SQLite in a temporary directory, the lab's admin as its OpenStack user, the
