@@ -43,15 +43,9 @@ impl ApiError {
         )
     }
     /// An unexpected failure: the cause goes to the log, the client gets no internals.
-    pub fn internal(cause: &dyn std::error::Error) -> Self {
-        let mut chain = cause.to_string();
-        let mut source = cause.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
-        tracing::error!(error = %chain, "unexpected error serving a request");
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        // Recorded as an error value, the log line carries its whole source chain.
+        tracing::error!(error = cause, "unexpected error serving a request");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Unexpected API Error. Please check the Vigil API log for details.",

@@ -46,6 +46,8 @@ async fn main() -> Result<()> {
     let lab = Lab::up().await.context("bringing the lab up")?;
     let cloud = lab.connect().await?;
     let victim = lab.computes()[0].clone();
+    // An interrupted earlier run may have left servers, some already moved away.
+    cleanup(lab, &cloud, &victim).await?;
     let mut figures: Vec<(String, Duration)> = Vec::new();
 
     let mut contenders: Vec<Contender> = vec![Contender::LowerBound, Contender::Vigil];
@@ -173,7 +175,9 @@ async fn run(
                 let base = &service.as_ref().expect("started").service.base;
                 let id = report(&http, base, None, victim).await?;
                 let took = wait_recovered(cloud, victim, n, started).await?;
-                print_steps(&http, base, &id).await?;
+                if let Err(e) = print_steps(&http, base, &id).await {
+                    eprintln!("vigil: reading its steps: {e:#}");
+                }
                 return Ok(took);
             }
             Contender::MasakariFast | Contender::Masakari => {
@@ -336,11 +340,16 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
                             continue;
                         }
                         let s = snapshot.servers.get(&id.0).context("server vanished")?;
-                        if s["status"] == "ERROR" {
-                            break;
-                        }
                         if moved_away(s, victim) {
                             return Ok(());
+                        }
+                        // Nova sets the task state before it accepts an evacuation and clears
+                        // it when the evacuation ends: cleared and not moved is a failure.
+                        if s["OS-EXT-STS:task_state"].is_null() {
+                            break;
+                        }
+                        if snapshot.asked.duration_since(issued) > RECOVERY_LIMIT {
+                            bail!("{id}: evacuation still under way after {RECOVERY_LIMIT:?}");
                         }
                     }
                 }

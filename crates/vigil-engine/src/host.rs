@@ -516,13 +516,10 @@ impl MigrationFeed {
         let nova = ctx.nova.clone();
         let host = ctx.host.name.clone();
         let poll = ctx.poll();
-        // Older records are no evidence for this failure (drive_evacuation filters them out
-        // exactly); leave them out of the answer too, with a margin for clock skew.
-        let since = ctx.notification.created_at.saturating_sub_secs(60);
         let poller = tokio::spawn(async move {
             loop {
                 let asked_at = Instant::now();
-                match nova.evacuations_from(&host, Some(since)).await {
+                match nova.evacuations_from(&host).await {
                     Ok(m) => {
                         let snapshot = Snapshot {
                             asked_at,
@@ -547,7 +544,8 @@ impl MigrationFeed {
     }
 
     /// Since when a snapshot can be trusted for `server`: since this flow last acted on it, or
-    /// since the feed started — which is after anything an earlier, crashed run of the flow did.
+    /// since the feed started. That is after anything an earlier, crashed run of the flow did,
+    /// since its lease had to expire (tens of seconds) before this run could take it over.
     fn fresh_for(&self, server: &str) -> Instant {
         let acted = self.acted.lock().unwrap_or_else(|e| e.into_inner());
         acted.get(server).copied().unwrap_or(self.started)
@@ -654,6 +652,12 @@ async fn drive_evacuation(
                 })
             }
             Err(e) if e.is_transient() => {}
+            Err(NovaError::Conflict(msg)) if rebuilding(ctx, &server.id).await => {
+                // An evacuation is under way that the migration list does not show yet;
+                // resetting the state now would break it.
+                tracing::info!(server = %server.id, %msg, "an evacuation is already under way");
+                issued = issued.max(1);
+            }
             Err(NovaError::Conflict(msg)) if !reset => {
                 // Evacuate accepts active, stopped and error; anything else is a stuck state
                 // from the dead host. Error is the state Nova can always evacuate from.
@@ -669,6 +673,15 @@ async fn drive_evacuation(
             Err(e) => return Err(e.to_string()),
         }
         fresh_after = feed.acted(&server.id);
+    }
+}
+
+/// Whether Nova shows the server being rebuilt (evacuated): its task state is set before the
+/// evacuation is accepted. An unreadable server counts as not rebuilding.
+async fn rebuilding(ctx: &HostFailure, server: &str) -> bool {
+    match ctx.nova.server(server).await {
+        Ok(Some(s)) => s.task_state.is_some_and(|t| t.starts_with("rebuild")),
+        _ => false,
     }
 }
 

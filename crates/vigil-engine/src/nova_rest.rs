@@ -184,20 +184,11 @@ impl Nova for NovaRest {
         .map(drop)
     }
 
-    async fn evacuations_from(
-        &self,
-        source: &str,
-        since: Option<Timestamp>,
-    ) -> Result<Vec<Migration>, NovaError> {
-        let mut path = format!(
+    async fn evacuations_from(&self, source: &str) -> Result<Vec<Migration>, NovaError> {
+        let path = format!(
             "/os-migrations?migration_type=evacuation&source_compute={}",
             urlencode(source)
         );
-        if let Some(t) = since {
-            // Nova compares it with the record's updated_at (µv 2.59).
-            let t = t.to_datetime().format("%Y-%m-%dT%H:%M:%SZ");
-            path.push_str(&format!("&changes-since={t}"));
-        }
         self.migrations(&path).await
     }
 

@@ -180,7 +180,7 @@ async fn cleanup_state(ctx: &HostRejoin, back_since: Timestamp) -> Result<Option
     }
     let pending = ctx
         .nova
-        .evacuations_from(&ctx.host.name, None)
+        .evacuations_from(&ctx.host.name)
         .await
         .map_err(|e| e.to_string())?
         .into_iter()

@@ -162,7 +162,10 @@ impl Engine {
                 match self.store.notification_expire(cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(count = n, "expired unhandled notifications"),
-                    Err(e) => tracing::error!(error = %causes(&e), "expiring notifications"),
+                    Err(e) => tracing::error!(
+                        error = &e as &dyn std::error::Error,
+                        "expiring notifications"
+                    ),
                 }
             }
             let permit = tokio::select! {
@@ -192,7 +195,7 @@ impl Engine {
                 }
                 Err(e) => {
                     drop(permit);
-                    tracing::error!(error = %causes(&e), "claiming work");
+                    tracing::error!(error = &e as &dyn std::error::Error, "claiming work");
                     tokio::time::sleep(poll * 4).await;
                 }
             }
@@ -241,7 +244,7 @@ impl Engine {
             .notification_release(id, &self.owner, status, message, retry_at)
             .await
         {
-            tracing::warn!(notification = %id, error = %causes(&e), "recording the outcome");
+            tracing::warn!(notification = %id, error = &e as &dyn std::error::Error, "recording the outcome");
         }
     }
 
@@ -385,19 +388,6 @@ impl StoreLog {
             details: Mutex::default(),
         }
     }
-}
-
-/// An error with its causes, for the log: a store error alone says which operation failed,
-/// its source says why.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn log_err(e: StoreError) -> LogError {

@@ -237,7 +237,7 @@ impl Session {
     /// expiry, so the first request after a quiet spell — a failed host's recovery — does not
     /// wait for Keystone, and bad credentials show in the log at start, not at the first
     /// failure. Requests still authenticate on their own if this falls behind. Ends when the
-    /// session is dropped.
+    /// session is dropped (Vigil's lives as long as its process).
     pub fn keep_token_fresh(self: &Arc<Self>) {
         let session = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -247,11 +247,12 @@ impl Session {
                 let wait = match s.token().await {
                     Ok(t) => {
                         backoff = Duration::from_secs(1);
-                        // Just past the point where token() re-authenticates.
+                        // Just past the point where token() re-authenticates; not more
+                        // often than every 30 s should Keystone hand out short-lived tokens.
                         (t.expires - EARLY - Utc::now())
                             .to_std()
                             .unwrap_or_default()
-                            .max(Duration::from_secs(1))
+                            .max(Duration::from_secs(30))
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "authenticating with Keystone, will retry");
