@@ -302,13 +302,9 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
     let poller = async {
         loop {
             let asked = Instant::now();
-            match servers(cloud).await {
-                Ok(list) => {
-                    let servers = list
-                        .into_iter()
-                        .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
-                        .collect();
-                    tx.send_replace(Some(Arc::new(Snapshot { asked, servers })));
+            match snapshot(cloud, victim, asked).await {
+                Ok(snapshot) => {
+                    tx.send_replace(Some(Arc::new(snapshot)));
                 }
                 Err(e) => eprintln!("lower bound: listing servers: {e:#}"),
             }
@@ -319,6 +315,10 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
         .map(|id| {
             let mut rx = rx.clone();
             async move {
+                let deadline = Instant::now() + RECOVERY_LIMIT;
+                // Failed evacuations of this server seen so far: the latest list shows every
+                // one before the next attempt, since an attempt ends on seeing its failure.
+                let mut failed = 0;
                 for _attempt in 0..EVACUATION_ATTEMPTS {
                     loop {
                         match cloud.server_evacuate(&id).await {
@@ -328,8 +328,11 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
                             }
                             Err(e) => return Err(anyhow::Error::from(e)),
                         }
+                        if Instant::now() > deadline {
+                            bail!("{id}: Nova called its host in use for {RECOVERY_LIMIT:?}");
+                        }
                     }
-                    // Only a list asked for after the evacuation was accepted tells its fate.
+                    // Only lists asked for after the evacuation was accepted tell its fate.
                     let issued = Instant::now();
                     loop {
                         rx.changed().await?;
@@ -343,13 +346,15 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
                         if moved_away(s, victim) {
                             return Ok(());
                         }
-                        // Nova sets the task state before it accepts an evacuation and clears
-                        // it when the evacuation ends: cleared and not moved is a failure.
-                        if s["OS-EXT-STS:task_state"].is_null() {
+                        // Nova's record of the evacuation, not the server's state, says it
+                        // failed: the server's fields change at several points on the way.
+                        let now_failed = snapshot.failed.get(&id.0).copied().unwrap_or(0);
+                        if now_failed > failed {
+                            failed = now_failed;
                             break;
                         }
-                        if snapshot.asked.duration_since(issued) > RECOVERY_LIMIT {
-                            bail!("{id}: evacuation still under way after {RECOVERY_LIMIT:?}");
+                        if Instant::now() > deadline {
+                            bail!("{id}: not recovered after {RECOVERY_LIMIT:?}");
                         }
                     }
                 }
@@ -364,10 +369,35 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
     }
 }
 
-/// One list of the benchmark's servers, by id, and when it was asked for.
+/// The benchmark's servers by id, and each one's failed evacuations away from the failed
+/// host, as Nova showed them in answer to requests sent at `asked`.
 struct Snapshot {
     asked: Instant,
     servers: HashMap<String, Value>,
+    failed: HashMap<String, usize>,
+}
+
+async fn snapshot(cloud: &Cloud, victim: &str, asked: Instant) -> Result<Snapshot> {
+    let servers = servers(cloud)
+        .await?
+        .into_iter()
+        .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
+        .collect();
+    let path = format!("/os-migrations?migration_type=evacuation&source_compute={victim}");
+    let migrations = cloud.compute_get(&path).await?;
+    let mut failed: HashMap<String, usize> = HashMap::new();
+    for m in migrations["migrations"].as_array().into_iter().flatten() {
+        if matches!(m["status"].as_str(), Some("error" | "failed")) {
+            if let Some(id) = m["instance_uuid"].as_str() {
+                *failed.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    Ok(Snapshot {
+        asked,
+        servers,
+        failed,
+    })
 }
 
 /// ACTIVE, no task under way, on a host other than the failed one.
