@@ -280,9 +280,10 @@ async fn servers(cloud: &Cloud) -> Result<Vec<Value>> {
 /// Nova still calls the service in use, or after Nova failed it) until its server is ACTIVE on
 /// another host. The least any recovery through Nova has to do, with no record keeping.
 ///
-/// One poller lists the servers for every waiting evacuation, as Vigil's engine watches one
-/// list of migrations: a GET per server and per poll would load the single nova-api worker
-/// with hundreds of calls a minute and slow the bound down.
+/// One poller lists the host's evacuation records for every waiting evacuation, as Vigil's
+/// engine does: a GET per server and per poll would load the single nova-api worker with
+/// hundreds of calls a minute and slow the bound down. Nova's record, not the server's state,
+/// says how an evacuation ended: the server's fields change at several points on the way.
 async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<()> {
     let service = cloud.compute_service(victim).await?;
     cloud
@@ -306,7 +307,7 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
                 Ok(snapshot) => {
                     tx.send_replace(Some(Arc::new(snapshot)));
                 }
-                Err(e) => eprintln!("lower bound: listing servers: {e:#}"),
+                Err(e) => eprintln!("lower bound: listing evacuations: {e:#}"),
             }
             tokio::time::sleep(POLL).await;
         }
@@ -342,13 +343,11 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
                         if snapshot.asked < issued {
                             continue;
                         }
-                        let s = snapshot.servers.get(&id.0).context("server vanished")?;
-                        if moved_away(s, victim) {
+                        let record = snapshot.evacuations.get(&id.0).copied();
+                        if record.is_some_and(|r| r.done) {
                             return Ok(());
                         }
-                        // Nova's record of the evacuation, not the server's state, says it
-                        // failed: the server's fields change at several points on the way.
-                        let now_failed = snapshot.failed.get(&id.0).copied().unwrap_or(0);
+                        let now_failed = record.map_or(0, |r| r.failed);
                         if now_failed > failed {
                             failed = now_failed;
                             break;
@@ -369,35 +368,37 @@ async fn lower_bound(cloud: &Cloud, victim: &str, parallelism: usize) -> Result<
     }
 }
 
-/// The benchmark's servers by id, and each one's failed evacuations away from the failed
-/// host, as Nova showed them in answer to requests sent at `asked`.
+/// Nova's evacuation records away from the failed host, by server, from a request sent at
+/// `asked`. Only this run's: the records of deleted servers are not listed.
 struct Snapshot {
     asked: Instant,
-    servers: HashMap<String, Value>,
-    failed: HashMap<String, usize>,
+    evacuations: HashMap<String, Evacuations>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Evacuations {
+    /// One of them is `done`: the server runs on its new host.
+    done: bool,
+    /// How many ended `error` or `failed`.
+    failed: usize,
 }
 
 async fn snapshot(cloud: &Cloud, victim: &str, asked: Instant) -> Result<Snapshot> {
-    let servers = servers(cloud)
-        .await?
-        .into_iter()
-        .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
-        .collect();
     let path = format!("/os-migrations?migration_type=evacuation&source_compute={victim}");
     let migrations = cloud.compute_get(&path).await?;
-    let mut failed: HashMap<String, usize> = HashMap::new();
+    let mut evacuations: HashMap<String, Evacuations> = HashMap::new();
     for m in migrations["migrations"].as_array().into_iter().flatten() {
-        if matches!(m["status"].as_str(), Some("error" | "failed")) {
-            if let Some(id) = m["instance_uuid"].as_str() {
-                *failed.entry(id.to_owned()).or_default() += 1;
-            }
+        let Some(id) = m["instance_uuid"].as_str() else {
+            continue;
+        };
+        let e = evacuations.entry(id.to_owned()).or_default();
+        match m["status"].as_str() {
+            Some("done") => e.done = true,
+            Some("error" | "failed") => e.failed += 1,
+            _ => {}
         }
     }
-    Ok(Snapshot {
-        asked,
-        servers,
-        failed,
-    })
+    Ok(Snapshot { asked, evacuations })
 }
 
 /// ACTIVE, no task under way, on a host other than the failed one.
