@@ -5,8 +5,9 @@
 //! on one fake compute, whose nova-compute is killed; once Nova reports it `down`, the clock
 //! starts and the contender recovers. The clock stops when Nova shows every server ACTIVE on
 //! another host. The lower bound is the benchmark itself doing what any recovery must: force
-//! the service down, then evacuate every server at once. Between contenders the servers are
-//! deleted and the host revived, so each starts from the same cloud.
+//! the service down, then evacuate every server, as many at once as Vigil does, with no record
+//! keeping. Between contenders the servers are deleted and the host revived, so each starts
+//! from the same cloud.
 //!
 //! Figures go to stdout and to `bench/results/recovery-<time>.txt`; the last line printed is
 //! `vigil/lower-bound = R`.
