@@ -181,8 +181,18 @@ def cmd_revive(sess, args):
         if r.status_code != 400 or time.monotonic() > deadline:
             sys.exit(f"lab: could not clear forced_down of {args.host}: HTTP {r.status_code}: {r.text}")
         time.sleep(1)
-    args.hosts, args.state = args.host, "up"
-    cmd_wait_computes(sess, args)
+    # `up` alone is not enough: within service_down_time of the kill, the dead process's last
+    # heartbeat still counts, and the new one reports only after init_host, which can take
+    # seconds. Wait for a report newer than any seen before this revive.
+    before = service["updated_at"]
+    while True:
+        now = one(nova.get("/os-services", params={"binary": "nova-compute", "host": args.host})
+                  .json()["services"], f"nova-compute on {args.host}")
+        if now["state"] == "up" and now["updated_at"] and (not before or now["updated_at"] > before):
+            break
+        if time.monotonic() > deadline:
+            sys.exit(f"lab: {args.host}'s nova-compute has not reported since it was revived: {now}")
+        time.sleep(0.5)
     # Enable only once Nova sees the compute up: nova-api then tells it over RPC at once,
     # where for a compute it believes up but is not, it would wait rpc_response_timeout.
     if service["status"] == "disabled":
