@@ -183,11 +183,14 @@ def cmd_revive(sess, args):
         time.sleep(1)
     # `up` alone is not enough: within service_down_time of the kill, the dead process's last
     # heartbeat still counts, and the new one reports only after init_host, which can take
-    # seconds. Wait for a report newer than any seen before this revive.
-    before = service["updated_at"]
+    # seconds. Wait for a heartbeat: an updated_at newer than the one read now, after the last
+    # change made here (a PUT also moves updated_at).
+    def current():
+        return one(nova.get("/os-services", params={"binary": "nova-compute", "host": args.host})
+                   .json()["services"], f"nova-compute on {args.host}")
+    before = current()["updated_at"]
     while True:
-        now = one(nova.get("/os-services", params={"binary": "nova-compute", "host": args.host})
-                  .json()["services"], f"nova-compute on {args.host}")
+        now = current()
         if now["state"] == "up" and now["updated_at"] and (not before or now["updated_at"] > before):
             break
         if time.monotonic() > deadline:
