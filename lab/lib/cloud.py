@@ -166,8 +166,12 @@ def cmd_revive(sess, args):
     Nova reports a forced-down service `down` whatever its heartbeats say.
     """
     nova = api(sess, "compute", default_microversion=COMPUTE_MICROVERSION)
-    services = nova.get("/os-services", params={"binary": "nova-compute", "host": args.host}).json()["services"]
-    service = one(services, f"nova-compute on {args.host}")
+
+    def current():
+        return one(nova.get("/os-services", params={"binary": "nova-compute", "host": args.host})
+                   .json()["services"], f"nova-compute on {args.host}")
+
+    service = current()
     if service is None:
         sys.exit(f"lab: no nova-compute service on {args.host}")
     deadline = time.monotonic() + args.timeout
@@ -185,9 +189,6 @@ def cmd_revive(sess, args):
     # heartbeat still counts, and the new one reports only after init_host, which can take
     # seconds. Wait for a heartbeat: an updated_at newer than the one read now, after the last
     # change made here (a PUT also moves updated_at).
-    def current():
-        return one(nova.get("/os-services", params={"binary": "nova-compute", "host": args.host})
-                   .json()["services"], f"nova-compute on {args.host}")
     before = current()["updated_at"]
     while True:
         now = current()

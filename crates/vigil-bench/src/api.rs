@@ -6,8 +6,6 @@
 use anyhow::{bail, Context, Result};
 use futures::stream::{self, StreamExt};
 use serde_json::json;
-use std::io::Write;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use vigil_bench::Service;
@@ -219,15 +217,7 @@ async fn main() -> Result<()> {
         );
     }
     report += "targets: >= 5000 creates/s on SQLite; list p99 < 20 ms\n";
-    let dir = PathBuf::from("bench/results");
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join(format!(
-        "api-{}.txt",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-    ));
-    std::fs::File::create(&file)?.write_all(report.as_bytes())?;
-    print!("{report}");
-    println!("results written to {}", file.display());
+    vigil_bench::publish("api", &report)?;
     let s = &figures[0];
     let worst_p99 = figures.iter().map(|f| f.list_p99_ms).fold(0.0, f64::max);
     println!(

@@ -1,8 +1,25 @@
-//! What the harnesses share: a `vigil` service process they start, address and stop.
+//! What the harnesses share: a `vigil` service process they start, address and stop, and
+//! where their figures go.
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+
+/// Writes a harness's `report` to `bench/results/<kind>-<time>.txt` and prints it with the
+/// file's name.
+pub fn publish(kind: &str, report: &str) -> Result<PathBuf> {
+    let dir = PathBuf::from("bench/results");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file = dir.join(format!(
+        "{kind}-{}.txt",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    std::fs::write(&file, report).with_context(|| format!("writing {}", file.display()))?;
+    print!("{report}");
+    println!("results written to {}", file.display());
+    Ok(file)
+}
 
 /// A running `vigil` service; killed when dropped.
 pub struct Service {

@@ -17,8 +17,6 @@ use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,15 +95,7 @@ async fn main() -> Result<()> {
         report += &format!("masakari-fast/vigil = {:.2}\n", m / v);
     }
     report += "target: vigil <= 1.2 x lower bound\n";
-    let dir = PathBuf::from("bench/results");
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join(format!(
-        "recovery-{}.txt",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-    ));
-    std::fs::File::create(&file)?.write_all(report.as_bytes())?;
-    print!("{report}");
-    println!("results written to {}", file.display());
+    vigil_bench::publish("recovery", &report)?;
     let vigil_s = secs("vigil").context("no Vigil figure")?;
     println!("vigil/lower-bound = {:.2}", vigil_s / lower);
     Ok(())

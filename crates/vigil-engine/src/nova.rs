@@ -106,8 +106,9 @@ pub trait Nova: Send + Sync {
     /// Clears forced-down. Nova refuses it (400) while evacuations from the host are `done`
     /// but not yet cleaned up (`completed`) by the returning nova-compute.
     async fn unforce_down(&self, service_id: &str) -> Result<(), NovaError>;
-    /// Every evacuation migration away from `source`, any server, newest first. Not filtered with `changes-since`: Nova
-    /// compares it with `updated_at`, which a just-accepted evacuation does not have yet.
+    /// Every evacuation migration away from `source`, any server, newest first. Not filtered
+    /// with `changes-since`: Nova compares it with `updated_at`, which a just-accepted
+    /// evacuation does not have yet.
     async fn evacuations_from(&self, source: &str) -> Result<Vec<Migration>, NovaError>;
     /// Cold-migrates a server; the scheduler chooses another host.
     async fn migrate_server(&self, server_id: &str) -> Result<(), NovaError>;

@@ -73,13 +73,24 @@ impl Api {
         Ok(body)
     }
 
-    /// A segment of `hosts` (name, reserved); returns its uuid.
+    /// A segment `lab-<method>` of `hosts` (name, reserved); returns its uuid.
     async fn segment(&self, method: &str, hosts: &[(&str, bool)]) -> anyhow::Result<String> {
+        self.segment_named(&format!("lab-{method}"), method, hosts)
+            .await
+    }
+
+    /// A segment named `name` of `hosts` (name, reserved); returns its uuid.
+    async fn segment_named(
+        &self,
+        name: &str,
+        method: &str,
+        hosts: &[(&str, bool)],
+    ) -> anyhow::Result<String> {
         let seg = self
             .call(
                 Method::POST,
                 "/segments",
-                Some(json!({"segment": {"name": format!("lab-{method}"),
+                Some(json!({"segment": {"name": name,
                     "recovery_method": method, "service_type": "COMPUTE"}})),
             )
             .await?;
@@ -1176,25 +1187,11 @@ async fn safety_gates_hold_back_a_partition_and_a_nova_without_schedulers() -> a
     vars.push(("VIGIL_ENGINE__MAX_ATTEMPTS", "1".into()));
     let vigil = Vigil::start_with_env("serve", &dir.path().join("data"), &[], &as_pairs(&vars));
     let api = Api::new(vigil.url());
-    let first: Vec<(&str, bool)> = ghosts[..3].iter().map(|h| (h.as_str(), false)).collect();
-    let partitioned = api.segment("auto", &first).await?;
+    let hosts: Vec<(&str, bool)> = ghosts.iter().map(|h| (h.as_str(), false)).collect();
+    let partitioned = api.segment("auto", &hosts[..3]).await?;
     let second = api
-        .call(
-            Method::POST,
-            "/segments",
-            Some(json!({"segment": {"name": "lab-gates-scheduler",
-                "recovery_method": "auto", "service_type": "COMPUTE"}})),
-        )
+        .segment_named("lab-gates-scheduler", "auto", &hosts[3..])
         .await?;
-    let second = second["segment"]["uuid"].as_str().unwrap().to_owned();
-    for h in &ghosts[3..] {
-        api.call(
-            Method::POST,
-            &format!("/segments/{second}/hosts"),
-            Some(json!({"host": {"name": h, "type": "COMPUTE", "control_attributes": "SSH"}})),
-        )
-        .await?;
-    }
 
     let one = api.report_host_down(&ghosts[0]).await?;
     let view = api.wait_ended_finally(&one, WITHIN).await?;
