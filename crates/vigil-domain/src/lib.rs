@@ -7,6 +7,7 @@
 mod enums;
 mod ids;
 mod model;
+mod retry;
 mod time;
 
 pub use enums::{
@@ -14,4 +15,5 @@ pub use enums::{
 };
 pub use ids::{HostId, NotificationId, SegmentId, VMoveId};
 pub use model::{Host, Notification, ProgressDetail, Segment, VMove, WorkflowStep};
+pub use retry::{Classify, ErrorClass};
 pub use time::Timestamp;
