@@ -6,7 +6,7 @@
 //! Vigil's safety steps (the host check and fencing) are not the operator's to remove: they
 //! run first in every host-failure flow, whatever `main` says.
 
-use crate::saga::{Outcome, Outputs, Step, StepError};
+use crate::saga::{check_flow, FlowDefError, Outcome, Outputs, Step, StepError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -43,71 +43,110 @@ pub trait FlowContext: Sync {
     fn context(&self) -> Value;
 }
 
-/// Builds the step list: `pre`, the built-ins `main` keeps (every one when empty; `always`
-/// ones regardless), `post`. `builtin` pairs each step with its Masakari task name.
+/// Why `[engine.flows]` cannot be used; each message is one line naming the flow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FlowConfigError {
+    #[error("[engine.flows.{0}]: no such flow (one of: host_failure, instance_failure, process_failure, host_rejoin)")]
+    UnknownFlow(String),
+    #[error(
+        "[engine.flows.{flow}] main names {name:?}, not a task of this flow (one of: {known})"
+    )]
+    UnknownTask {
+        flow: String,
+        name: String,
+        known: String,
+    },
+    #[error("[engine.flows.{flow}] {stage}: {detail}")]
+    OperatorStep {
+        flow: String,
+        stage: &'static str,
+        detail: String,
+    },
+    #[error("[engine.flows.{flow}] main: {source}")]
+    Incomplete {
+        flow: String,
+        #[source]
+        source: FlowDefError,
+    },
+}
+
+/// Whether a name in `main` names `step`: case and underscores aside, so Masakari's task names
+/// (`prepare_HA_enabled_instances_task`) name Vigil's steps (`PrepareHAEnabledInstancesTask`).
+fn names(name: &str, step: &str) -> bool {
+    let fold = |s: &str| {
+        s.chars()
+            .filter(|c| *c != '_')
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    fold(name) == fold(step)
+}
+
+/// Builds the step list: the `safety` steps (always, first: not the operator's to remove),
+/// `pre`, the built-ins `main` keeps (every one when empty), `post`; then checks that every
+/// step's needs run before it, so a `main` that drops a needed step is refused here.
 pub fn assemble<C: FlowContext + 'static>(
     flow: &str,
     config: Option<&FlowConfig>,
-    always: Vec<Box<dyn Step<C>>>,
-    builtin: Vec<(&'static str, Box<dyn Step<C>>)>,
-) -> Result<Vec<Box<dyn Step<C>>>, String> {
-    let Some(config) = config else {
-        return Ok(always
-            .into_iter()
-            .chain(builtin.into_iter().map(|(_, s)| s))
-            .collect());
-    };
+    safety: Vec<Box<dyn Step<C>>>,
+    builtin: Vec<Box<dyn Step<C>>>,
+) -> Result<Vec<Box<dyn Step<C>>>, FlowConfigError> {
+    let default = FlowConfig::default();
+    let config = config.unwrap_or(&default);
     for name in &config.main {
-        if !builtin.iter().any(|(n, _)| n == name) {
-            return Err(format!(
-                "[engine.flows.{flow}] main names {name:?}, not a task of this flow (one of: {})",
-                builtin
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+        let known = || safety.iter().chain(&builtin).map(|s| s.name());
+        if !known().any(|n| names(name, n)) {
+            return Err(FlowConfigError::UnknownTask {
+                flow: flow.to_owned(),
+                name: name.clone(),
+                known: known().collect::<Vec<_>>().join(", "),
+            });
         }
     }
-    let mut steps = always;
+    let mut steps = safety;
     for (i, spec) in config.pre.iter().enumerate() {
         steps.push(operator_step(flow, "pre", i, spec)?);
     }
     steps.extend(
         builtin
             .into_iter()
-            .filter(|(n, _)| config.main.is_empty() || config.main.iter().any(|m| m == n))
-            .map(|(_, s)| s),
+            .filter(|s| config.main.is_empty() || config.main.iter().any(|m| names(m, s.name()))),
     );
     for (i, spec) in config.post.iter().enumerate() {
         steps.push(operator_step(flow, "post", i, spec)?);
     }
+    check_flow(&steps).map_err(|source| FlowConfigError::Incomplete {
+        flow: flow.to_owned(),
+        source,
+    })?;
     Ok(steps)
 }
 
 fn operator_step<C: FlowContext + 'static>(
     flow: &str,
-    stage: &str,
+    stage: &'static str,
     index: usize,
     spec: &StepSpec,
-) -> Result<Box<dyn Step<C>>, String> {
+) -> Result<Box<dyn Step<C>>, FlowConfigError> {
     // Names are unique within the flow: the step log is keyed by them.
     let name = |what: &str| format!("{stage}[{index}] {what}");
+    let refused = |detail: String| FlowConfigError::OperatorStep {
+        flow: flow.to_owned(),
+        stage,
+        detail,
+    };
     Ok(match spec {
         StepSpec::Named(n) if n == "no_op" => Box::new(Operator {
             name: name("no_op"),
             action: Action::NoOp,
         }),
         StepSpec::Named(n) => {
-            return Err(format!(
-                "[engine.flows.{flow}] {stage} names {n:?}: only no_op, exec and webhook steps \
-                 may be added"
-            ))
+            return Err(refused(format!(
+                "{n:?}: only no_op, exec and webhook steps may be added"
+            )))
         }
         StepSpec::Exec { exec } if exec.is_empty() => {
-            return Err(format!(
-                "[engine.flows.{flow}] {stage}: exec needs a command"
-            ))
+            return Err(refused("exec needs a command".into()))
         }
         StepSpec::Exec { exec } => Box::new(Operator {
             name: name(&format!("exec {}", exec[0])),
@@ -145,7 +184,7 @@ impl<C: FlowContext> Step<C> for Operator {
     async fn run(&self, ctx: &C, done: &Outputs) -> Result<Outcome, StepError> {
         let mut context = ctx.context();
         context["step"] = json!(self.name);
-        context["completed_steps"] = json!(done);
+        context["completed_steps"] = done.to_json();
         match &self.action {
             Action::NoOp => Ok(Outcome::Continue(Value::Null)),
             Action::Exec(argv) => exec(argv, &context).await,
@@ -155,7 +194,7 @@ impl<C: FlowContext> Step<C> for Operator {
 }
 
 async fn exec(argv: &[String], context: &Value) -> Result<Outcome, StepError> {
-    let fail = |m: String| StepError::new(format!("{}: {m}", argv[0]));
+    let fail = |m: String| StepError::refused(format!("{}: {m}", argv[0]));
     let mut child = tokio::process::Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::piped())
@@ -163,7 +202,10 @@ async fn exec(argv: &[String], context: &Value) -> Result<Outcome, StepError> {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| fail(format!("could not start: {e}")))?;
+        .map_err(|source| StepError::Exec {
+            command: argv[0].clone(),
+            source,
+        })?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let input = context.to_string();
     // A command that does not read its stdin still runs; a closed pipe is not its failure.
@@ -172,7 +214,10 @@ async fn exec(argv: &[String], context: &Value) -> Result<Outcome, StepError> {
     let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
         .await
         .map_err(|_| fail(format!("still running after {} s", TIMEOUT.as_secs())))?
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|source| StepError::Exec {
+            command: argv[0].clone(),
+            source,
+        })?;
     let tail = |b: &[u8]| {
         let s = String::from_utf8_lossy(b);
         let s = s.trim();
@@ -191,19 +236,22 @@ async fn exec(argv: &[String], context: &Value) -> Result<Outcome, StepError> {
 }
 
 async fn webhook(url: &str, context: &Value) -> Result<Outcome, StepError> {
-    let fail = |m: String| StepError::new(format!("webhook {url}: {m}"));
+    let unreachable = |source| StepError::Webhook {
+        url: url.to_owned(),
+        source,
+    };
     let resp = reqwest::Client::new()
         .post(url)
         .timeout(TIMEOUT)
         .json(context)
         .send()
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(unreachable)?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
-        return Err(fail(format!(
-            "{status}: {}",
+        return Err(StepError::refused(format!(
+            "webhook {url}: {status}: {}",
             body.chars().take(500).collect::<String>()
         )));
     }
@@ -236,78 +284,102 @@ mod tests {
         }
     }
 
-    struct Named(&'static str);
+    struct Named(&'static str, &'static [&'static str]);
     #[async_trait]
     impl Step<Ctx> for Named {
         fn name(&self) -> &str {
             self.0
+        }
+        fn needs(&self) -> &'static [&'static str] {
+            self.1
         }
         async fn run(&self, _: &Ctx, _: &Outputs) -> Result<Outcome, StepError> {
             Ok(Outcome::Continue(Value::Null))
         }
     }
 
-    fn builtin() -> Vec<(&'static str, Box<dyn Step<Ctx>>)> {
+    fn safety() -> Vec<Box<dyn Step<Ctx>>> {
+        vec![Box::new(Named("GateTask", &[]))]
+    }
+
+    /// `PrepareHATask` needs the gate; `MoveTask` needs `PrepareHATask`; `LastTask` needs nothing.
+    fn builtin() -> Vec<Box<dyn Step<Ctx>>> {
         vec![
-            ("a_task", Box::new(Named("A")) as Box<dyn Step<Ctx>>),
-            ("b_task", Box::new(Named("B"))),
+            Box::new(Named("PrepareHATask", &["GateTask"])),
+            Box::new(Named("MoveTask", &["PrepareHATask"])),
+            Box::new(Named("LastTask", &[])),
         ]
     }
 
-    fn names(steps: &[Box<dyn Step<Ctx>>]) -> Vec<String> {
+    fn step_names(steps: &[Box<dyn Step<Ctx>>]) -> Vec<String> {
         steps.iter().map(|s| s.name().to_owned()).collect()
     }
 
+    fn flow(toml_text: &str) -> Result<Vec<String>, FlowConfigError> {
+        let config: FlowConfig = toml::from_str(toml_text).unwrap();
+        assemble("f", Some(&config), safety(), builtin()).map(|s| step_names(&s))
+    }
+
     #[test]
-    fn flows_are_pre_main_post_with_safety_steps_first() {
-        let always = || vec![Box::new(Named("Gate")) as Box<dyn Step<Ctx>>];
+    fn flows_are_safety_pre_main_post() {
         assert_eq!(
-            names(&assemble("f", None, always(), builtin()).unwrap()),
-            ["Gate", "A", "B"]
+            step_names(&assemble("f", None, safety(), builtin()).unwrap()),
+            ["GateTask", "PrepareHATask", "MoveTask", "LastTask"]
         );
-        let config: FlowConfig = toml::from_str(
-            r#"
-            pre = ["no_op", {exec = ["true"]}]
-            main = ["b_task"]
-            post = [{webhook = "http://127.0.0.1:1/x"}]
-            "#,
-        )
-        .unwrap();
         assert_eq!(
-            names(&assemble("f", Some(&config), always(), builtin()).unwrap()),
+            flow(
+                r#"
+                pre = ["no_op", {exec = ["true"]}]
+                main = ["prepare_HA_task", "MoveTask"]
+                post = [{webhook = "http://127.0.0.1:1/x"}]
+                "#
+            )
+            .unwrap(),
             [
-                "Gate",
+                "GateTask",
                 "pre[0] no_op",
                 "pre[1] exec true",
-                "B",
+                "PrepareHATask",
+                "MoveTask",
                 "post[0] webhook http://127.0.0.1:1/x"
             ]
         );
     }
 
+    /// What `[engine.flows.f]` may say, by table: each refusal is one line naming the problem.
     #[test]
-    fn unknown_task_names_and_steps_are_refused() {
-        let bad_main = FlowConfig {
-            main: vec!["evacuate_everything".into()],
-            ..Default::default()
-        };
-        let Err(err) = assemble("f", Some(&bad_main), Vec::new(), builtin()) else {
-            panic!("an unknown task name was accepted");
-        };
-        assert!(
-            err.contains("evacuate_everything") && err.contains("a_task"),
-            "{err}"
-        );
-        let bad_pre = FlowConfig {
-            pre: vec![StepSpec::Named("a_task".into())],
-            ..Default::default()
-        };
-        assert!(assemble("f", Some(&bad_pre), Vec::new(), builtin()).is_err());
-        let empty_exec = FlowConfig {
-            post: vec![StepSpec::Exec { exec: vec![] }],
-            ..Default::default()
-        };
-        assert!(assemble("f", Some(&empty_exec), Vec::new(), builtin()).is_err());
+    fn flow_configuration_table() {
+        let cases: &[(&str, Result<&[&str], &str>)] = &[
+            // Masakari's spelling names Vigil's step; the safety step may be named, never dropped.
+            (r#"main = ["last_task"]"#, Ok(&["GateTask", "LastTask"])),
+            (
+                r#"main = ["gate_task", "prepare_ha_task"]"#,
+                Ok(&["GateTask", "PrepareHATask"]),
+            ),
+            (
+                r#"main = ["move_task"]"#,
+                Err("[engine.flows.f] main: MoveTask needs the output of PrepareHATask, which does not run before it"),
+            ),
+            (
+                r#"main = ["evacuate_everything"]"#,
+                Err("[engine.flows.f] main names \"evacuate_everything\", not a task of this flow (one of: GateTask, PrepareHATask, MoveTask, LastTask)"),
+            ),
+            (
+                r#"pre = ["MoveTask"]"#,
+                Err("[engine.flows.f] pre: \"MoveTask\": only no_op, exec and webhook steps may be added"),
+            ),
+            (
+                r#"post = [{exec = []}]"#,
+                Err("[engine.flows.f] post: exec needs a command"),
+            ),
+        ];
+        for (config, want) in cases {
+            let got = flow(config).map_err(|e| e.to_string());
+            match want {
+                Ok(steps) => assert_eq!(got.unwrap(), *steps, "{config}"),
+                Err(message) => assert_eq!(got.unwrap_err(), *message, "{config}"),
+            }
+        }
     }
 
     #[tokio::test]
@@ -318,7 +390,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(err.message.contains("boom"), "{}", err.message);
+        assert!(err.to_string().contains("boom"), "{err}");
         let ok = exec(&["cat".into()], &json!({"k": 1})).await.unwrap();
         assert_eq!(ok, Outcome::Continue(json!({"stdout": "{\"k\":1}"})));
     }

@@ -3,15 +3,18 @@
 //! relocate it with a cold migration instead, since a server that keeps failing on one host
 //! may be failing because of that host.
 
-use crate::nova::{Nova, NovaError, Server};
+use crate::error::StepError;
+use crate::nova::{Nova, Server};
 use crate::planner::truthy;
-use crate::saga::{Ending, Outcome, Outputs, Step, StepError};
+use crate::retry::RetryPolicy;
+use crate::saga::{Ending, Outcome, Output, Outputs, Step};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use vigil_domain::{Classify, ErrorClass};
 use vigil_domain::{Notification, Timestamp, VMoveStatus, VMoveType};
 use vigil_store::{Store, VMoveRecord};
 
@@ -59,6 +62,9 @@ pub struct InstanceFailure {
     pub owner: String,
     pub notification: Notification,
     pub config: InstanceRecoveryConfig,
+    pub retry: RetryPolicy,
+    /// How often Nova is polled while waiting for the server.
+    pub poll: Duration,
 }
 
 impl InstanceFailure {
@@ -71,17 +77,46 @@ impl InstanceFailure {
     }
 }
 
-/// The flow by task name (Masakari's names, and Vigil's relocation step).
-pub fn builtin_steps() -> Vec<(&'static str, Box<dyn Step<InstanceFailure>>)> {
+/// The flow (Masakari's tasks, and Vigil's relocation step).
+pub fn builtin_steps() -> Vec<Box<dyn Step<InstanceFailure>>> {
     vec![
-        ("stop_instance_task", Box::new(StopInstance)),
-        ("relocate_instance_task", Box::new(RelocateInstance)),
-        ("start_instance_task", Box::new(StartInstance)),
-        (
-            "confirm_instance_active_task",
-            Box::new(ConfirmInstanceActive),
-        ),
+        Box::new(StopInstance),
+        Box::new(RelocateInstance),
+        Box::new(StartInstance),
+        Box::new(ConfirmInstanceActive),
     ]
+}
+
+const STOPPED: Output<Stopped> = Output::of("StopInstanceTask");
+/// `null` in the record of a relocation interrupted before it ended.
+const RELOCATED: Output<Option<Relocated>> = Output::of("RelocateInstanceTask");
+const STARTED: Output<Started> = Output::of("StartInstanceTask");
+const CONFIRMED: Output<Confirmed> = Output::of("ConfirmInstanceActiveTask");
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Stopped {
+    host: Option<String>,
+    restarts_in_window: i64,
+    relocate: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Relocated {
+    relocated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Started {
+    started: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Confirmed {
+    host: Option<String>,
 }
 
 impl crate::custom::FlowContext for InstanceFailure {
@@ -94,24 +129,11 @@ impl crate::custom::FlowContext for InstanceFailure {
     }
 }
 
-fn fail(message: impl Into<String>) -> StepError {
-    StepError::new(message)
-}
-
-const POLL: Duration = Duration::from_millis(500);
-
 /// Reads the server, retrying transient errors; `None` once it is gone.
 async fn server(ctx: &InstanceFailure) -> Result<Option<Server>, StepError> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match ctx.nova.server(ctx.instance()).await {
-            Ok(s) => return Ok(s),
-            Err(e) if e.is_transient() && Instant::now() < deadline => {
-                tokio::time::sleep(POLL).await
-            }
-            Err(e) => return Err(fail(e.to_string())),
-        }
-    }
+    ctx.retry
+        .nova("reading the server", || ctx.nova.server(ctx.instance()))
+        .await
 }
 
 /// Waits until `done(server)` or the timeout; a deleted server ends the wait with `None`.
@@ -127,12 +149,12 @@ async fn wait_for(
             None => return Ok(None),
             Some(s) if done(&s) => return Ok(Some(s)),
             Some(s) if Instant::now() > deadline => {
-                return Err(fail(format!(
+                return Err(StepError::refused(format!(
                     "{} not {what} after {timeout_secs} s (vm_state {}, task_state {:?})",
                     s.id, s.vm_state, s.task_state
                 )))
             }
-            Some(_) => tokio::time::sleep(POLL).await,
+            Some(_) => tokio::time::sleep(ctx.poll).await,
         }
     }
 }
@@ -154,7 +176,7 @@ struct StopInstance;
 #[async_trait]
 impl Step<InstanceFailure> for StopInstance {
     fn name(&self) -> &str {
-        "StopInstanceTask"
+        STOPPED.step()
     }
     async fn run(&self, ctx: &InstanceFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let id = ctx.instance();
@@ -188,10 +210,13 @@ impl Step<InstanceFailure> for StopInstance {
         }
         if !settled(&s, "stopped") {
             match ctx.nova.stop_server(id).await {
-                // 409: already stopping or stopped (Masakari tolerates it too).
-                Ok(()) | Err(NovaError::Conflict(_)) => {}
-                Err(NovaError::NotFound(_)) => return Ok(gone(id)),
-                Err(e) => return Err(fail(format!("stopping {id}: {e}"))),
+                Ok(()) => {}
+                Err(e) => match e.class() {
+                    // 409: already stopping or stopped (Masakari tolerates it too).
+                    ErrorClass::Conflict => {}
+                    ErrorClass::Gone => return Ok(gone(id)),
+                    _ => return Err(StepError::nova(format!("stopping {id}"), e)),
+                },
             }
             if wait_for(ctx, "stopped", ctx.config.stop_timeout_secs, |s| {
                 settled(s, "stopped")
@@ -202,11 +227,11 @@ impl Step<InstanceFailure> for StopInstance {
                 return Ok(gone(id));
             }
         }
-        Ok(Outcome::Continue(json!({
-            "host": s.host,
-            "restarts_in_window": restarts,
-            "relocate": relocate,
-        })))
+        STOPPED.put(&Stopped {
+            host: s.host,
+            restarts_in_window: restarts,
+            relocate,
+        })
     }
 }
 
@@ -214,7 +239,7 @@ async fn reset(ctx: &InstanceFailure, id: &str, state: &str) -> Result<(), StepE
     ctx.nova
         .reset_state(id, state)
         .await
-        .map_err(|e| fail(format!("resetting {id} to {state}: {e}")))
+        .map_err(|e| StepError::nova(format!("resetting {id} to {state}"), e))
 }
 
 /// Restarts in place of this server by earlier reports within the window, counted back to its
@@ -225,20 +250,26 @@ async fn restarts_in_window(ctx: &InstanceFailure) -> Result<i64, StepError> {
         .store
         .instance_recoveries(ctx.instance(), since, ctx.notification.uuid)
         .await
-        .map_err(|e| fail(format!("reading earlier recoveries: {e}")))?;
+        .map_err(|e| StepError::store("reading earlier recoveries", e))?;
     let mut restarts = 0;
     for id in earlier {
         let log = ctx
             .store
             .flow_log_load(id)
             .await
-            .map_err(|e| fail(format!("reading earlier recoveries: {e}")))?;
-        let relocated = log.iter().find(|s| s.name == "RelocateInstanceTask");
-        match relocated.and_then(|s| s.output.as_deref()) {
-            Some(out) if out.contains("\"relocated\":true") => break,
-            Some(_) => restarts += 1,
-            // Stopped before relocating or restarting (not HA-enabled, gone): not a restart.
-            None => {}
+            .map_err(|e| StepError::store("reading earlier recoveries", e))?;
+        let record = log.iter().find(|s| s.name == RELOCATED.step());
+        // Stopped before relocating or restarting (not HA-enabled, gone): not a restart.
+        let Some(text) = record.and_then(|s| s.output.as_deref()) else {
+            continue;
+        };
+        let output = serde_json::from_str(text).map_err(|source| StepError::BadOutput {
+            step: RELOCATED.step(),
+            source,
+        })?;
+        match RELOCATED.decode(output)? {
+            Some(r) if r.relocated => break,
+            _ => restarts += 1,
         }
     }
     Ok(restarts)
@@ -250,15 +281,22 @@ struct RelocateInstance;
 #[async_trait]
 impl Step<InstanceFailure> for RelocateInstance {
     fn name(&self) -> &str {
-        "RelocateInstanceTask"
+        RELOCATED.step()
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        const { &[STOPPED.step()] }
     }
     async fn run(&self, ctx: &InstanceFailure, done: &Outputs) -> Result<Outcome, StepError> {
-        let stop = done.get("StopInstanceTask").cloned().unwrap_or_default();
-        if stop["relocate"] != true {
-            return Ok(Outcome::Continue(json!({"relocated": false})));
+        let stop = STOPPED.get(done)?;
+        if !stop.relocate {
+            return RELOCATED.put(&Some(Relocated {
+                relocated: false,
+                from: None,
+                to: None,
+            }));
         }
         let id = ctx.instance();
-        let from = stop["host"].as_str().unwrap_or_default().to_owned();
+        let from = stop.host.unwrap_or_default();
         let Some(s) = server(ctx).await? else {
             return Ok(gone(id));
         };
@@ -287,14 +325,16 @@ impl Step<InstanceFailure> for RelocateInstance {
             }
             Err(e) => {
                 record.status = VMoveStatus::Failed;
-                record.message = Some(format!("Failed reason: {}", e.message));
+                record.message = Some(format!("Failed reason: {}", crate::error::chain(e)));
             }
         }
         put(ctx, &record).await?;
         match moved? {
-            Some(to) => Ok(Outcome::Continue(
-                json!({"relocated": true, "from": from, "to": to}),
-            )),
+            Some(to) => RELOCATED.put(&Some(Relocated {
+                relocated: true,
+                from: Some(from),
+                to: Some(to),
+            })),
             None => Ok(gone(id)),
         }
     }
@@ -305,7 +345,7 @@ async fn put(ctx: &InstanceFailure, record: &VMoveRecord) -> Result<(), StepErro
         .vmove_put(ctx.notification.uuid, &ctx.owner, record)
         .await
         .map(drop)
-        .map_err(|e| fail(format!("recording the vmove: {e}")))
+        .map_err(|e| StepError::store("recording the vmove", e))
 }
 
 /// Drives a cold migration to its confirmation; safe to run twice (a server already moved
@@ -320,30 +360,35 @@ async fn migrate(ctx: &InstanceFailure, id: &str, from: &str) -> Result<Option<S
         let host = s.host.clone().unwrap_or_default();
         match (s.vm_state.as_str(), s.task_state.as_deref()) {
             ("resized", None) => match ctx.nova.confirm_resize(id).await {
-                Ok(()) | Err(NovaError::Conflict(_)) => {}
-                Err(e) if e.is_transient() => {}
-                Err(e) => return Err(fail(format!("confirming the migration of {id}: {e}"))),
+                Ok(()) => {}
+                Err(e) if matches!(e.class(), ErrorClass::Conflict | ErrorClass::Transient) => {}
+                Err(e) => {
+                    return Err(StepError::nova(
+                        format!("confirming the migration of {id}"),
+                        e,
+                    ))
+                }
             },
             ("stopped", None) if host != from => return Ok(Some(host)),
             ("stopped", None) if !asked => match ctx.nova.migrate_server(id).await {
                 Ok(()) => asked = true,
-                Err(e) if e.is_transient() => {}
-                Err(e) => return Err(fail(format!("migrating {id}: {e}"))),
+                Err(e) if e.class() == ErrorClass::Transient => {}
+                Err(e) => return Err(StepError::nova(format!("migrating {id}"), e)),
             },
             ("error", _) => {
-                return Err(fail(format!(
+                return Err(StepError::refused(format!(
                     "the migration of {id} left it in error on {host}"
                 )))
             }
             _ => {}
         }
         if Instant::now() > deadline {
-            return Err(fail(format!(
+            return Err(StepError::refused(format!(
                 "{id} not migrated after {} s (vm_state {}, task_state {:?})",
                 ctx.config.migrate_timeout_secs, s.vm_state, s.task_state
             )));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(ctx.poll).await;
     }
 }
 
@@ -352,7 +397,7 @@ struct StartInstance;
 #[async_trait]
 impl Step<InstanceFailure> for StartInstance {
     fn name(&self) -> &str {
-        "StartInstanceTask"
+        STARTED.step()
     }
     async fn run(&self, ctx: &InstanceFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let id = ctx.instance();
@@ -360,20 +405,23 @@ impl Step<InstanceFailure> for StartInstance {
             return Ok(gone(id));
         };
         if s.vm_state == "active" {
-            return Ok(Outcome::Continue(json!({"started": false})));
+            return STARTED.put(&Started { started: false });
         }
         if !settled(&s, "stopped") {
-            return Err(fail(format!(
+            return Err(StepError::refused(format!(
                 "{id} cannot be started from vm_state {} (task_state {:?})",
                 s.vm_state, s.task_state
             )));
         }
         match ctx.nova.start_server(id).await {
-            Ok(()) | Err(NovaError::Conflict(_)) => {}
-            Err(NovaError::NotFound(_)) => return Ok(gone(id)),
-            Err(e) => return Err(fail(format!("starting {id}: {e}"))),
+            Ok(()) => {}
+            Err(e) => match e.class() {
+                ErrorClass::Conflict => {}
+                ErrorClass::Gone => return Ok(gone(id)),
+                _ => return Err(StepError::nova(format!("starting {id}"), e)),
+            },
         }
-        Ok(Outcome::Continue(json!({"started": true})))
+        STARTED.put(&Started { started: true })
     }
 }
 
@@ -382,7 +430,7 @@ struct ConfirmInstanceActive;
 #[async_trait]
 impl Step<InstanceFailure> for ConfirmInstanceActive {
     fn name(&self) -> &str {
-        "ConfirmInstanceActiveTask"
+        CONFIRMED.step()
     }
     async fn run(&self, ctx: &InstanceFailure, _: &Outputs) -> Result<Outcome, StepError> {
         match wait_for(ctx, "ACTIVE", ctx.config.start_timeout_secs, |s| {
@@ -390,7 +438,7 @@ impl Step<InstanceFailure> for ConfirmInstanceActive {
         })
         .await?
         {
-            Some(s) => Ok(Outcome::Continue(json!({"host": s.host}))),
+            Some(s) => CONFIRMED.put(&Confirmed { host: s.host }),
             None => Ok(gone(ctx.instance())),
         }
     }

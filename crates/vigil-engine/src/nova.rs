@@ -137,3 +137,15 @@ pub trait Nova: Send + Sync {
     /// `os-resetState` to `active` or `error`.
     async fn reset_state(&self, server_id: &str, state: &str) -> Result<(), NovaError>;
 }
+
+impl vigil_domain::Classify for NovaError {
+    fn class(&self) -> vigil_domain::ErrorClass {
+        use vigil_domain::ErrorClass::*;
+        match self {
+            NovaError::ServiceInUse(_) | NovaError::Transient(_) => Transient,
+            NovaError::NotFound(_) => Gone,
+            NovaError::Conflict(_) => Conflict,
+            NovaError::Rejected(_) => Fatal,
+        }
+    }
+}

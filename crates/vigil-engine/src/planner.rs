@@ -48,15 +48,18 @@ impl Default for SelectionPolicy {
     }
 }
 
-/// A server chosen for recovery, with the facts later steps need.
-#[derive(Clone, Debug, PartialEq)]
+/// A server chosen for recovery, with the facts later steps need. Stored in the flow log
+/// (`vm_state` is its name there).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Planned {
     pub id: String,
     pub name: String,
+    #[serde(default)]
     pub ha_enabled: bool,
     pub priority: i64,
     /// The state to restore after the move (Masakari keeps stopped servers stopped and error
     /// servers in error).
+    #[serde(rename = "vm_state")]
     pub original_vm_state: String,
 }
 

@@ -5,8 +5,10 @@
 //! processes other than nova-compute; Vigil acts only on the processes configured as critical
 //! and leaves the host alone for the rest.
 
+use crate::error::StepError;
 use crate::nova::Nova;
-use crate::saga::{Ending, Outcome, Outputs, Step, StepError};
+use crate::retry::RetryPolicy;
+use crate::saga::{Ending, Outcome, Output, Outputs, Step};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -44,6 +46,9 @@ pub struct ProcessFailure {
     pub notification: Notification,
     pub host: Host,
     pub config: ProcessRecoveryConfig,
+    pub retry: RetryPolicy,
+    /// How often Nova is polled while waiting for the service to show disabled.
+    pub poll: Duration,
 }
 
 impl ProcessFailure {
@@ -56,15 +61,26 @@ impl ProcessFailure {
     }
 }
 
-/// The flow by Masakari task name.
-pub fn builtin_steps() -> Vec<(&'static str, Box<dyn Step<ProcessFailure>>)> {
+/// The flow (Masakari's tasks).
+pub fn builtin_steps() -> Vec<Box<dyn Step<ProcessFailure>>> {
     vec![
-        ("disable_compute_node_task", Box::new(DisableComputeNode)),
-        (
-            "confirm_compute_node_disabled_task",
-            Box::new(ConfirmComputeNodeDisabled),
-        ),
+        Box::new(DisableComputeNode),
+        Box::new(ConfirmComputeNodeDisabled),
     ]
+}
+
+const DISABLED: Output<Disabled> = Output::of("DisableComputeNodeTask");
+const CONFIRMED: Output<Confirmed> = Output::of("ConfirmComputeNodeDisabledTask");
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Disabled {
+    service_id: String,
+    process: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Confirmed {
+    disabled_reason: Option<String>,
 }
 
 impl crate::custom::FlowContext for ProcessFailure {
@@ -78,16 +94,12 @@ impl crate::custom::FlowContext for ProcessFailure {
     }
 }
 
-fn fail(message: impl Into<String>) -> StepError {
-    StepError::new(message)
-}
-
 struct DisableComputeNode;
 
 #[async_trait]
 impl Step<ProcessFailure> for DisableComputeNode {
     fn name(&self) -> &str {
-        "DisableComputeNodeTask"
+        DISABLED.step()
     }
     async fn run(&self, ctx: &ProcessFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let process = ctx.process_name();
@@ -104,22 +116,28 @@ impl Step<ProcessFailure> for DisableComputeNode {
         ctx.store
             .host_set_flags(ctx.host.uuid, Some(true), None)
             .await
-            .map_err(|e| fail(format!("putting the host in maintenance: {e}")))?;
+            .map_err(|e| StepError::store("putting the host in maintenance", e))?;
         let service = ctx
-            .nova
-            .compute_service(&ctx.host.name)
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .ok_or_else(|| fail(format!("Nova has no nova-compute on {}", ctx.host.name)))?;
+            .retry
+            .nova("finding the compute service", || {
+                ctx.nova.compute_service(&ctx.host.name)
+            })
+            .await?
+            .ok_or_else(|| {
+                StepError::refused(format!("Nova has no nova-compute on {}", ctx.host.name))
+            })?;
         if service.status != "disabled" {
-            ctx.nova
-                .disable_service(&service.id, &ctx.config.service_disable_reason)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+            ctx.retry
+                .nova("disabling the compute service", || {
+                    ctx.nova
+                        .disable_service(&service.id, &ctx.config.service_disable_reason)
+                })
+                .await?;
         }
-        Ok(Outcome::Continue(
-            json!({"service_id": service.id, "process": process}),
-        ))
+        DISABLED.put(&Disabled {
+            service_id: service.id,
+            process: process.to_owned(),
+        })
     }
 }
 
@@ -128,28 +146,32 @@ struct ConfirmComputeNodeDisabled;
 #[async_trait]
 impl Step<ProcessFailure> for ConfirmComputeNodeDisabled {
     fn name(&self) -> &str {
-        "ConfirmComputeNodeDisabledTask"
+        CONFIRMED.step()
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        const { &[DISABLED.step()] }
     }
     async fn run(&self, ctx: &ProcessFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let deadline = Instant::now() + Duration::from_secs(ctx.config.confirm_timeout_secs);
         loop {
-            match ctx.nova.compute_service(&ctx.host.name).await {
-                Ok(Some(s)) if s.status == "disabled" => {
-                    return Ok(Outcome::Continue(
-                        json!({"disabled_reason": s.disabled_reason}),
-                    ))
-                }
-                Ok(_) => {}
-                Err(e) if e.is_transient() => {}
-                Err(e) => return Err(fail(e.to_string())),
+            let service = ctx
+                .retry
+                .nova("reading the compute service", || {
+                    ctx.nova.compute_service(&ctx.host.name)
+                })
+                .await?;
+            if let Some(s) = service.filter(|s| s.status == "disabled") {
+                return CONFIRMED.put(&Confirmed {
+                    disabled_reason: s.disabled_reason,
+                });
             }
             if Instant::now() > deadline {
-                return Err(fail(format!(
+                return Err(StepError::refused(format!(
                     "the compute service of {} is not disabled after {} s",
                     ctx.host.name, ctx.config.confirm_timeout_secs
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(ctx.poll).await;
         }
     }
 }

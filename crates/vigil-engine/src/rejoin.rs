@@ -7,8 +7,10 @@
 //! then Nova refuses `forced_down: false`. Masakari has no rejoin: the host stays in
 //! maintenance and further reports from it are refused until an operator steps in.
 
-use crate::nova::Nova;
-use crate::saga::{Ending, Outcome, Outputs, Step, StepError};
+use crate::error::StepError;
+use crate::nova::{Nova, NovaError};
+use crate::retry::RetryPolicy;
+use crate::saga::{Ending, Outcome, Output, Outputs, Step};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -47,6 +49,9 @@ pub struct HostRejoin {
     pub notification: Notification,
     pub host: Host,
     pub config: RejoinConfig,
+    pub retry: RetryPolicy,
+    /// How often Nova is polled while waiting for the cleanup.
+    pub poll: Duration,
 }
 
 /// The checks that make a rejoin safe: always run, whatever the operator's flow says.
@@ -57,8 +62,29 @@ pub fn safety_steps() -> Vec<Box<dyn Step<HostRejoin>>> {
     ]
 }
 
-pub fn builtin_steps() -> Vec<(&'static str, Box<dyn Step<HostRejoin>>)> {
-    vec![("unfence_host_task", Box::new(UnfenceHost))]
+pub fn builtin_steps() -> Vec<Box<dyn Step<HostRejoin>>> {
+    vec![Box::new(UnfenceHost)]
+}
+
+const RECOVERED: Output<Recovered> = Output::of("CheckHostFailureRecoveredTask");
+const CLEAN: Output<Clean> = Output::of("WaitForComputeCleanupTask");
+const UNFENCED: Output<Unfenced> = Output::of("UnfenceHostTask");
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Recovered {
+    failure: String,
+    failure_status: String,
+    vmoves: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Clean {
+    grace_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Unfenced {
+    service_id: String,
 }
 
 impl crate::custom::FlowContext for HostRejoin {
@@ -71,26 +97,20 @@ impl crate::custom::FlowContext for HostRejoin {
     }
 }
 
-fn fail(message: impl Into<String>) -> StepError {
-    StepError::new(message)
-}
-
-const POLL: Duration = Duration::from_millis(500);
-
 /// The host's last failure must be over, with every vmove ended.
 struct CheckFailureRecovered;
 
 #[async_trait]
 impl Step<HostRejoin> for CheckFailureRecovered {
     fn name(&self) -> &str {
-        "CheckHostFailureRecoveredTask"
+        RECOVERED.step()
     }
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
         let last = ctx
             .store
             .host_last_failure(ctx.host.uuid, ctx.notification.uuid)
             .await
-            .map_err(|e| fail(format!("reading the host's last failure: {e}")))?;
+            .map_err(|e| StepError::store("reading the host's last failure", e))?;
         let Some(failure) = last else {
             return Ok(Outcome::Stop(
                 Ending::Finished,
@@ -101,7 +121,7 @@ impl Step<HostRejoin> for CheckFailureRecovered {
             ));
         };
         if NotificationStatus::IN_PROGRESS.contains(&failure.status) {
-            return Err(fail(format!(
+            return Err(StepError::refused(format!(
                 "the recovery of {}'s failure ({}) is still {}: rejoin waits for it",
                 ctx.host.name, failure.uuid, failure.status
             )));
@@ -110,22 +130,22 @@ impl Step<HostRejoin> for CheckFailureRecovered {
             .store
             .vmove_list(failure.uuid, &Default::default(), &Page::default())
             .await
-            .map_err(|e| fail(format!("reading the failure's vmoves: {e}")))?;
+            .map_err(|e| StepError::store("reading the failure's vmoves", e))?;
         let open = vmoves
             .iter()
             .filter(|v| matches!(v.status, VMoveStatus::Pending | VMoveStatus::Ongoing))
             .count();
         if open > 0 {
-            return Err(fail(format!(
+            return Err(StepError::refused(format!(
                 "{open} instance moves of failure {} have not ended",
                 failure.uuid
             )));
         }
-        Ok(Outcome::Continue(json!({
-            "failure": failure.uuid.to_string(),
-            "failure_status": failure.status.as_str(),
-            "vmoves": vmoves.len(),
-        })))
+        RECOVERED.put(&Recovered {
+            failure: failure.uuid.to_string(),
+            failure_status: failure.status.as_str().to_owned(),
+            vmoves: vmoves.len(),
+        })
     }
 }
 
@@ -136,7 +156,10 @@ struct WaitForComputeCleanup;
 #[async_trait]
 impl Step<HostRejoin> for WaitForComputeCleanup {
     fn name(&self) -> &str {
-        "WaitForComputeCleanupTask"
+        CLEAN.step()
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        const { &[RECOVERED.step()] }
     }
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
         let back_since = ctx.notification.generated_time;
@@ -146,17 +169,18 @@ impl Step<HostRejoin> for WaitForComputeCleanup {
         while Instant::now() < deadline {
             match cleanup_state(ctx, back_since).await {
                 Ok(None) if Timestamp::now().as_micros() >= grace_until => {
-                    return Ok(Outcome::Continue(
-                        json!({ "grace_secs": ctx.config.grace_secs }),
-                    ))
+                    return CLEAN.put(&Clean {
+                        grace_secs: ctx.config.grace_secs,
+                    })
                 }
                 Ok(None) => why = "waiting out the grace period".into(),
                 Ok(Some(reason)) => why = reason,
-                Err(e) => why = e,
+                // Waiting is this step's job: an unreachable Nova is one more reason to wait.
+                Err(e) => why = crate::error::chain(&e),
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(ctx.poll).await;
         }
-        Err(fail(format!(
+        Err(StepError::refused(format!(
             "{} not ready to rejoin after {} s: {why}",
             ctx.host.name, ctx.config.cleanup_timeout_secs
         )))
@@ -164,13 +188,16 @@ impl Step<HostRejoin> for WaitForComputeCleanup {
 }
 
 /// `None` when the host is clean; otherwise what it is still waiting for.
-async fn cleanup_state(ctx: &HostRejoin, back_since: Timestamp) -> Result<Option<String>, String> {
-    let service = ctx
-        .nova
-        .compute_service(&ctx.host.name)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("Nova has no nova-compute on {}", ctx.host.name))?;
+async fn cleanup_state(
+    ctx: &HostRejoin,
+    back_since: Timestamp,
+) -> Result<Option<String>, NovaError> {
+    let Some(service) = ctx.nova.compute_service(&ctx.host.name).await? else {
+        return Ok(Some(format!(
+            "Nova has no nova-compute on {}",
+            ctx.host.name
+        )));
+    };
     // Forced down hides the state; the heartbeat shows the process is running.
     if service.updated_at.is_none_or(|t| t < back_since) {
         return Ok(Some(format!(
@@ -181,8 +208,7 @@ async fn cleanup_state(ctx: &HostRejoin, back_since: Timestamp) -> Result<Option
     let pending = ctx
         .nova
         .evacuations_from(&ctx.host.name)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .into_iter()
         .filter(|m| m.status == "done")
         .count();
@@ -200,7 +226,10 @@ struct UnfenceHost;
 #[async_trait]
 impl Step<HostRejoin> for UnfenceHost {
     fn name(&self) -> &str {
-        "UnfenceHostTask"
+        UNFENCED.step()
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        const { &[CLEAN.step()] }
     }
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
         if !ctx.config.auto_unfence {
@@ -213,28 +242,35 @@ impl Step<HostRejoin> for UnfenceHost {
                 ),
             ));
         }
-        let service = ctx
-            .nova
-            .compute_service(&ctx.host.name)
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .ok_or_else(|| fail(format!("Nova has no nova-compute on {}", ctx.host.name)))?;
+        let retry = &ctx.retry;
+        let service = retry
+            .nova("finding the compute service", || {
+                ctx.nova.compute_service(&ctx.host.name)
+            })
+            .await?
+            .ok_or_else(|| {
+                StepError::refused(format!("Nova has no nova-compute on {}", ctx.host.name))
+            })?;
         if service.forced_down {
-            ctx.nova
-                .unforce_down(&service.id)
-                .await
-                .map_err(|e| fail(format!("clearing forced_down: {e}")))?;
+            retry
+                .nova("clearing forced_down", || {
+                    ctx.nova.unforce_down(&service.id)
+                })
+                .await?;
         }
         if service.status != "enabled" {
-            ctx.nova
-                .enable_service(&service.id)
-                .await
-                .map_err(|e| fail(format!("enabling the compute service: {e}")))?;
+            retry
+                .nova("enabling the compute service", || {
+                    ctx.nova.enable_service(&service.id)
+                })
+                .await?;
         }
         ctx.store
             .host_set_flags(ctx.host.uuid, Some(false), None)
             .await
-            .map_err(|e| fail(format!("ending the host's maintenance: {e}")))?;
-        Ok(Outcome::Continue(json!({ "service_id": service.id })))
+            .map_err(|e| StepError::store("ending the host's maintenance", e))?;
+        UNFENCED.put(&Unfenced {
+            service_id: service.id,
+        })
     }
 }

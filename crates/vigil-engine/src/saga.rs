@@ -1,12 +1,19 @@
 //! Recovery flows as sagas: a declared list of named steps whose outputs are persisted one by
 //! one, so a flow interrupted by a crash is resumed by any engine from its last completed step.
 //!
-//! The runner never retries a step itself (steps own their retry policy, see ARCHITECTURE.md);
-//! it only guarantees order, persistence before progress, and resumption.
+//! A step's output is a typed value stored under the step's name and read back through an
+//! [`Output`] key; a step declares the outputs it needs, and [`check_flow`] refuses a flow in
+//! which a needed step does not come first. The runner never retries a step itself (steps own
+//! their retry policy, `crate::retry`); it only guarantees order, persistence before progress,
+//! and resumption.
 
+pub use crate::error::StepError;
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 /// Where a step stands, with taskflow's state names (they reach `recovery_workflow_details`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,24 +56,77 @@ pub enum Ending {
 /// What a step decided.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Go on with the next step; the value is this step's persisted output.
+    /// Go on with the next step; the value is this step's persisted output (see [`Output::put`]).
     Continue(Value),
     /// Stop the flow here, successfully (e.g. "no instances on the host": finished).
     Stop(Ending, String),
 }
 
-/// A step failed; the flow stops and the notification goes to `error`.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct StepError {
-    pub message: String,
+/// The typed key of a step's output: the step's name and the type of what it stores.
+pub struct Output<T> {
+    step: &'static str,
+    _type: PhantomData<fn() -> T>,
 }
 
-impl StepError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
+impl<T> Output<T> {
+    pub const fn of(step: &'static str) -> Self {
+        Output {
+            step,
+            _type: PhantomData,
         }
+    }
+
+    pub const fn step(&self) -> &'static str {
+        self.step
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Output<T> {
+    /// The output of the step, which must have completed in this flow: a missing output is a
+    /// wrongly assembled flow, never a default.
+    pub fn get(&self, done: &Outputs) -> Result<T, StepError> {
+        let value = done
+            .0
+            .get(self.step)
+            .ok_or(StepError::MissingOutput { step: self.step })?;
+        self.decode(value.clone())
+    }
+
+    /// Reads a stored output, e.g. from the log of an earlier flow.
+    pub fn decode(&self, value: Value) -> Result<T, StepError> {
+        serde_json::from_value(value).map_err(|source| StepError::BadOutput {
+            step: self.step,
+            source,
+        })
+    }
+
+    /// The step's outcome carrying `value` as its output.
+    pub fn put(&self, value: &T) -> Result<Outcome, StepError> {
+        serde_json::to_value(value)
+            .map(Outcome::Continue)
+            .map_err(|source| StepError::BadOutput {
+                step: self.step,
+                source,
+            })
+    }
+}
+
+/// The outputs of the steps completed so far, read through their [`Output`] keys.
+#[derive(Clone, Debug, Default)]
+pub struct Outputs(BTreeMap<String, Value>);
+
+impl Outputs {
+    fn contains(&self, step: &str) -> bool {
+        self.0.contains_key(step)
+    }
+
+    fn insert(&mut self, step: String, output: Value) {
+        self.0.insert(step, output);
+    }
+
+    /// Every output by step name, for operator steps (they get the flow's context as JSON).
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(&self.0).unwrap_or_default()
     }
 }
 
@@ -85,24 +145,57 @@ pub enum LogError {
     #[error("the lease on this notification was lost")]
     LeaseLost,
     #[error("the flow log could not be written")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Store(#[source] vigil_store::StoreError),
 }
-
-/// Outputs of the steps completed so far, by step name.
-pub type Outputs = BTreeMap<String, Value>;
 
 /// One step of a flow. `run` must be safe to run twice: a crash after its effect and before its
 /// record is saved makes the resumed flow run it again.
 #[async_trait]
 pub trait Step<C: Sync>: Send + Sync {
+    /// The step's one name: in the log, in `recovery_workflow_details` and in `[engine.flows]`.
     fn name(&self) -> &str;
+    /// The steps whose outputs this one reads; they must come before it in the flow.
+    fn needs(&self) -> &'static [&'static str] {
+        &[]
+    }
     async fn run(&self, ctx: &C, done: &Outputs) -> Result<Outcome, StepError>;
+}
+
+/// Why a list of steps is not a flow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FlowDefError {
+    #[error("{step} needs the output of {needs}, which does not run before it")]
+    MissingNeed { step: String, needs: &'static str },
+    #[error("{0} appears twice")]
+    Duplicate(String),
+}
+
+/// Checks that every step's needs run before it and that names are unique (the log is keyed
+/// by name).
+pub fn check_flow<C: Sync>(steps: &[Box<dyn Step<C>>]) -> Result<(), FlowDefError> {
+    for (i, step) in steps.iter().enumerate() {
+        let before = &steps[..i];
+        if before.iter().any(|s| s.name() == step.name()) {
+            return Err(FlowDefError::Duplicate(step.name().to_owned()));
+        }
+        if let Some(needs) = step
+            .needs()
+            .iter()
+            .find(|n| !before.iter().any(|s| s.name() == **n))
+        {
+            return Err(FlowDefError::MissingNeed {
+                step: step.name().to_owned(),
+                needs,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Why a flow did not reach an ending.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
-    #[error("step {step} failed")]
+    #[error("{step}")]
     Step {
         step: String,
         #[source]
@@ -126,7 +219,7 @@ pub async fn run_flow<C: Sync>(
         let step = step.to_owned();
         move |source| FlowError::Log { step, source }
     };
-    let mut done = Outputs::new();
+    let mut done = Outputs::default();
     for record in log.load().await.map_err(log_err("<load>"))? {
         if record.state == StepState::Success {
             if let Some(ending) = record.ending {
@@ -137,7 +230,7 @@ pub async fn run_flow<C: Sync>(
     }
     for step in steps {
         let name = step.name();
-        if done.contains_key(name) {
+        if done.contains(name) {
             continue;
         }
         let mut record = StepRecord {
@@ -165,7 +258,7 @@ pub async fn run_flow<C: Sync>(
             }
             Err(source) => {
                 record.state = StepState::Failure;
-                record.message = source.message.clone();
+                record.message = crate::error::chain(&source);
                 log.save(&record).await.map_err(log_err(name))?;
                 return Err(FlowError::Step {
                     step: name.to_owned(),

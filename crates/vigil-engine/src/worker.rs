@@ -4,169 +4,114 @@
 //! coordination: no broker, no leader. A crashed engine's lease expires and another engine
 //! resumes its flow from the step log.
 
-use crate::custom;
+use crate::config::{EngineConfig, Flows};
+use crate::custom::FlowConfigError;
+use crate::error::chain;
 use crate::fence::Fencer;
-use crate::host::{self, HostFailure, HostRecoveryConfig};
-use crate::instance::{self, InstanceFailure, InstanceRecoveryConfig};
+use crate::host::HostFailure;
+use crate::instance::{self, InstanceFailure};
+use crate::log::StoreLog;
 use crate::nova::Nova;
-use crate::planner::SelectionPolicy;
-use crate::process::{self, ProcessFailure, ProcessRecoveryConfig};
-use crate::rejoin::{self, HostRejoin, RejoinConfig};
-use crate::saga::{run_flow, Ending, FlowError, FlowLog, LogError, Step, StepRecord, StepState};
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex};
+use crate::process::ProcessFailure;
+use crate::rejoin::HostRejoin;
+use crate::saga::{run_flow, Ending, FlowError, LogError, Step};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
-use vigil_domain::{
-    Notification, NotificationId, NotificationStatus, NotificationType, ProgressDetail, Timestamp,
-};
-use vigil_store::{Claimed, FlowStep, Store, StoreError};
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+use vigil_domain::{Notification, NotificationStatus, NotificationType, Timestamp};
+use vigil_store::{Claimed, Store};
 
-/// Engine settings (`[engine]` in the configuration).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EngineConfig {
-    /// Seconds a claim lasts without renewal; a crashed engine's work resumes after this.
-    pub lease_secs: u64,
-    /// How often the queue is polled when idle.
-    pub poll_interval_ms: u64,
-    /// Notifications processed at once by this engine.
-    pub max_concurrent: usize,
-    /// Attempts (claims) of a failing notification before it is `failed`.
-    pub max_attempts: i64,
-    /// Delay before retrying an `error` notification, multiplied by the attempt number.
-    pub retry_backoff_secs: u64,
-    /// Notifications still unhandled this long after they were generated become `failed`.
-    pub expire_after_secs: u64,
-    /// Hosts of one segment recovered at once, by all engines together (0: no cap).
-    pub segment_recovery_cap: u32,
-    pub host: HostRecoveryConfig,
-    pub selection: SelectionPolicy,
-    pub instance: InstanceRecoveryConfig,
-    pub process: ProcessRecoveryConfig,
-    pub rejoin: RejoinConfig,
-    /// Operator-defined steps per flow (`host_failure`, `instance_failure`,
-    /// `process_failure`, `host_rejoin`).
-    pub flows: custom::Flows,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            lease_secs: 30,
-            poll_interval_ms: 500,
-            max_concurrent: 16,
-            max_attempts: 5,
-            retry_backoff_secs: 30,
-            expire_after_secs: 24 * 3600,
-            segment_recovery_cap: 4,
-            host: HostRecoveryConfig::default(),
-            selection: SelectionPolicy::default(),
-            instance: InstanceRecoveryConfig::default(),
-            process: ProcessRecoveryConfig::default(),
-            rejoin: RejoinConfig::default(),
-            flows: custom::Flows::new(),
-        }
-    }
-}
-
-impl EngineConfig {
-    /// Checks the operator's flows (unknown flows, task names, malformed steps).
-    pub fn check(&self) -> Result<(), String> {
-        for flow in self.flows.keys() {
-            if !FLOWS.contains(&flow.as_str()) {
-                return Err(format!(
-                    "[engine.flows.{flow}]: no such flow (one of: {})",
-                    FLOWS.join(", ")
-                ));
-            }
-        }
-        self.host_steps().map(drop)?;
-        self.instance_steps().map(drop)?;
-        self.process_steps().map(drop)?;
-        self.rejoin_steps().map(drop)
-    }
-
-    fn host_steps(&self) -> Result<Vec<Box<dyn Step<HostFailure>>>, String> {
-        custom::assemble(
-            "host_failure",
-            self.flows.get("host_failure"),
-            host::safety_steps(),
-            host::builtin_steps(&self.host),
-        )
-    }
-
-    fn instance_steps(&self) -> Result<Vec<Box<dyn Step<InstanceFailure>>>, String> {
-        custom::assemble(
-            "instance_failure",
-            self.flows.get("instance_failure"),
-            Vec::new(),
-            instance::builtin_steps(),
-        )
-    }
-
-    fn process_steps(&self) -> Result<Vec<Box<dyn Step<ProcessFailure>>>, String> {
-        custom::assemble(
-            "process_failure",
-            self.flows.get("process_failure"),
-            Vec::new(),
-            process::builtin_steps(),
-        )
-    }
-
-    fn rejoin_steps(&self) -> Result<Vec<Box<dyn Step<HostRejoin>>>, String> {
-        custom::assemble(
-            "host_rejoin",
-            self.flows.get("host_rejoin"),
-            rejoin::safety_steps(),
-            rejoin::builtin_steps(),
-        )
-    }
-}
-
-const FLOWS: [&str; 4] = [
-    "host_failure",
-    "instance_failure",
-    "process_failure",
-    "host_rejoin",
-];
-
-pub struct Engine {
+/// What the engine works with; the caller owns their lifetimes (one Nova session per process,
+/// shared with the API).
+pub struct EngineParts {
     pub store: Store,
     pub nova: Arc<dyn Nova>,
     pub fencer: Arc<dyn Fencer>,
-    pub config: EngineConfig,
     /// This engine's name in leases; unique per process.
     pub owner: String,
-    /// Signalled by an API in the same process when a notification is stored, so the engine
-    /// claims it at once instead of at its next poll.
-    pub wake: tokio::sync::Notify,
+}
+
+pub struct Engine {
+    store: Store,
+    nova: Arc<dyn Nova>,
+    fencer: Arc<dyn Fencer>,
+    config: EngineConfig,
+    flows: Flows,
+    owner: String,
+    wake: Notify,
+}
+
+/// A running engine: wake it when work arrives, stop it, and learn how it ended.
+pub struct EngineHandle {
+    engine: Arc<Engine>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EngineHandle {
+    /// Makes the engine look for work now instead of at its next poll (an API in the same
+    /// process calls it when a notification is stored).
+    pub fn wake(&self) {
+        self.engine.wake.notify_one();
+    }
+
+    /// A cheap waker for the API, which must not hold the handle itself.
+    pub fn waker(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let engine = self.engine.clone();
+        Arc::new(move || engine.wake.notify_one())
+    }
+
+    /// Stops claiming, waits for the loop to end and reports a panic of the loop. Flows in
+    /// flight are left to their leases: another engine, or this one restarted, resumes them.
+    pub async fn shutdown(self) -> Result<(), tokio::task::JoinError> {
+        let _ = self.shutdown.send(true);
+        self.task.await
+    }
 }
 
 impl Engine {
-    /// Runs until `shutdown` turns true; in-flight flows are left to their leases (another
-    /// engine, or this one restarted, resumes them).
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Checks the configuration's flows and starts the engine loop.
+    pub fn start(
+        config: EngineConfig,
+        parts: EngineParts,
+    ) -> Result<EngineHandle, FlowConfigError> {
+        let flows = config.flows()?;
+        let engine = Arc::new(Engine {
+            store: parts.store,
+            nova: parts.nova,
+            fencer: parts.fencer,
+            config,
+            flows,
+            owner: parts.owner,
+            wake: Notify::new(),
+        });
+        let (shutdown, stopped) = watch::channel(false);
+        let task = tokio::spawn(engine.clone().run(stopped));
+        Ok(EngineHandle {
+            engine,
+            shutdown,
+            task,
+        })
+    }
+
+    async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.config.max_concurrent.max(1)));
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         let mut last_expiry = tokio::time::Instant::now() - Duration::from_secs(3600);
+        // Every flow's task, so that a panicking flow is reported, not silently lost.
+        let mut flows = JoinSet::new();
         tracing::info!(owner = %self.owner, "engine started");
         loop {
+            while let Some(ended) = flows.try_join_next() {
+                report_flow_task(ended);
+            }
             if *shutdown.borrow() {
                 break;
             }
             if last_expiry.elapsed() > Duration::from_secs(60) {
                 last_expiry = tokio::time::Instant::now();
-                let cutoff = Timestamp::now().saturating_sub_secs(self.config.expire_after_secs);
-                match self.store.notification_expire(cutoff).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(count = n, "expired unhandled notifications"),
-                    Err(e) => tracing::error!(
-                        error = &e as &dyn std::error::Error,
-                        "expiring notifications"
-                    ),
-                }
+                self.expire().await;
             }
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
@@ -180,7 +125,7 @@ impl Engine {
             {
                 Ok(Some(claim)) => {
                     let engine = self.clone();
-                    tokio::spawn(async move {
+                    flows.spawn(async move {
                         engine.process(claim).await;
                         drop(permit);
                     });
@@ -200,11 +145,28 @@ impl Engine {
                 }
             }
         }
+        // Flows in flight stop here; their leases expire and the work is resumed elsewhere.
+        flows.abort_all();
+        while let Some(ended) = flows.join_next().await {
+            report_flow_task(ended);
+        }
         tracing::info!(owner = %self.owner, "engine stopped");
     }
 
+    async fn expire(&self) {
+        let cutoff = Timestamp::now().saturating_sub_secs(self.config.expire_after_secs);
+        match self.store.notification_expire(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "expired unhandled notifications"),
+            Err(e) => tracing::error!(
+                error = &e as &dyn std::error::Error,
+                "expiring notifications"
+            ),
+        }
+    }
+
     /// Processes one claimed notification to an end, renewing the lease meanwhile.
-    pub async fn process(&self, claim: Claimed) {
+    async fn process(&self, claim: Claimed) {
         let id = claim.notification.uuid;
         let lease = Duration::from_secs(self.config.lease_secs);
         let work = self.recover(&claim.notification);
@@ -219,7 +181,7 @@ impl Engine {
         let outcome = tokio::select! {
             o = work => o,
             e = renew => {
-                tracing::warn!(notification = %id, error = %e, "lost the lease; abandoning the flow");
+                tracing::warn!(notification = %id, error = &e as &dyn std::error::Error, "lost the lease; abandoning the flow");
                 return;
             }
         };
@@ -248,6 +210,7 @@ impl Engine {
         }
     }
 
+    /// Chooses the notification's flow and runs it.
     async fn recover(&self, n: &Notification) -> Result<Ending, Failure> {
         let host = match self.store.host_get_by_uuid(n.source_host_uuid).await {
             Ok(Some(h)) => h,
@@ -257,7 +220,7 @@ impl Engine {
                     n.source_host_uuid
                 )))
             }
-            Err(e) => return Err(Failure::Other(format!("reading the host: {e}"))),
+            Err(e) => return Err(Failure::Other(format!("reading the host: {}", chain(&e)))),
         };
         if !host.segment.enabled {
             return Ok(Ending::Ignored(format!(
@@ -265,8 +228,12 @@ impl Engine {
                 n.uuid, host.segment.uuid
             )));
         }
-        let event = n.payload.get("event").and_then(|v| v.as_str());
+        let config = &self.config;
+        let poll = Duration::from_millis(config.host.poll_interval_ms);
+        let retry = config.retry.clone();
         let log = StoreLog::new(self.store.clone(), n.uuid, self.owner.clone());
+        // TODO(merge): the typed payload of vigil-wire.
+        let event = n.payload.get("event").and_then(|v| v.as_str());
         match (n.notification_type, event) {
             (NotificationType::ComputeHost, Some("STOPPED")) => {
                 let ctx = HostFailure {
@@ -276,15 +243,11 @@ impl Engine {
                     owner: self.owner.clone(),
                     notification: n.clone(),
                     host,
-                    config: self.config.host.clone(),
-                    selection: self.config.selection.clone(),
+                    config: config.host.clone(),
+                    selection: config.selection.clone(),
+                    retry,
                 };
-                flow(
-                    &self.config.host_steps().map_err(Failure::Other)?,
-                    &ctx,
-                    &log,
-                )
-                .await
+                flow(&self.flows.host, &ctx, &log).await
             }
             (NotificationType::ComputeHost, Some("STARTED")) => {
                 let ctx = HostRejoin {
@@ -292,14 +255,11 @@ impl Engine {
                     nova: self.nova.clone(),
                     notification: n.clone(),
                     host,
-                    config: self.config.rejoin.clone(),
+                    config: config.rejoin.clone(),
+                    retry,
+                    poll,
                 };
-                flow(
-                    &self.config.rejoin_steps().map_err(Failure::Other)?,
-                    &ctx,
-                    &log,
-                )
-                .await
+                flow(&self.flows.rejoin, &ctx, &log).await
             }
             (NotificationType::Vm, Some(event)) => {
                 let domain_event = n
@@ -317,14 +277,11 @@ impl Engine {
                     nova: self.nova.clone(),
                     owner: self.owner.clone(),
                     notification: n.clone(),
-                    config: self.config.instance.clone(),
+                    config: config.instance.clone(),
+                    retry,
+                    poll,
                 };
-                flow(
-                    &self.config.instance_steps().map_err(Failure::Other)?,
-                    &ctx,
-                    &log,
-                )
-                .await
+                flow(&self.flows.instance, &ctx, &log).await
             }
             (NotificationType::Process, Some("STOPPED")) => {
                 let ctx = ProcessFailure {
@@ -332,20 +289,30 @@ impl Engine {
                     nova: self.nova.clone(),
                     notification: n.clone(),
                     host,
-                    config: self.config.process.clone(),
+                    config: config.process.clone(),
+                    retry,
+                    poll,
                 };
-                flow(
-                    &self.config.process_steps().map_err(Failure::Other)?,
-                    &ctx,
-                    &log,
-                )
-                .await
+                flow(&self.flows.process, &ctx, &log).await
             }
             (NotificationType::Process, Some("STARTED")) => Ok(Ending::Finished),
             (kind, event) => Ok(Ending::Ignored(format!(
                 "Vigil does not act on {kind} notifications with event {}",
                 event.unwrap_or("(none)")
             ))),
+        }
+    }
+}
+
+/// A flow task that panicked is a bug: say so loudly. Its lease expires and the notification
+/// is taken up again, by this engine or another.
+fn report_flow_task(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            tracing::error!(
+                error = &e as &dyn std::error::Error,
+                "a recovery flow panicked"
+            );
         }
     }
 }
@@ -361,132 +328,11 @@ async fn flow<C: Sync>(
             source: LogError::LeaseLost,
             ..
         } => Failure::LeaseLost,
-        FlowError::Step { step, source } => Failure::Other(format!("{step}: {}", source.message)),
-        other => Failure::Other(other.to_string()),
+        other => Failure::Other(chain(&other)),
     })
 }
 
 enum Failure {
     LeaseLost,
     Other(String),
-}
-
-/// The saga's log in the store, fenced by the lease; progress details accumulate per step.
-pub struct StoreLog {
-    store: Store,
-    id: NotificationId,
-    owner: String,
-    details: Mutex<std::collections::BTreeMap<String, Vec<ProgressDetail>>>,
-}
-
-impl StoreLog {
-    pub fn new(store: Store, id: NotificationId, owner: String) -> Self {
-        Self {
-            store,
-            id,
-            owner,
-            details: Mutex::default(),
-        }
-    }
-}
-
-fn log_err(e: StoreError) -> LogError {
-    match e {
-        StoreError::LeaseLost(_) => LogError::LeaseLost,
-        other => LogError::Store(Box::new(other)),
-    }
-}
-
-const FINISHED: &str = "finished";
-const IGNORED: &str = "ignored: ";
-
-#[async_trait]
-impl FlowLog for StoreLog {
-    async fn load(&self) -> Result<Vec<StepRecord>, LogError> {
-        let steps = self.store.flow_log_load(self.id).await.map_err(log_err)?;
-        let mut details = self.details.lock().expect("not poisoned");
-        let mut out = Vec::new();
-        for s in steps {
-            details.insert(s.name.clone(), s.progress_details.clone());
-            let state = match s.state.as_str() {
-                "SUCCESS" => StepState::Success,
-                "FAILURE" => StepState::Failure,
-                _ => StepState::Running,
-            };
-            let ending = match s.ending.as_deref() {
-                Some(FINISHED) => Some(Ending::Finished),
-                Some(e) => Some(Ending::Ignored(
-                    e.strip_prefix(IGNORED).unwrap_or(e).to_owned(),
-                )),
-                None => None,
-            };
-            out.push(StepRecord {
-                name: s.name,
-                state,
-                output: s
-                    .output
-                    .as_deref()
-                    .and_then(|o| serde_json::from_str(o).ok())
-                    .unwrap_or(serde_json::Value::Null),
-                message: s.message.unwrap_or_default(),
-                ending,
-            });
-        }
-        Ok(out)
-    }
-
-    async fn save(&self, record: &StepRecord) -> Result<(), LogError> {
-        if record.state == StepState::Success {
-            crash_point(&record.name);
-        }
-        let progress = match record.state {
-            StepState::Running => 0.0,
-            StepState::Success | StepState::Failure => 1.0,
-        };
-        let details = {
-            let mut all = self.details.lock().expect("not poisoned");
-            let entry = all.entry(record.name.clone()).or_default();
-            entry.push(ProgressDetail {
-                timestamp: Timestamp::now()
-                    .naive()
-                    .format("%Y-%m-%d %H:%M:%S%.6f")
-                    .to_string(),
-                progress: format!("{progress:.1}"),
-                message: record.message.clone(),
-            });
-            entry.clone()
-        };
-        let step = FlowStep {
-            name: record.name.clone(),
-            state: record.state.as_str().to_owned(),
-            progress,
-            progress_details: details,
-            output: Some(record.output.to_string()),
-            message: Some(record.message.clone()),
-            ending: record.ending.as_ref().map(|e| match e {
-                Ending::Finished => FINISHED.to_owned(),
-                Ending::Ignored(why) => format!("{IGNORED}{why}"),
-            }),
-        };
-        self.store
-            .flow_step_save(self.id, &self.owner, &step)
-            .await
-            .map_err(log_err)
-    }
-}
-
-/// Crash-safety tests' hook: with `VIGIL_CRASH_FILE` set, an engine about to record step X as
-/// completed — its effect done, its record not yet written, the worst moment to die — aborts
-/// (no cleanup, its lease left to expire, as after kill -9) if the file names X. The file is
-/// removed first, so of several engines exactly one crashes.
-fn crash_point(step: &str) {
-    let Some(path) = std::env::var_os("VIGIL_CRASH_FILE") else {
-        return;
-    };
-    if std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == step)
-        && std::fs::remove_file(&path).is_ok()
-    {
-        tracing::error!(step, "VIGIL_CRASH_FILE names this step: aborting");
-        std::process::abort();
-    }
 }

@@ -62,3 +62,32 @@ pub enum StoreError {
     #[error("corrupt {what} in the database: {detail}")]
     Corrupt { what: &'static str, detail: String },
 }
+
+impl vigil_domain::Classify for StoreError {
+    fn class(&self) -> vigil_domain::ErrorClass {
+        use vigil_domain::ErrorClass::*;
+        match self {
+            StoreError::SegmentNotFound(_)
+            | StoreError::HostNotFound { .. }
+            | StoreError::HostNameNotFound(_)
+            | StoreError::NotificationNotFound(_)
+            | StoreError::VMoveNotFound(_) => Gone,
+            StoreError::SegmentNameExists(_)
+            | StoreError::HostNameExists(_)
+            | StoreError::SegmentInUse(_)
+            | StoreError::HostInUse(_)
+            | StoreError::HostOnMaintenance(_)
+            | StoreError::DuplicateNotification(_)
+            | StoreError::LeaseLost(_) => Conflict,
+            // A database restarting, a pool timing out, a connection reset: the next try may
+            // work. (A malformed statement would fail every time, but that is a bug, not input.)
+            StoreError::Connect { .. }
+            | StoreError::Database { .. }
+            | StoreError::Sqlite { .. } => Transient,
+            StoreError::MarkerNotFound(_)
+            | StoreError::InvalidSortKey(_)
+            | StoreError::Migrate(_)
+            | StoreError::Corrupt { .. } => Fatal,
+        }
+    }
+}

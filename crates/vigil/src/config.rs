@@ -19,7 +19,7 @@ pub struct Config {
     pub api: ApiConfig,
     /// Credentials for Nova (the engine, and the API's host-name check). Unset: no Nova.
     pub openstack: vigil_openstack::Credentials,
-    pub engine: vigil_engine::worker::EngineConfig,
+    pub engine: vigil_engine::EngineConfig,
 }
 
 /// The Masakari-compatible API.
@@ -75,7 +75,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             api: ApiConfig::default(),
             openstack: vigil_openstack::Credentials::default(),
-            engine: vigil_engine::worker::EngineConfig::default(),
+            engine: vigil_engine::EngineConfig::default(),
         }
     }
 }

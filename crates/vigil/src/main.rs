@@ -139,36 +139,22 @@ async fn main() -> anyhow::Result<()> {
             let Some(engine) = engine(&config, store)? else {
                 anyhow::bail!("the engine needs Nova: set [openstack] auth_url and credentials");
             };
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let task = tokio::spawn(engine.run(stopped));
             shutdown_signal().await;
-            let _ = stop.send(true);
-            task.await.context("engine task")?;
+            engine.shutdown().await.context("the engine")?;
             Ok(())
         }
         Command::Serve(args) => {
             let config = load_config(&args.common, args.listen)?;
             let store = open_store(&config).await?;
             let engine = engine(&config, store.clone())?;
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let mut wake: Option<std::sync::Arc<dyn Fn() + Send + Sync>> = None;
-            let task = match engine {
-                Some(e) => {
-                    let waker = e.clone();
-                    wake = Some(std::sync::Arc::new(move || waker.wake.notify_one()));
-                    Some(tokio::spawn(e.run(stopped)))
-                }
-                None => {
-                    tracing::warn!(
-                        "no [openstack] credentials: serving the API without a recovery engine"
-                    );
-                    None
-                }
-            };
-            let result = run_api(&config, store, wake).await;
-            let _ = stop.send(true);
-            if let Some(task) = task {
-                task.await.context("engine task")?;
+            if engine.is_none() {
+                tracing::warn!(
+                    "no [openstack] credentials: serving the API without a recovery engine"
+                );
+            }
+            let result = run_api(&config, store, engine.as_ref().map(|e| e.waker())).await;
+            if let Some(engine) = engine {
+                engine.shutdown().await.context("the engine")?;
             }
             result
         }
@@ -242,31 +228,25 @@ fn openstack_session(
 }
 
 /// The recovery engine, when Nova is configured.
-fn engine(
-    config: &Config,
-    store: Store,
-) -> anyhow::Result<Option<std::sync::Arc<vigil_engine::worker::Engine>>> {
+fn engine(config: &Config, store: Store) -> anyhow::Result<Option<vigil_engine::EngineHandle>> {
     let Some(session) = openstack_session(config)? else {
         return Ok(None);
     };
-    config
-        .engine
-        .check()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let host = hostname();
-    Ok(Some(std::sync::Arc::new(vigil_engine::worker::Engine {
+    let parts = vigil_engine::EngineParts {
         store,
         nova: std::sync::Arc::new(vigil_engine::nova_rest::NovaRest::new(session)),
         fencer: std::sync::Arc::new(vigil_engine::fence::TrustMonitor),
-        config: config.engine.clone(),
         // Unique per process, readable in the database: which engine holds a notification.
         owner: format!(
-            "{host}:{}:{}",
+            "{}:{}:{}",
+            hostname(),
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ),
-        wake: tokio::sync::Notify::new(),
-    })))
+    };
+    let engine = vigil_engine::Engine::start(config.engine.clone(), parts)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(Some(engine))
 }
 
 fn hostname() -> String {

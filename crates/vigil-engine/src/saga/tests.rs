@@ -34,25 +34,33 @@ impl FlowLog for MemLog {
     }
 }
 
-/// Counts its runs in the shared context; output depends on the previous step's output.
-struct Counting(&'static str);
+/// Counts its runs in the shared context; its output is one more than the step before it
+/// (whose output it needs), so outputs prove what each step read.
+struct Counting(&'static str, &'static [&'static str]);
 
 #[async_trait]
 impl Step<Mutex<Vec<String>>> for Counting {
     fn name(&self) -> &str {
         self.0
     }
+    fn needs(&self) -> &'static [&'static str] {
+        self.1
+    }
     async fn run(&self, ctx: &Mutex<Vec<String>>, done: &Outputs) -> Result<Outcome, StepError> {
         ctx.lock().unwrap().push(self.0.to_owned());
-        Ok(Outcome::Continue(json!(done.len())))
+        let before = match self.1.first() {
+            Some(step) => Output::<u32>::of(step).get(done)? + 1,
+            None => 0,
+        };
+        Output::<u32>::of(self.0).put(&before)
     }
 }
 
 fn flow() -> Vec<Box<dyn Step<Mutex<Vec<String>>>>> {
     vec![
-        Box::new(Counting("a")),
-        Box::new(Counting("b")),
-        Box::new(Counting("c")),
+        Box::new(Counting("a", &[])),
+        Box::new(Counting("b", &["a"])),
+        Box::new(Counting("c", &["b"])),
     ]
 }
 
@@ -118,16 +126,16 @@ impl Step<Mutex<Vec<String>>> for Failing {
         "failing"
     }
     async fn run(&self, _: &Mutex<Vec<String>>, _: &Outputs) -> Result<Outcome, StepError> {
-        Err(StepError::new("nova said no"))
+        Err(StepError::refused("nova said no"))
     }
 }
 
 #[tokio::test]
 async fn a_failing_step_stops_the_flow_with_its_message_logged() {
     let steps: Vec<Box<dyn Step<Mutex<Vec<String>>>>> = vec![
-        Box::new(Counting("a")),
+        Box::new(Counting("a", &[])),
         Box::new(Failing),
-        Box::new(Counting("c")),
+        Box::new(Counting("c", &[])),
     ];
     let log = MemLog::default();
     let ran = Mutex::new(Vec::new());
@@ -159,9 +167,9 @@ impl Step<Mutex<Vec<String>>> for Stopping {
 #[tokio::test]
 async fn a_stop_ends_the_flow_early() {
     let steps: Vec<Box<dyn Step<Mutex<Vec<String>>>>> = vec![
-        Box::new(Counting("a")),
+        Box::new(Counting("a", &[])),
         Box::new(Stopping),
-        Box::new(Counting("c")),
+        Box::new(Counting("c", &[])),
     ];
     let log = MemLog::default();
     let ran = Mutex::new(Vec::new());
@@ -170,4 +178,58 @@ async fn a_stop_ends_the_flow_early() {
         Ending::Finished
     );
     assert_eq!(*ran.lock().unwrap(), ["a"]);
+}
+
+/// A flow whose steps' needs are not met is refused before it runs; a step that runs without
+/// the output it reads fails instead of reading a default.
+#[tokio::test]
+async fn needs_are_checked_before_a_flow_runs_and_a_missing_output_is_an_error() {
+    type Steps = Vec<Box<dyn Step<Mutex<Vec<String>>>>>;
+    let cases: Vec<(&str, Steps, Result<(), FlowDefError>)> = vec![
+        ("complete", flow(), Ok(())),
+        (
+            "need dropped",
+            vec![
+                Box::new(Counting("a", &[])),
+                Box::new(Counting("c", &["b"])),
+            ],
+            Err(FlowDefError::MissingNeed {
+                step: "c".into(),
+                needs: "b",
+            }),
+        ),
+        (
+            "need after",
+            vec![
+                Box::new(Counting("b", &["a"])),
+                Box::new(Counting("a", &[])),
+            ],
+            Err(FlowDefError::MissingNeed {
+                step: "b".into(),
+                needs: "a",
+            }),
+        ),
+        (
+            "twice",
+            vec![Box::new(Counting("a", &[])), Box::new(Counting("a", &[]))],
+            Err(FlowDefError::Duplicate("a".into())),
+        ),
+    ];
+    for (case, steps, want) in cases {
+        assert_eq!(check_flow(&steps), want, "{case}");
+    }
+    let unchecked: Steps = vec![Box::new(Counting("c", &["b"]))];
+    let err = run_flow(&unchecked, &Mutex::new(Vec::new()), &MemLog::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FlowError::Step {
+                source: StepError::MissingOutput { step: "b" },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

@@ -1,0 +1,130 @@
+//! How a recovery step fails: one variant per kind of failed operation, the cause kept as a
+//! `#[source]` so the step log and the notification's message show the whole chain.
+
+use crate::fence::FenceError;
+use crate::nova::NovaError;
+use vigil_domain::{Classify, ErrorClass};
+use vigil_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A Nova call failed (a transient failure only after the retry policy gave up).
+    #[error("{action}")]
+    Nova {
+        action: String,
+        #[source]
+        source: NovaError,
+    },
+    #[error("{action}")]
+    Store {
+        action: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("fencing {host} with {fencer}")]
+    Fence {
+        host: String,
+        fencer: String,
+        #[source]
+        source: FenceError,
+    },
+    /// A step ran without the output of a step it needs: the flow is assembled wrongly.
+    #[error("the output of {step} is missing")]
+    MissingOutput { step: &'static str },
+    #[error("the output of {step} cannot be read")]
+    BadOutput {
+        step: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An operator's `exec` command could not be run.
+    #[error("{command}: could not start")]
+    Exec {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An operator's webhook could not be reached.
+    #[error("webhook {url}")]
+    Webhook {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The step decided not to go on: a safety gate, a timeout, a refusal by Nova's state or
+    /// by an operator step. The text is the whole reason.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl StepError {
+    pub fn nova(action: impl Into<String>, source: NovaError) -> Self {
+        StepError::Nova {
+            action: action.into(),
+            source,
+        }
+    }
+
+    pub fn store(action: impl Into<String>, source: StoreError) -> Self {
+        StepError::Store {
+            action: action.into(),
+            source,
+        }
+    }
+
+    pub fn refused(reason: impl Into<String>) -> Self {
+        StepError::Refused(reason.into())
+    }
+}
+
+impl Classify for StepError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            StepError::Nova { source, .. } => source.class(),
+            StepError::Store { source, .. } => source.class(),
+            StepError::Fence { source, .. } => source.class(),
+            StepError::Webhook { .. } => ErrorClass::Transient,
+            StepError::MissingOutput { .. }
+            | StepError::BadOutput { .. }
+            | StepError::Exec { .. }
+            | StepError::Refused(_) => ErrorClass::Fatal,
+        }
+    }
+}
+
+/// An error and its causes, outermost first, as one line: what the step log keeps.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        // A cause that only repeats what the text already says adds nothing.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_keeps_every_cause() {
+        let e = StepError::nova(
+            "stopping server s1",
+            NovaError::Conflict(
+                "Cannot 'stop' instance s1 while it is in task_state powering-off".into(),
+            ),
+        );
+        assert_eq!(
+            chain(&e),
+            "stopping server s1: conflict: Cannot 'stop' instance s1 while it is in task_state \
+             powering-off"
+        );
+        assert_eq!(chain(&StepError::refused("no scheduler")), "no scheduler");
+    }
+}

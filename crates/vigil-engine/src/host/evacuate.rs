@@ -1,0 +1,413 @@
+//! Choosing a failed host's servers and evacuating them: to the scheduler's choice or the
+//! segment's reserved hosts, in priority order, at most `evacuation_parallelism` at once, each
+//! driven by the decisions of `decide` and confirmed through Nova's migration record.
+
+use super::decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
+use super::feed::MigrationFeed;
+use super::gate::DISABLED;
+use super::HostFailure;
+use crate::error::StepError;
+use crate::nova::{Migration, Server};
+use crate::planner::{plan, Planned, ServerFacts};
+use crate::saga::{Ending, Outcome, Output, Outputs, Step};
+use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+use vigil_domain::{Classify, ErrorClass, RecoveryMethod, Timestamp, VMoveStatus, VMoveType};
+use vigil_store::{HostFilter, Page, VMoveRecord};
+
+pub(super) const CHOSEN: Output<Chosen> = Output::of("PrepareHAEnabledInstancesTask");
+pub(super) const EVACUATED: Output<Evacuated> = Output::of("EvacuateInstancesTask");
+
+/// The servers to evacuate, in priority order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Chosen {
+    pub(super) servers: Vec<Planned>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Evacuated {
+    pub(super) moved: Vec<MovedServer>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct MovedServer {
+    pub(super) id: String,
+    /// The host it runs on now; `None` when it was deleted meanwhile.
+    pub(super) to: Option<String>,
+    pub(super) gone: bool,
+}
+
+pub(super) struct PrepareInstances;
+
+#[async_trait]
+impl Step<HostFailure> for PrepareInstances {
+    fn name(&self) -> &str {
+        CHOSEN.step()
+    }
+    async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
+        let servers = ctx
+            .retry
+            .nova("listing the host's servers", || {
+                ctx.nova.servers_on_host(&ctx.host.name)
+            })
+            .await?;
+        let facts: Vec<ServerFacts> = servers.iter().map(facts).collect();
+        let chosen = plan(&facts, &ctx.selection);
+        if chosen.is_empty() {
+            return Ok(Outcome::Stop(
+                Ending::Finished,
+                format!(
+                    "{} servers on {}, none to evacuate",
+                    servers.len(),
+                    ctx.host.name
+                ),
+            ));
+        }
+        CHOSEN.put(&Chosen { servers: chosen })
+    }
+}
+
+fn facts(s: &Server) -> ServerFacts {
+    ServerFacts {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        vm_state: s.vm_state.clone(),
+        metadata: s.metadata.clone(),
+        tags: s.extra_specs.clone(),
+    }
+}
+
+/// Where to send instances: anywhere the scheduler likes, or the segment's reserved hosts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Strategy {
+    Auto,
+    Reserved,
+}
+
+fn strategies(method: RecoveryMethod) -> &'static [Strategy] {
+    match method {
+        RecoveryMethod::Auto => &[Strategy::Auto],
+        RecoveryMethod::ReservedHost => &[Strategy::Reserved],
+        RecoveryMethod::AutoPriority => &[Strategy::Auto, Strategy::Reserved],
+        RecoveryMethod::RhPriority => &[Strategy::Reserved, Strategy::Auto],
+    }
+}
+
+pub(super) struct EvacuateInstances;
+
+#[async_trait]
+impl Step<HostFailure> for EvacuateInstances {
+    fn name(&self) -> &str {
+        EVACUATED.step()
+    }
+    /// Evacuating from a host Nova does not have forced down would let the host's
+    /// nova-compute, if alive, run the servers too.
+    fn needs(&self) -> &'static [&'static str] {
+        const { &[DISABLED.step(), CHOSEN.step()] }
+    }
+    async fn run(&self, ctx: &HostFailure, done: &Outputs) -> Result<Outcome, StepError> {
+        let mut pending = CHOSEN.get(done)?.servers;
+        let mut moved: Vec<MovedServer> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        let feed = MigrationFeed::start(ctx);
+        let feed = &feed;
+        for strategy in strategies(ctx.host.segment.recovery_method) {
+            if pending.is_empty() {
+                break;
+            }
+            let targets: Vec<Option<String>> = match strategy {
+                Strategy::Auto => vec![None],
+                Strategy::Reserved => reserved_targets(ctx).await?.into_iter().map(Some).collect(),
+            };
+            if targets.is_empty() {
+                reasons.push(format!(
+                    "segment {} has no usable reserved host",
+                    ctx.host.segment.name
+                ));
+            }
+            for target in targets {
+                if pending.is_empty() {
+                    break;
+                }
+                let results: Vec<(Planned, Result<MovedServer, String>)> = stream::iter(pending)
+                    .map(|server| {
+                        let target = target.clone();
+                        async move {
+                            let r = evacuate_one(ctx, feed, &server, target.as_deref()).await;
+                            (server, r)
+                        }
+                    })
+                    .buffer_unordered(ctx.config.evacuation_parallelism.max(1))
+                    .collect()
+                    .await;
+                pending = Vec::new();
+                for (server, result) in results {
+                    match result {
+                        Ok(m) => moved.push(m),
+                        Err(why) => {
+                            reasons.push(format!("{} ({}): {why}", server.name, server.id));
+                            pending.push(server);
+                        }
+                    }
+                }
+                // Keep priority order for the next attempt.
+                pending.sort_by_key(|s| std::cmp::Reverse(s.priority));
+            }
+        }
+        if pending.is_empty() {
+            EVACUATED.put(&Evacuated { moved })
+        } else {
+            Err(StepError::refused(format!(
+                "{} of {} instances not evacuated: {}",
+                pending.len(),
+                pending.len() + moved.len(),
+                reasons.join("; ")
+            )))
+        }
+    }
+}
+
+/// The segment's reserved hosts not in maintenance, each made usable: its Nova service
+/// enabled and its `reserved` flag cleared (it now carries recovered instances).
+async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
+    let filter = HostFilter {
+        reserved: Some(true),
+        on_maintenance: Some(false),
+        ..Default::default()
+    };
+    let hosts = ctx
+        .store
+        .host_list(ctx.host.segment.uuid, &filter, &Page::default())
+        .await
+        .map_err(|e| StepError::store("listing reserved hosts", e))?;
+    let mut out = Vec::new();
+    for h in hosts.into_iter().filter(|h| h.uuid != ctx.host.uuid) {
+        let retry = &ctx.retry;
+        let Some(service) = retry
+            .nova("finding a reserved host's service", || {
+                ctx.nova.compute_service(&h.name)
+            })
+            .await?
+        else {
+            continue;
+        };
+        if service.state != "up" {
+            continue;
+        }
+        if ctx.config.add_reserved_host_to_aggregate {
+            let aggregates = retry
+                .nova("listing the failed host's aggregates", || {
+                    ctx.nova.aggregates_of(&ctx.host.name)
+                })
+                .await?;
+            for aggregate in aggregates {
+                retry
+                    .nova("adding a reserved host to an aggregate", || {
+                        ctx.nova.aggregate_add_host(aggregate, &h.name)
+                    })
+                    .await?;
+            }
+        }
+        if service.status != "enabled" {
+            retry
+                .nova("enabling a reserved host", || {
+                    ctx.nova.enable_service(&service.id)
+                })
+                .await?;
+        }
+        ctx.store
+            .host_set_flags(h.uuid, None, Some(false))
+            .await
+            .map_err(|e| StepError::store(format!("clearing reserved on {}", h.name), e))?;
+        out.push(h.name);
+    }
+    Ok(out)
+}
+
+/// Evacuates one server and waits until it runs elsewhere, keeping its vmove current.
+async fn evacuate_one(
+    ctx: &HostFailure,
+    feed: &MigrationFeed,
+    server: &Planned,
+    target: Option<&str>,
+) -> Result<MovedServer, String> {
+    let mut record = VMoveRecord {
+        instance_uuid: server.id.clone(),
+        instance_name: server.name.clone(),
+        source_host: Some(ctx.host.name.clone()),
+        dest_host: None,
+        start_time: Some(Timestamp::now()),
+        end_time: None,
+        vmove_type: VMoveType::Evacuation,
+        status: VMoveStatus::Ongoing,
+        message: None,
+    };
+    let put = |r: VMoveRecord| async move {
+        ctx.store
+            .vmove_put(ctx.notification.uuid, &ctx.owner, &r)
+            .await
+            .map_err(|e| crate::error::chain(&StepError::store("recording the vmove", e)))
+    };
+    put(record.clone()).await?;
+    let result = drive(ctx, feed, server, target).await;
+    record.end_time = Some(Timestamp::now());
+    match &result {
+        Ok(m) if m.gone => {
+            record.status = VMoveStatus::Ignored;
+            record.message = Some("the server was deleted".into());
+        }
+        Ok(m) => {
+            record.status = VMoveStatus::Succeeded;
+            record.dest_host = m.to.clone();
+        }
+        Err(why) => {
+            record.status = VMoveStatus::Failed;
+            record.message = Some(format!("Failed reason: {why}"));
+        }
+    }
+    put(record).await?;
+    result
+}
+
+/// Carries out the decisions of one server's [`Evacuation`].
+async fn drive(
+    ctx: &HostFailure,
+    feed: &MigrationFeed,
+    server: &Planned,
+    target: Option<&str>,
+) -> Result<MovedServer, String> {
+    let timeout = ctx.config.evacuation_timeout_secs;
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let mut evacuation = Evacuation::new(
+        ctx.config.evacuation_attempts,
+        ctx.notification.created_at,
+        Timestamp::now(),
+    );
+    // Decisions need a snapshot asked for after the last action, or an evacuation just
+    // accepted could look absent and be issued twice. A server not yet acted on can go by the
+    // feed's latest snapshot instead of waiting a poll interval for the next.
+    let mut fresh_after = feed.fresh_for(&server.id);
+    loop {
+        let Some(snapshot) = feed.after(fresh_after, deadline).await else {
+            return Err(evacuation.timed_out(timeout));
+        };
+        fresh_after = Instant::now();
+        let of_server: Vec<&Migration> = snapshot
+            .migrations
+            .iter()
+            .filter(|m| m.instance_uuid == server.id)
+            .collect();
+        match evacuation.observe(&of_server) {
+            Next::Confirm => return confirm(ctx, server, deadline).await,
+            Next::Wait => continue,
+            Next::GiveUp(why) => return Err(why),
+            Next::Issue => {}
+        }
+        let answer = match ctx
+            .nova
+            .evacuate(&server.id, target, ctx.config.start_in_tiers)
+            .await
+        {
+            Ok(()) => Answer::Accepted,
+            Err(e) => match e.class() {
+                ErrorClass::Gone => Answer::Gone,
+                ErrorClass::Transient => Answer::Transient,
+                ErrorClass::Conflict => Answer::Conflict {
+                    rebuilding: rebuilding(ctx, &server.id).await,
+                    message: e.to_string(),
+                },
+                ErrorClass::Fatal => Answer::Refused(e.to_string()),
+            },
+        };
+        match evacuation.answer(answer) {
+            AfterIssue::Watch => {}
+            AfterIssue::Gone => {
+                return Ok(MovedServer {
+                    id: server.id.clone(),
+                    to: None,
+                    gone: true,
+                })
+            }
+            AfterIssue::ResetToError => {
+                tracing::info!(server = %server.id, "resetting server state to error");
+                ctx.nova
+                    .reset_state(&server.id, "error")
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            AfterIssue::GiveUp(why) => return Err(why),
+        }
+        fresh_after = feed.acted(&server.id);
+    }
+}
+
+/// Whether Nova shows the server being rebuilt (evacuated): its task state is set before the
+/// evacuation is accepted. An unreadable server counts as not rebuilding.
+async fn rebuilding(ctx: &HostFailure, server: &str) -> bool {
+    match ctx.nova.server(server).await {
+        Ok(Some(s)) => s.task_state.is_some_and(|t| t.starts_with("rebuild")),
+        _ => false,
+    }
+}
+
+/// After Nova's migration is `done`: wait for the server to settle on its new host, then put
+/// it back in the state it had (stopped stays stopped; error stays error, as in Masakari).
+async fn confirm(
+    ctx: &HostFailure,
+    server: &Planned,
+    deadline: Instant,
+) -> Result<MovedServer, String> {
+    let gone = || MovedServer {
+        id: server.id.clone(),
+        to: None,
+        gone: true,
+    };
+    loop {
+        let current = match ctx.nova.server(&server.id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(gone()),
+            Err(e) => match e.class() {
+                ErrorClass::Gone => return Ok(gone()),
+                ErrorClass::Transient => {
+                    tokio::time::sleep(ctx.poll()).await;
+                    continue;
+                }
+                _ => return Err(e.to_string()),
+            },
+        };
+        let tiered = ctx.config.start_in_tiers;
+        match super::decide::settle(&ctx.host.name, &server.original_vm_state, &current, tiered) {
+            Settle::Done { restore } => {
+                match restore {
+                    Some(Restore::ResetToError) => ctx
+                        .nova
+                        .reset_state(&server.id, "error")
+                        .await
+                        .map_err(|e| format!("resetting it to error: {e}"))?,
+                    Some(Restore::Stop) => ctx
+                        .nova
+                        .stop_server(&server.id)
+                        .await
+                        .map_err(|e| format!("stopping it again: {e}"))?,
+                    None => {}
+                }
+                return Ok(MovedServer {
+                    id: server.id.clone(),
+                    to: current.host,
+                    gone: false,
+                });
+            }
+            Settle::Wait if Instant::now() > deadline => {
+                return Err(format!(
+                    "timeout waiting for the server to settle (host {:?}, vm_state {}, \
+                     task_state {:?})",
+                    current.host, current.vm_state, current.task_state
+                ));
+            }
+            Settle::Wait => tokio::time::sleep(ctx.poll()).await,
+        }
+    }
+}

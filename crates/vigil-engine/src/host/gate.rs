@@ -1,0 +1,188 @@
+//! The steps that make a host failure safe to act on: the host is known down (the monitor says
+//! so cleanly, or the fencer sees it off), not one of many failing at once (a partition),
+//! Nova can place evacuations, the host is fenced, and Nova has it forced down.
+
+use super::HostFailure;
+use crate::error::StepError;
+use crate::fence::PowerState;
+use crate::saga::{Ending, Outcome, Output, Outputs, Step};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub(super) const GATE: Output<Gate> = Output::of("CheckHostStatusTask");
+pub(super) const FENCED: Output<Fenced> = Output::of("FenceHostTask");
+pub(super) const DISABLED: Output<Disabled> = Output::of("DisableComputeServiceTask");
+
+/// What the gate saw when it let the recovery through.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Gate {
+    failed_hosts: i64,
+    segment_hosts: i64,
+    schedulers_up: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Fenced {
+    fencer: String,
+    message: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Disabled {
+    service_id: String,
+}
+
+/// Acts only on a host known to be down: the monitor says `NORMAL` (it saw the host go away
+/// cleanly, Masakari's rule) or the fencing driver reports it off. Refuses mass failures.
+pub(super) struct CheckHostStatus;
+
+#[async_trait]
+impl Step<HostFailure> for CheckHostStatus {
+    fn name(&self) -> &str {
+        GATE.step()
+    }
+    async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
+        // TODO(merge): the typed payload of vigil-wire.
+        let reported = ctx
+            .notification
+            .payload
+            .get("host_status")
+            .and_then(serde_json::Value::as_str);
+        if reported != Some("NORMAL") {
+            let reported = reported.unwrap_or("missing");
+            let state = ctx
+                .fencer
+                .power_state(&ctx.host.name)
+                .await
+                .map_err(|source| StepError::Fence {
+                    host: ctx.host.name.clone(),
+                    fencer: ctx.fencer.name().to_owned(),
+                    source,
+                })?;
+            if state != PowerState::Off {
+                return Ok(Outcome::Stop(
+                    Ending::Ignored(format!(
+                        "host_status is {reported}, and {} cannot confirm {} is off: not recovering",
+                        ctx.fencer.name(),
+                        ctx.host.name
+                    )),
+                    "host not confirmed down".into(),
+                ));
+            }
+        }
+        let since = ctx
+            .notification
+            .generated_time
+            .saturating_sub_secs(ctx.config.mass_failure_window_secs);
+        let (failed, total) = ctx
+            .store
+            .segment_failure_count(ctx.host.segment.uuid, since)
+            .await
+            .map_err(|e| StepError::store("counting recent failures", e))?;
+        if total > 1 && (failed as f64) > ctx.config.mass_failure_share * (total as f64) {
+            return Err(StepError::refused(format!(
+                "{failed} of {total} hosts in segment {} failed within {} s: more than {:.0} %, \
+                 which looks like a partition; not fencing or evacuating (recover by hand, or \
+                 raise mass_failure_share)",
+                ctx.host.segment.name,
+                ctx.config.mass_failure_window_secs,
+                ctx.config.mass_failure_share * 100.0
+            )));
+        }
+        let schedulers = if ctx.config.require_scheduler {
+            let up = ctx
+                .retry
+                .nova("asking Nova for its schedulers", || {
+                    ctx.nova.schedulers_up()
+                })
+                .await?;
+            if up == 0 {
+                return Err(StepError::refused(
+                    "Nova reports no nova-scheduler up: no evacuation could be placed, and this \
+                     may be a partition; not fencing or evacuating",
+                ));
+            }
+            Some(up)
+        } else {
+            None
+        };
+        GATE.put(&Gate {
+            failed_hosts: failed,
+            segment_hosts: total,
+            schedulers_up: schedulers,
+        })
+    }
+}
+
+pub(super) struct FenceHost;
+
+#[async_trait]
+impl Step<HostFailure> for FenceHost {
+    fn name(&self) -> &str {
+        FENCED.step()
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        const { &[GATE.step()] }
+    }
+    async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
+        let message =
+            ctx.fencer
+                .fence(&ctx.host.name)
+                .await
+                .map_err(|source| StepError::Fence {
+                    host: ctx.host.name.clone(),
+                    fencer: ctx.fencer.name().to_owned(),
+                    source,
+                })?;
+        FENCED.put(&Fenced {
+            fencer: ctx.fencer.name().to_owned(),
+            message,
+        })
+    }
+}
+
+/// Maintenance in Vigil, then forced down and disabled in Nova in one call, so evacuation may
+/// start at once (Masakari disables, then sleeps 180 s waiting for Nova to notice).
+pub(super) struct DisableComputeService;
+
+#[async_trait]
+impl Step<HostFailure> for DisableComputeService {
+    fn name(&self) -> &str {
+        DISABLED.step()
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        const { &[FENCED.step()] }
+    }
+    async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
+        ctx.store
+            .host_set_flags(ctx.host.uuid, Some(true), None)
+            .await
+            .map_err(|e| StepError::store("putting the host in maintenance", e))?;
+        let service = ctx
+            .retry
+            .nova("finding the compute service", || {
+                ctx.nova.compute_service(&ctx.host.name)
+            })
+            .await?
+            .ok_or_else(|| {
+                StepError::refused(format!(
+                    "Nova has no nova-compute service on host {}",
+                    ctx.host.name
+                ))
+            })?;
+        if !(service.forced_down && service.status == "disabled") {
+            let reason = format!(
+                "Vigil: host failure, notification {}",
+                ctx.notification.uuid
+            );
+            ctx.retry
+                .nova("forcing the compute service down", || {
+                    ctx.nova.force_down(&service.id, &reason)
+                })
+                .await?;
+        }
+        DISABLED.put(&Disabled {
+            service_id: service.id,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! The saga's log in the store: each step's record written under the notification's lease, so
+//! an engine that lost its lease cannot overwrite the progress of the one that took over.
+
+use crate::saga::{Ending, FlowLog, LogError, StepRecord, StepState};
+use async_trait::async_trait;
+use std::sync::Mutex;
+use vigil_domain::{NotificationId, ProgressDetail, Timestamp};
+use vigil_store::{FlowStep, Store, StoreError};
+
+/// The saga's log in the store; progress details accumulate per step.
+pub struct StoreLog {
+    store: Store,
+    id: NotificationId,
+    owner: String,
+    details: Mutex<std::collections::BTreeMap<String, Vec<ProgressDetail>>>,
+}
+
+impl StoreLog {
+    pub fn new(store: Store, id: NotificationId, owner: String) -> Self {
+        Self {
+            store,
+            id,
+            owner,
+            details: Mutex::default(),
+        }
+    }
+}
+
+fn log_err(e: StoreError) -> LogError {
+    match e {
+        StoreError::LeaseLost(_) => LogError::LeaseLost,
+        other => LogError::Store(other),
+    }
+}
+
+const FINISHED: &str = "finished";
+const IGNORED: &str = "ignored: ";
+
+#[async_trait]
+impl FlowLog for StoreLog {
+    async fn load(&self) -> Result<Vec<StepRecord>, LogError> {
+        let steps = self.store.flow_log_load(self.id).await.map_err(log_err)?;
+        let mut details = self.details.lock().expect("not poisoned");
+        let mut out = Vec::new();
+        for s in steps {
+            details.insert(s.name.clone(), s.progress_details.clone());
+            let state = match s.state.as_str() {
+                "SUCCESS" => StepState::Success,
+                "FAILURE" => StepState::Failure,
+                _ => StepState::Running,
+            };
+            let ending = match s.ending.as_deref() {
+                Some(FINISHED) => Some(Ending::Finished),
+                Some(e) => Some(Ending::Ignored(
+                    e.strip_prefix(IGNORED).unwrap_or(e).to_owned(),
+                )),
+                None => None,
+            };
+            out.push(StepRecord {
+                name: s.name,
+                state,
+                output: s
+                    .output
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str(o).ok())
+                    .unwrap_or(serde_json::Value::Null),
+                message: s.message.unwrap_or_default(),
+                ending,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn save(&self, record: &StepRecord) -> Result<(), LogError> {
+        #[cfg(feature = "crash-hook")]
+        if record.state == StepState::Success {
+            crash_point(&record.name);
+        }
+        let progress = match record.state {
+            StepState::Running => 0.0,
+            StepState::Success | StepState::Failure => 1.0,
+        };
+        let details = {
+            let mut all = self.details.lock().expect("not poisoned");
+            let entry = all.entry(record.name.clone()).or_default();
+            entry.push(ProgressDetail {
+                timestamp: Timestamp::now()
+                    .naive()
+                    .format("%Y-%m-%d %H:%M:%S%.6f")
+                    .to_string(),
+                progress: format!("{progress:.1}"),
+                message: record.message.clone(),
+            });
+            entry.clone()
+        };
+        let step = FlowStep {
+            name: record.name.clone(),
+            state: record.state.as_str().to_owned(),
+            progress,
+            progress_details: details,
+            output: Some(record.output.to_string()),
+            message: Some(record.message.clone()),
+            ending: record.ending.as_ref().map(|e| match e {
+                Ending::Finished => FINISHED.to_owned(),
+                Ending::Ignored(why) => format!("{IGNORED}{why}"),
+            }),
+        };
+        self.store
+            .flow_step_save(self.id, &self.owner, &step)
+            .await
+            .map_err(log_err)
+    }
+}
+
+/// Crash-safety tests' hook, built only with the `crash-hook` feature (the test binaries): with
+/// `VIGIL_CRASH_FILE` set, an engine about to record step X as
+/// completed — its effect done, its record not yet written, the worst moment to die — aborts
+/// (no cleanup, its lease left to expire, as after kill -9) if the file names X. The file is
+/// removed first, so of several engines exactly one crashes.
+#[cfg(feature = "crash-hook")]
+fn crash_point(step: &str) {
+    let Some(path) = std::env::var_os("VIGIL_CRASH_FILE") else {
+        return;
+    };
+    if std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == step)
+        && std::fs::remove_file(&path).is_ok()
+    {
+        tracing::error!(step, "VIGIL_CRASH_FILE names this step: aborting");
+        std::process::abort();
+    }
+}
