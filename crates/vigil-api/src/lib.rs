@@ -12,7 +12,6 @@ pub mod policy;
 mod resources;
 mod routes;
 mod schema;
-mod time;
 mod views;
 
 use std::sync::Arc;

@@ -595,7 +595,7 @@ pub async fn notification_list(call: &Call<'_>) -> Result<Response, ApiError> {
     };
     if let Some(since) = param(&params, "generated-since") {
         filter.generated_since = Some(
-            crate::time::parse_isotime(since)
+            vigil_wire::time::parse_isotime(since)
                 .ok_or_else(|| ApiError::bad_request("Invalid generated-since value"))?,
         );
     }
@@ -643,7 +643,7 @@ pub async fn notification_create(call: &Call<'_>) -> Result<Response, ApiError> 
     checked(&payload_schema(kind), &Value::Object(payload.clone()))?;
     let hostname = text(n, "hostname").unwrap_or_default();
     let generated_time = text(n, "generated_time")
-        .and_then(|t| crate::time::parse_isotime(&t))
+        .and_then(|t| vigil_wire::time::parse_isotime(&t))
         .expect("validated by the schema");
     let new = NewNotification {
         notification_type: kind,

@@ -217,7 +217,7 @@ fn check(schema: &Schema, value: &Value, path: Option<&str>) -> Result<(), Inval
                             .into(),
                     ))
                 }
-                Some(Format::DateTime) if crate::time::parse_isotime(s).is_none() => Err(fail(
+                Some(Format::DateTime) if vigil_wire::time::parse_isotime(s).is_none() => Err(fail(
                     path,
                     value,
                     format!("{} is not a 'date-time'", py_str(s)),
