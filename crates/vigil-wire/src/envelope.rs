@@ -29,6 +29,16 @@ pub struct List<T> {
     pub links: Option<Vec<Link>>,
 }
 
+impl<T> Default for List<T> {
+    /// An empty list without links.
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            links: None,
+        }
+    }
+}
+
 /// A link: `{"rel": "next", "href": "…"}`; the version document adds a `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Link {

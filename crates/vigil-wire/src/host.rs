@@ -3,10 +3,10 @@
 
 use crate::envelope::{keys, Keyed};
 use crate::field::{present, BoolLike};
+use crate::lifecycle::Lifecycle;
 use crate::segment::SegmentBody;
-use crate::time;
 use serde::{Deserialize, Serialize};
-use vigil_domain::{Host, HostId, SegmentId, Timestamp};
+use vigil_domain::{Host, HostId, SegmentId};
 
 /// A host as `GET /v1/segments/{id}/hosts/{id}` shows it, fields in Masakari's order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,13 +21,8 @@ pub struct HostBody {
     pub reserved: bool,
     pub control_attributes: Option<String>,
     pub on_maintenance: bool,
-    #[serde(with = "time::stamp")]
-    pub created_at: Timestamp,
-    #[serde(with = "time::optional")]
-    pub updated_at: Option<Timestamp>,
-    #[serde(with = "time::optional")]
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 keys!(HostBody, "host", "hosts");
@@ -44,10 +39,7 @@ impl From<&Host> for HostBody {
             reserved: h.reserved,
             control_attributes: h.control_attributes.clone(),
             on_maintenance: h.on_maintenance,
-            created_at: h.created_at,
-            updated_at: h.updated_at,
-            deleted_at: h.deleted_at,
-            deleted: h.deleted,
+            lifecycle: Lifecycle::new(h.created_at, h.updated_at, h.deleted_at, h.deleted),
         }
     }
 }
@@ -104,6 +96,7 @@ mod tests {
     use super::*;
     use crate::segment::tests::{segment, SEGMENT};
     use crate::Item;
+    use vigil_domain::Timestamp;
 
     #[test]
     fn a_host_round_trips_with_its_segment_nested() {

@@ -13,6 +13,7 @@ mod extension;
 mod fault;
 mod field;
 mod host;
+mod lifecycle;
 mod notification;
 mod segment;
 pub mod time;
@@ -24,6 +25,7 @@ pub use extension::{extensions, Extension};
 pub use fault::{fault_name, Fault, FaultBody};
 pub use field::{BoolLike, FALSE_STRINGS, TRUE_STRINGS};
 pub use host::{CreateHost, HostBody, UpdateHost};
+pub use lifecycle::Lifecycle;
 pub use notification::{
     CreateNotification, NotificationBody, ProgressDetailBody, WorkflowStepBody,
 };

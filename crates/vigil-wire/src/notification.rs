@@ -2,6 +2,7 @@
 //! workflow's steps from microversion 1.1.
 
 use crate::envelope::{keys, Keyed};
+use crate::lifecycle::Lifecycle;
 use crate::time;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -24,13 +25,8 @@ pub struct NotificationBody {
     pub status: NotificationStatus,
     pub failover_segment_uuid: Option<SegmentId>,
     pub message: Option<String>,
-    #[serde(with = "time::stamp")]
-    pub created_at: Timestamp,
-    #[serde(with = "time::optional")]
-    pub updated_at: Option<Timestamp>,
-    #[serde(with = "time::optional")]
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
     /// Shown by `GET /v1/notifications/{id}` from microversion 1.1, after every other field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_workflow_details: Option<Vec<WorkflowStepBody>>,
@@ -51,10 +47,7 @@ impl NotificationBody {
             status: n.status,
             failover_segment_uuid: n.failover_segment_uuid,
             message: n.message.clone(),
-            created_at: n.created_at,
-            updated_at: n.updated_at,
-            deleted_at: n.deleted_at,
-            deleted: n.deleted,
+            lifecycle: Lifecycle::new(n.created_at, n.updated_at, n.deleted_at, n.deleted),
             recovery_workflow_details: workflow
                 .map(|steps| steps.iter().map(WorkflowStepBody::from).collect()),
         }

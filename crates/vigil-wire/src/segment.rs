@@ -2,9 +2,9 @@
 
 use crate::envelope::{keys, Keyed};
 use crate::field::{present, BoolLike};
-use crate::time;
+use crate::lifecycle::Lifecycle;
 use serde::{Deserialize, Serialize};
-use vigil_domain::{RecoveryMethod, Segment, SegmentId, Timestamp};
+use vigil_domain::{RecoveryMethod, Segment, SegmentId};
 
 /// A segment as `GET /v1/segments/{id}` shows it, fields in Masakari's order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,13 +16,8 @@ pub struct SegmentBody {
     pub enabled: bool,
     pub description: Option<String>,
     pub recovery_method: RecoveryMethod,
-    #[serde(with = "time::stamp")]
-    pub created_at: Timestamp,
-    #[serde(with = "time::optional")]
-    pub updated_at: Option<Timestamp>,
-    #[serde(with = "time::optional")]
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 keys!(SegmentBody, "segment", "segments");
@@ -37,10 +32,7 @@ impl From<&Segment> for SegmentBody {
             enabled: s.enabled,
             description: s.description.clone(),
             recovery_method: s.recovery_method,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            deleted_at: s.deleted_at,
-            deleted: s.deleted,
+            lifecycle: Lifecycle::new(s.created_at, s.updated_at, s.deleted_at, s.deleted),
         }
     }
 }
@@ -91,6 +83,7 @@ impl Keyed for UpdateSegment {
 pub(crate) mod tests {
     use super::*;
     use crate::{Item, Link, List};
+    use vigil_domain::Timestamp;
 
     pub(crate) fn segment() -> Segment {
         Segment {

@@ -2,7 +2,6 @@
 //! (`Timestamp`'s `Display`: `YYYY-MM-DDTHH:MM:SS.ffffff`, UTC, no zone).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serializer};
 use vigil_domain::Timestamp;
 
@@ -32,6 +31,10 @@ pub fn parse_isotime(s: &str) -> Option<Timestamp> {
         .map(|dt| Timestamp::from_datetime(dt.and_utc()))
 }
 
+fn read<E: serde::de::Error>(text: &str) -> Result<Timestamp, E> {
+    parse_isotime(text).ok_or_else(|| E::custom(format!("'{text}' is not a 'date-time'")))
+}
+
 /// `#[serde(with = "time::stamp")]` for a `Timestamp` field.
 pub mod stamp {
     use super::*;
@@ -41,9 +44,7 @@ pub mod stamp {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let text = String::deserialize(d)?;
-        parse_isotime(&text)
-            .ok_or_else(|| D::Error::custom(format!("'{text}' is not a 'date-time'")))
+        read(&String::deserialize(d)?)
     }
 }
 
@@ -59,12 +60,9 @@ pub mod optional {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            Some(text) => parse_isotime(&text)
-                .map(Some)
-                .ok_or_else(|| D::Error::custom(format!("'{text}' is not a 'date-time'"))),
-            None => Ok(None),
-        }
+        Option::<String>::deserialize(d)?
+            .map(|text| read(&text))
+            .transpose()
     }
 }
 

@@ -1,6 +1,7 @@
 //! VM moves (microversion 1.3): one instance moved during a host recovery, read-only.
 
 use crate::envelope::keys;
+use crate::lifecycle::Lifecycle;
 use crate::time;
 use serde::{Deserialize, Serialize};
 use vigil_domain::{NotificationId, Timestamp, VMove, VMoveId, VMoveStatus, VMoveType};
@@ -23,13 +24,8 @@ pub struct VMoveBody {
     pub vmove_type: VMoveType,
     pub status: VMoveStatus,
     pub message: Option<String>,
-    #[serde(with = "time::stamp")]
-    pub created_at: Timestamp,
-    #[serde(with = "time::optional")]
-    pub updated_at: Option<Timestamp>,
-    #[serde(with = "time::optional")]
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 keys!(VMoveBody, "vmove", "vmoves");
@@ -49,10 +45,7 @@ impl From<&VMove> for VMoveBody {
             vmove_type: v.vmove_type,
             status: v.status,
             message: v.message.clone(),
-            created_at: v.created_at,
-            updated_at: v.updated_at,
-            deleted_at: v.deleted_at,
-            deleted: v.deleted,
+            lifecycle: Lifecycle::new(v.created_at, v.updated_at, v.deleted_at, v.deleted),
         }
     }
 }
