@@ -48,29 +48,19 @@ pub enum PolicyError {
     Syntax { rule: String, message: String },
 }
 
+/// The actions of a resource with the full set (segments and hosts).
+const CRUD: &[&str] = &[
+    "index",
+    "detail",
+    "create",
+    "update",
+    "delete",
+    "discoverable",
+];
+
 const RESOURCES: &[(&str, &[&str])] = &[
-    (
-        "segments",
-        &[
-            "index",
-            "detail",
-            "create",
-            "update",
-            "delete",
-            "discoverable",
-        ],
-    ),
-    (
-        "os-hosts",
-        &[
-            "index",
-            "detail",
-            "create",
-            "update",
-            "delete",
-            "discoverable",
-        ],
-    ),
+    ("segments", CRUD),
+    ("os-hosts", CRUD),
     (
         "notifications",
         &["index", "detail", "create", "discoverable"],
