@@ -1,9 +1,9 @@
-//! Masakari's error bodies: `{"<faultName>": {"code": N, "message": "…"}}`.
+//! API errors, the one place store errors become Masakari's faults (`vigil_wire::FaultBody`).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use vigil_store::StoreError;
+use vigil_wire::FaultBody;
 
 /// An error answer. Everything a handler can fail with becomes one of these.
 #[derive(Debug)]
@@ -51,29 +51,13 @@ impl ApiError {
             "Unexpected API Error. Please check the Vigil API log for details.",
         )
     }
-
-    fn fault_name(&self) -> &'static str {
-        match self.status.as_u16() {
-            400 => "badRequest",
-            401 => "unauthorized",
-            403 => "forbidden",
-            404 => "itemNotFound",
-            405 => "badMethod",
-            409 => "conflictingRequest",
-            413 | 429 => "overLimit",
-            415 => "badMediaType",
-            501 => "notImplemented",
-            503 => "serviceUnavailable",
-            _ => "masakariFault",
-        }
-    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({ self.fault_name(): { "code": self.status.as_u16(), "message": self.message } });
-        let mut resp = (self.status, body.to_string()).into_response();
+        let body = FaultBody::new(self.status.as_u16(), self.message);
+        let text = serde_json::to_string(&body).expect("a fault body is strings and a number");
+        let mut resp = (self.status, text).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=UTF-8"),

@@ -1,8 +1,8 @@
-//! The Masakari-compatible HTTP API. Only this crate knows the Masakari wire format.
+//! The Masakari-compatible HTTP API, serving the bodies `vigil_wire` defines.
 //!
 //! `routes` dispatches (versions, microversions, project-id prefixes, Masakari's 404/405
 //! rules), `resources` handles each resource, `schema` validates bodies with Masakari's
-//! messages, `views` renders records, `error` renders failures.
+//! messages before they are read into their wire types, `error` renders failures.
 
 pub mod auth;
 pub mod compute_check;
@@ -12,8 +12,6 @@ pub mod policy;
 mod resources;
 mod routes;
 mod schema;
-mod time;
-mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,11 +12,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use regex::Regex;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::sync::LazyLock;
-
-/// Masakari's `updated` stamp of v1.
-const UPDATED: &str = "2016-07-01T11:33:21Z";
 
 pub async fn dispatch(State(st): State<ApiState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
@@ -24,7 +22,14 @@ pub async fn dispatch(State(st): State<ApiState>, req: Request) -> Response {
     let base = base_url(&st, &parts.headers);
     if path == "/" || path.is_empty() {
         return if parts.method == Method::GET || parts.method == Method::HEAD {
-            json_response(StatusCode::OK, versions(&base))
+            json_response(
+                StatusCode::OK,
+                &vigil_wire::versions(
+                    &base,
+                    microversion::MIN.to_string(),
+                    microversion::MAX.to_string(),
+                ),
+            )
         } else {
             plain_not_found()
         };
@@ -36,7 +41,10 @@ pub async fn dispatch(State(st): State<ApiState>, req: Request) -> Response {
         .strip_prefix("/v1")
         .filter(|r| r.is_empty() || r.starts_with('/'))
     else {
-        return json_response(StatusCode::MULTIPLE_CHOICES, choices(&base, &path));
+        return json_response(
+            StatusCode::MULTIPLE_CHOICES,
+            &vigil_wire::choices(&base, &path),
+        );
     };
     let ctx = match st.auth.authenticate(&parts.headers).await {
         Ok(ctx) => ctx,
@@ -53,7 +61,12 @@ pub async fn dispatch(State(st): State<ApiState>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let mut response = if rest.is_empty() || rest == "/" {
-        json_response(StatusCode::OK, version_doc(&base))
+        let doc = vigil_wire::version_document(
+            &base,
+            microversion::MIN.to_string(),
+            microversion::MAX.to_string(),
+        );
+        json_response(StatusCode::OK, &doc)
     } else {
         let body = match read_body(&st, &parts.headers, body).await {
             Ok(b) => b,
@@ -251,8 +264,13 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-pub fn json_response(status: StatusCode, body: Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+/// `body` as JSON, serialized in its types' field order (Masakari's).
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let text = match serde_json::to_string(body) {
+        Ok(text) => text,
+        Err(e) => return ApiError::internal(&e).into_response(),
+    };
+    let mut resp = (status, text).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -274,42 +292,4 @@ fn base_url(st: &ApiState, headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("http");
     format!("{proto}://{host}")
-}
-
-fn version_entry(base: &str) -> Value {
-    json!({
-        "id": "v1.0",
-        "status": "CURRENT",
-        "version": microversion::MAX.to_string(),
-        "min_version": microversion::MIN.to_string(),
-        "updated": UPDATED,
-        "links": [{"rel": "self", "href": format!("{base}/v1/")}],
-    })
-}
-
-fn versions(base: &str) -> Value {
-    json!({ "versions": [version_entry(base)] })
-}
-
-fn media_types() -> Value {
-    json!([{"base": "application/json", "type": "application/vnd.openstack.masakari+json;version=1"}])
-}
-
-fn version_doc(base: &str) -> Value {
-    let mut v = version_entry(base);
-    v["links"] = json!([
-        {"rel": "self", "href": format!("{base}/v1/")},
-        {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"}
-    ]);
-    v["media-types"] = media_types();
-    json!({ "version": v })
-}
-
-fn choices(base: &str, path: &str) -> Value {
-    json!({"choices": [{
-        "id": "v1.0",
-        "status": "CURRENT",
-        "links": [{"rel": "self", "href": format!("{base}/v1{path}")}],
-        "media-types": media_types(),
-    }]})
 }

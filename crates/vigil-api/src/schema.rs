@@ -7,6 +7,7 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::sync::{Arc, LazyLock};
+use vigil_wire::{FALSE_STRINGS, TRUE_STRINGS};
 
 /// The subset of JSON Schema the Masakari request schemas use.
 pub enum Schema {
@@ -39,23 +40,6 @@ pub enum Format {
     Description,
     DateTime,
     Uuid,
-}
-
-pub const BOOL_STRINGS: &[&str] = &[
-    "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "False", "FALSE", "false",
-    "0", "OFF", "Off", "off", "NO", "No", "no",
-];
-
-/// Truth value of a validated `BoolLike`.
-pub fn bool_like(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::String(s) => matches!(
-            s.as_str(),
-            "True" | "TRUE" | "true" | "1" | "ON" | "On" | "on" | "YES" | "Yes" | "yes"
-        ),
-        _ => false,
-    }
 }
 
 /// One validation failure, rendered as Masakari renders it.
@@ -217,11 +201,9 @@ fn check(schema: &Schema, value: &Value, path: Option<&str>) -> Result<(), Inval
                             .into(),
                     ))
                 }
-                Some(Format::DateTime) if crate::time::parse_isotime(s).is_none() => Err(fail(
-                    path,
-                    value,
-                    format!("{} is not a 'date-time'", py_str(s)),
-                )),
+                Some(Format::DateTime) if vigil_wire::time::parse_isotime(s).is_none() => Err(
+                    fail(path, value, format!("{} is not a 'date-time'", py_str(s))),
+                ),
                 Some(Format::Uuid) if uuid::Uuid::parse_str(s).is_err() => {
                     Err(fail(path, value, format!("{} is not a 'uuid'", py_str(s))))
                 }
@@ -230,12 +212,15 @@ fn check(schema: &Schema, value: &Value, path: Option<&str>) -> Result<(), Inval
         }
         Schema::BoolLike => match value {
             Value::Bool(_) => Ok(()),
-            Value::String(s) if BOOL_STRINGS.contains(&s.as_str()) => Ok(()),
+            Value::String(s) if TRUE_STRINGS.contains(&s.as_str()) => Ok(()),
+            Value::String(s) if FALSE_STRINGS.contains(&s.as_str()) => Ok(()),
             Value::String(_) => {
+                // Masakari's enum lists Python's True before the true strings, False before
+                // the false ones.
                 let mut list = vec!["True".to_owned()];
-                list.extend(BOOL_STRINGS[..10].iter().map(|s| py_str(s)));
+                list.extend(TRUE_STRINGS.iter().map(|s| py_str(s)));
                 list.push("False".to_owned());
-                list.extend(BOOL_STRINGS[10..].iter().map(|s| py_str(s)));
+                list.extend(FALSE_STRINGS.iter().map(|s| py_str(s)));
                 Err(fail(
                     path,
                     value,

@@ -2,7 +2,7 @@
 //!
 //! Segments group hosts that may take over each other's instances; a notification is a failure
 //! report from a monitor; a vmove records one instance moved during a host recovery. The HTTP
-//! representation of these lives in `vigil-api`, their storage in `vigil-store`.
+//! representation of these lives in `vigil-wire`, their storage in `vigil-store`.
 
 mod enums;
 mod ids;

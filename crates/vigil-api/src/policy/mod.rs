@@ -48,29 +48,19 @@ pub enum PolicyError {
     Syntax { rule: String, message: String },
 }
 
+/// The actions of a resource with the full set (segments and hosts).
+const CRUD: &[&str] = &[
+    "index",
+    "detail",
+    "create",
+    "update",
+    "delete",
+    "discoverable",
+];
+
 const RESOURCES: &[(&str, &[&str])] = &[
-    (
-        "segments",
-        &[
-            "index",
-            "detail",
-            "create",
-            "update",
-            "delete",
-            "discoverable",
-        ],
-    ),
-    (
-        "os-hosts",
-        &[
-            "index",
-            "detail",
-            "create",
-            "update",
-            "delete",
-            "discoverable",
-        ],
-    ),
+    ("segments", CRUD),
+    ("os-hosts", CRUD),
     (
         "notifications",
         &["index", "detail", "create", "discoverable"],
@@ -247,28 +237,30 @@ fn parse(rule: &str) -> Result<Expr, String> {
 }
 
 fn parse_or(t: &[String], pos: &mut usize) -> Result<Expr, String> {
-    let mut parts = vec![parse_and(t, pos)?];
-    while t.get(*pos).is_some_and(|x| x == "or") {
-        *pos += 1;
-        parts.push(parse_and(t, pos)?);
-    }
-    Ok(if parts.len() == 1 {
-        parts.pop().expect("one")
-    } else {
-        Expr::Or(parts)
-    })
+    parse_joined(t, pos, "or", parse_and, Expr::Or)
 }
 
 fn parse_and(t: &[String], pos: &mut usize) -> Result<Expr, String> {
-    let mut parts = vec![parse_not(t, pos)?];
-    while t.get(*pos).is_some_and(|x| x == "and") {
+    parse_joined(t, pos, "and", parse_not, Expr::And)
+}
+
+/// `operand (word operand)*`: the operand alone, or all of them joined by `join`.
+fn parse_joined(
+    t: &[String],
+    pos: &mut usize,
+    word: &str,
+    operand: fn(&[String], &mut usize) -> Result<Expr, String>,
+    join: fn(Vec<Expr>) -> Expr,
+) -> Result<Expr, String> {
+    let mut parts = vec![operand(t, pos)?];
+    while t.get(*pos).is_some_and(|x| x == word) {
         *pos += 1;
-        parts.push(parse_not(t, pos)?);
+        parts.push(operand(t, pos)?);
     }
     Ok(if parts.len() == 1 {
         parts.pop().expect("one")
     } else {
-        Expr::And(parts)
+        join(parts)
     })
 }
 
@@ -342,39 +334,60 @@ mod tests {
         let other = PolicyTarget {
             project_id: Some("q".into()),
         };
-        assert!(p.enforce(
-            "os_masakari_api:segments:index",
-            &ctx(&["member"], "p"),
-            &own
-        ));
-        assert!(!p.enforce(
-            "os_masakari_api:segments:index",
-            &ctx(&["member"], "p"),
-            &other
-        ));
-        assert!(p.enforce(
-            "os_masakari_api:segments:index",
-            &ctx(&["READER"], "x"),
-            &other
-        ));
-        assert!(p.enforce(
-            "os_masakari_api:notifications:create",
-            &ctx(&["monitor"], "x"),
-            &own
-        ));
-        assert!(!p.enforce(
-            "os_masakari_api:segments:delete",
-            &ctx(&["admin"], "p"),
-            &own
-        ));
-        assert!(p.enforce("os_masakari_api:os-hosts:index", &ctx(&[], "p"), &own));
-        assert!(!p.enforce("os_masakari_api:vmoves:index", &ctx(&["guest"], "p"), &own));
-        // Untouched rules keep their defaults.
-        assert!(!p.enforce(
-            "os_masakari_api:segments:create",
-            &ctx(&["member"], "p"),
-            &own
-        ));
+        // (rule, roles, project, target, allowed); rules not in the file keep their defaults.
+        let cases: &[(&str, &[&str], &str, &PolicyTarget, bool)] = &[
+            (
+                "os_masakari_api:segments:index",
+                &["member"],
+                "p",
+                &own,
+                true,
+            ),
+            (
+                "os_masakari_api:segments:index",
+                &["member"],
+                "p",
+                &other,
+                false,
+            ),
+            (
+                "os_masakari_api:segments:index",
+                &["READER"],
+                "x",
+                &other,
+                true,
+            ),
+            (
+                "os_masakari_api:notifications:create",
+                &["monitor"],
+                "x",
+                &own,
+                true,
+            ),
+            (
+                "os_masakari_api:segments:delete",
+                &["admin"],
+                "p",
+                &own,
+                false,
+            ),
+            ("os_masakari_api:os-hosts:index", &[], "p", &own, true),
+            ("os_masakari_api:vmoves:index", &["guest"], "p", &own, false),
+            (
+                "os_masakari_api:segments:create",
+                &["member"],
+                "p",
+                &own,
+                false,
+            ),
+        ];
+        for (rule, roles, project, target, allowed) in cases {
+            assert_eq!(
+                p.enforce(rule, &ctx(roles, project), target),
+                *allowed,
+                "{rule} {roles:?} {project}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Datetimes on the wire: parsed like oslo's `parse_isotime`, shown as Masakari shows them.
+//! Datetimes on the wire: parsed like oslo's `parse_isotime`, shown as Masakari shows them
+//! (`Timestamp`'s `Display`: `YYYY-MM-DDTHH:MM:SS.ffffff`, UTC, no zone).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::{Deserialize, Deserializer, Serializer};
 use vigil_domain::Timestamp;
 
 /// ISO 8601 with `T` or a space, optional fraction, optional zone (`Z`, `+09:00`, `+0900`);
@@ -27,6 +29,41 @@ pub fn parse_isotime(s: &str) -> Option<Timestamp> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|dt| Timestamp::from_datetime(dt.and_utc()))
+}
+
+fn read<E: serde::de::Error>(text: &str) -> Result<Timestamp, E> {
+    parse_isotime(text).ok_or_else(|| E::custom(format!("'{text}' is not a 'date-time'")))
+}
+
+/// `#[serde(with = "time::stamp")]` for a `Timestamp` field.
+pub mod stamp {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(t)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        read(&String::deserialize(d)?)
+    }
+}
+
+/// `#[serde(with = "time::optional")]` for an `Option<Timestamp>` field, `null` when absent.
+pub mod optional {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.collect_str(t),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| read(&text))
+            .transpose()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,134 @@
+//! `/v1/notifications`: monitors' failure reports, and the vmoves (1.3) of a host recovery.
+
+use super::params::{list_body, Params};
+use super::{checked, notification_id, ok, parse_id, read, schemas};
+use crate::error::ApiError;
+use crate::microversion::Version;
+use crate::routes::{json_response, Call};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+use vigil_domain::{NotificationId, NotificationType, VMoveId};
+use vigil_store::{NewNotification, NotificationFilter, StoreError, VMoveFilter};
+use vigil_wire::{CreateNotification, Item, List, NotificationBody, VMoveBody};
+
+pub async fn notification_list(call: &Call<'_>) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:notifications:index")?;
+    let params = Params::of(call);
+    let page = params.page()?;
+    let mut filter = NotificationFilter {
+        status: params.text("status"),
+        notification_type: params.text("type"),
+        ..Default::default()
+    };
+    if let Some(since) = params.get("generated-since") {
+        filter.generated_since = Some(
+            vigil_wire::time::parse_isotime(since)
+                .ok_or_else(|| ApiError::bad_request("Invalid generated-since value"))?,
+        );
+    }
+    if let Some(h) = params.get("source_host_uuid") {
+        match h.parse() {
+            Ok(h) => filter.source_host_uuid = Some(h),
+            // Not a UUID, so no host's: nothing matches.
+            Err(_) => return Ok(ok(&List::<NotificationBody>::default())),
+        }
+    }
+    let rows = call.st.store.notification_list(&filter, &page).await?;
+    let last = rows.last().map(|n| n.id);
+    let items = rows.iter().map(NotificationBody::from).collect();
+    Ok(ok(&list_body(call, "notifications", items, last, &page)))
+}
+
+pub async fn notification_create(call: &Call<'_>) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:notifications:create")?;
+    let Item(n): Item<CreateNotification> = read(&schemas::notification(), call.json()?)?;
+    let kind = n.notification_type;
+    // The payload's keys depend on the type, so it is checked second, as Masakari does.
+    checked(&schemas::payload(kind), &Value::Object(n.payload.clone()))?;
+    let hostname = n.hostname;
+    let new = NewNotification {
+        notification_type: kind,
+        hostname: hostname.clone(),
+        generated_time: n.generated_time,
+        payload: n.payload,
+    };
+    let stored = match call
+        .st
+        .store
+        .notification_create(new, call.st.dedup_window)
+        .await
+    {
+        Ok(n) => n,
+        Err(StoreError::HostOnMaintenance(_)) => {
+            return Err(ApiError::conflict(format!(
+                "Notification received from host {hostname} of type '{kind}' is ignored as the \
+                 host is already under maintenance."
+            )))
+        }
+        Err(StoreError::DuplicateNotification(_)) => {
+            return Err(ApiError::conflict(format!(
+                "Notification received from host {hostname} of type {kind} is duplicate."
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(wake) = &call.st.on_notification {
+        wake();
+    }
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &Item(NotificationBody::from(&stored)),
+    ))
+}
+
+pub async fn notification_show(call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:notifications:detail")?;
+    let id = notification_id(id)?;
+    let n = call.st.store.notification_get(id).await?;
+    let steps = if call.version >= Version(1, 1) {
+        // From the store, so this never waits on an engine (Masakari: 500 after 60 s).
+        Some(call.st.store.workflow_steps(id).await?)
+    } else {
+        None
+    };
+    Ok(ok(&Item(NotificationBody::new(&n, steps.as_deref()))))
+}
+
+/// The notification `id`, which must be a host failure: only those move instances.
+async fn host_notification(call: &Call<'_>, id: &str) -> Result<NotificationId, ApiError> {
+    let nid = notification_id(id)?;
+    let n = call.st.store.notification_get(nid).await?;
+    if n.notification_type != NotificationType::ComputeHost {
+        return Err(ApiError::bad_request(format!(
+            "This notification {nid} without vm moves."
+        )));
+    }
+    Ok(nid)
+}
+
+pub async fn vmove_list(call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:vmoves:index")?;
+    let nid = host_notification(call, id).await?;
+    let params = Params::of(call);
+    let page = params.page()?;
+    let filter = VMoveFilter {
+        status: params.text("status"),
+        vmove_type: params.text("type"),
+    };
+    let rows = call.st.store.vmove_list(nid, &filter, &page).await?;
+    let last = rows.last().map(|v| v.id);
+    let items = rows.iter().map(VMoveBody::from).collect();
+    let path = format!("notifications/{nid}/vmoves");
+    Ok(ok(&list_body(call, &path, items, last, &page)))
+}
+
+pub async fn vmove_show(call: &Call<'_>, id: &str, vmove: &str) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:vmoves:detail")?;
+    host_notification(call, id).await?;
+    let vid: VMoveId = parse_id(vmove, || {
+        ApiError::not_found(format!("No vm move with id {vmove}."))
+    })?;
+    let v = call.st.store.vmove_get(vid).await?;
+    Ok(ok(&Item(VMoveBody::from(&v))))
+}

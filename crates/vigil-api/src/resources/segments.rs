@@ -1,0 +1,80 @@
+//! `/v1/segments`: failover segments.
+
+use super::params::{list_body, Params};
+use super::{ok, read, schemas, segment_id};
+use crate::error::ApiError;
+use crate::routes::{json_response, Call};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use vigil_domain::RecoveryMethod;
+use vigil_store::{NewSegment, SegmentFilter, SegmentUpdate};
+use vigil_wire::{CreateSegment, Item, List, SegmentBody, UpdateSegment};
+
+pub async fn segment_list(call: &Call<'_>) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:segments:index")?;
+    let params = Params::of(call);
+    let page = params.page()?;
+    let mut filter = SegmentFilter {
+        service_type: params.text("service_type"),
+        enabled: params.strict_bool("enabled")?,
+        name: params.text("name"),
+        ..Default::default()
+    };
+    if let Some(m) = params.get("recovery_method") {
+        match m.parse::<RecoveryMethod>() {
+            Ok(m) => filter.recovery_method = Some(m),
+            // Masakari compares the raw string: an unknown method matches nothing.
+            Err(_) => return Ok(ok(&List::<SegmentBody>::default())),
+        }
+    }
+    let rows = call.st.store.segment_list(&filter, &page).await?;
+    let last = rows.last().map(|s| s.id);
+    let items = rows.iter().map(SegmentBody::from).collect();
+    Ok(ok(&list_body(call, "segments", items, last, &page)))
+}
+
+pub async fn segment_create(call: &Call<'_>) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:segments:create")?;
+    let schema = schemas::segment(true, call.version);
+    let Item(s): Item<CreateSegment> = read(&schema, call.json()?)?;
+    let new = NewSegment {
+        name: s.name,
+        service_type: s.service_type,
+        enabled: s.enabled.is_none_or(|e| e.0),
+        description: s.description,
+        recovery_method: s.recovery_method,
+    };
+    let created = call.st.store.segment_create(new).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &Item(SegmentBody::from(&created)),
+    ))
+}
+
+pub async fn segment_show(call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:segments:detail")?;
+    let seg = call.st.store.segment_get(segment_id(id)?).await?;
+    Ok(ok(&Item(SegmentBody::from(&seg))))
+}
+
+pub async fn segment_update(call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:segments:update")?;
+    let id = segment_id(id)?;
+    let schema = schemas::segment(false, call.version);
+    let Item(s): Item<UpdateSegment> = read(&schema, call.json()?)?;
+    let update = SegmentUpdate {
+        name: s.name,
+        service_type: s.service_type,
+        enabled: s.enabled.map(|e| e.0),
+        description: s.description,
+        recovery_method: s.recovery_method,
+    };
+    let seg = call.st.store.segment_update(id, update).await?;
+    Ok(ok(&Item(SegmentBody::from(&seg))))
+}
+
+pub async fn segment_delete(call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+    call.authorize("os_masakari_api:segments:delete")?;
+    call.st.store.segment_delete(segment_id(id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,7 @@
+//! The API's wire behaviour, request by request, on every backend the machine has.
+
+mod bodies;
+mod notifications;
+mod routing;
+mod segments;
+mod support;
