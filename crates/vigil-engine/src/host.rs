@@ -18,8 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use vigil_domain::{Host, Notification, RecoveryMethod, Timestamp, VMoveStatus, VMoveType};
-use vigil_store::{HostFilter, Page, Store, VMoveRecord};
+use vigil_domain::{
+    Host, InstanceMove, Notification, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
+};
+use vigil_store::{HostFilter, Lease, Page, Store};
+use vigil_wire::payload::{ComputeHostPayload, HostStatus};
 
 /// Tunables of host recovery. Defaults favour speed where Masakari waits for nothing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,9 +75,10 @@ pub struct HostFailure {
     pub store: Store,
     pub nova: Arc<dyn Nova>,
     pub fencer: Arc<dyn Fencer>,
-    /// The engine's lease owner name: vmove writes are fenced by it.
-    pub owner: String,
+    /// The engine's claim: every write on the flow's behalf is fenced by it.
+    pub lease: Lease,
     pub notification: Notification,
+    pub payload: ComputeHostPayload,
     pub host: Host,
     pub config: HostRecoveryConfig,
     pub selection: SelectionPolicy,
@@ -140,15 +144,14 @@ impl Step<HostFailure> for CheckHostStatus {
         "CheckHostStatusTask"
     }
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
-        let payload = &ctx.notification.payload;
-        let host_status = payload.get("host_status").and_then(Value::as_str);
-        if host_status != Some("NORMAL") {
+        let host_status = ctx.payload.host_status;
+        if host_status != Some(HostStatus::Normal) {
             let state = ctx.fencer.power_state(&ctx.host.name).await.map_err(fail)?;
             if state != PowerState::Off {
                 return Ok(Outcome::Stop(
                     Ending::Ignored(format!(
                         "host_status is {}, and {} cannot confirm {} is off: not recovering",
-                        host_status.unwrap_or("missing"),
+                        host_status.map_or("missing", HostStatus::as_str),
                         ctx.fencer.name(),
                         ctx.host.name
                     )),
@@ -229,7 +232,7 @@ impl Step<HostFailure> for DisableComputeService {
     }
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         ctx.store
-            .host_set_flags(ctx.host.uuid, Some(true), None)
+            .host_set_flags(&ctx.lease, ctx.host.uuid, Some(true), None)
             .await
             .map_err(|e| fail(format!("putting the host in maintenance: {e}")))?;
         let service = with_retries(ctx, || ctx.nova.compute_service(&ctx.host.name))
@@ -431,7 +434,7 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
             with_retries(ctx, || ctx.nova.enable_service(&service.id)).await?;
         }
         ctx.store
-            .host_set_flags(h.uuid, None, Some(false))
+            .host_set_flags(&ctx.lease, h.uuid, None, Some(false))
             .await
             .map_err(|e| fail(format!("clearing reserved on {}: {e}", h.name)))?;
         out.push(h.name);
@@ -453,7 +456,7 @@ async fn evacuate_one(
     target: Option<&str>,
 ) -> Result<Moved, String> {
     let source = ctx.host.name.as_str();
-    let mut record = VMoveRecord {
+    let mut record = InstanceMove {
         instance_uuid: server.id.clone(),
         instance_name: server.name.clone(),
         source_host: Some(source.to_owned()),
@@ -464,9 +467,9 @@ async fn evacuate_one(
         status: VMoveStatus::Ongoing,
         message: None,
     };
-    let put = |r: VMoveRecord| async move {
+    let put = |r: InstanceMove| async move {
         ctx.store
-            .vmove_put(ctx.notification.uuid, &ctx.owner, &r)
+            .vmove_put(&ctx.lease, &r)
             .await
             .map_err(|e| format!("recording the vmove: {e}"))
     };

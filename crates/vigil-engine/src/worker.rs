@@ -18,10 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
-use vigil_domain::{
-    Notification, NotificationId, NotificationStatus, NotificationType, ProgressDetail, Timestamp,
-};
-use vigil_store::{Claimed, FlowStep, Store, StoreError};
+use vigil_domain::{Notification, NotificationStatus, ProgressDetail, Timestamp};
+use vigil_store::{Claimed, FlowStep, Lease, Store, StoreError};
+use vigil_wire::payload::{Event, Payload};
 
 /// Engine settings (`[engine]` in the configuration).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,11 +206,11 @@ impl Engine {
     pub async fn process(&self, claim: Claimed) {
         let id = claim.notification.uuid;
         let lease = Duration::from_secs(self.config.lease_secs);
-        let work = self.recover(&claim.notification);
+        let work = self.recover(&claim.notification, &claim.lease);
         let renew = async {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                if let Err(e) = self.store.notification_renew(id, &self.owner, lease).await {
+                if let Err(e) = self.store.notification_renew(&claim.lease, lease).await {
                     return e;
                 }
             }
@@ -241,14 +240,14 @@ impl Engine {
         tracing::info!(notification = %id, status = %status, message = ?message, "recovery ended");
         if let Err(e) = self
             .store
-            .notification_release(id, &self.owner, status, message, retry_at)
+            .notification_release(&claim.lease, status, message, retry_at)
             .await
         {
             tracing::warn!(notification = %id, error = &e as &dyn std::error::Error, "recording the outcome");
         }
     }
 
-    async fn recover(&self, n: &Notification) -> Result<Ending, Failure> {
+    async fn recover(&self, n: &Notification, lease: &Lease) -> Result<Ending, Failure> {
         let host = match self.store.host_get_by_uuid(n.source_host_uuid).await {
             Ok(Some(h)) => h,
             Ok(None) => {
@@ -265,15 +264,24 @@ impl Engine {
                 n.uuid, host.segment.uuid
             )));
         }
-        let event = n.payload.get("event").and_then(|v| v.as_str());
-        let log = StoreLog::new(self.store.clone(), n.uuid, self.owner.clone());
-        match (n.notification_type, event) {
-            (NotificationType::ComputeHost, Some("STOPPED")) => {
+        let payload = match Payload::parse(n.notification_type, &n.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Ending::Ignored(format!(
+                    "Vigil cannot act on this {} notification: {e}",
+                    n.notification_type
+                )))
+            }
+        };
+        let log = StoreLog::new(self.store.clone(), lease.clone());
+        match payload {
+            Payload::ComputeHost(p) if p.event == Event::Stopped => {
                 let ctx = HostFailure {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
                     fencer: self.fencer.clone(),
-                    owner: self.owner.clone(),
+                    lease: lease.clone(),
+                    payload: p,
                     notification: n.clone(),
                     host,
                     config: self.config.host.clone(),
@@ -286,10 +294,11 @@ impl Engine {
                 )
                 .await
             }
-            (NotificationType::ComputeHost, Some("STARTED")) => {
+            Payload::ComputeHost(_) => {
                 let ctx = HostRejoin {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
+                    lease: lease.clone(),
                     notification: n.clone(),
                     host,
                     config: self.config.rejoin.clone(),
@@ -301,12 +310,8 @@ impl Engine {
                 )
                 .await
             }
-            (NotificationType::Vm, Some(event)) => {
-                let domain_event = n
-                    .payload
-                    .get("vir_domain_event")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default();
+            Payload::Vm(p) => {
+                let (event, domain_event) = (p.event.as_str(), p.vir_domain_event.as_str());
                 if !instance::RECOVERED_EVENTS.contains(&(event, domain_event)) {
                     return Ok(Ending::Ignored(format!(
                         "Vigil does not recover instances for event {event} / {domain_event}"
@@ -315,7 +320,8 @@ impl Engine {
                 let ctx = InstanceFailure {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
-                    owner: self.owner.clone(),
+                    lease: lease.clone(),
+                    payload: p,
                     notification: n.clone(),
                     config: self.config.instance.clone(),
                 };
@@ -326,10 +332,12 @@ impl Engine {
                 )
                 .await
             }
-            (NotificationType::Process, Some("STOPPED")) => {
+            Payload::Process(p) if p.event == Event::Stopped => {
                 let ctx = ProcessFailure {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
+                    lease: lease.clone(),
+                    payload: p,
                     notification: n.clone(),
                     host,
                     config: self.config.process.clone(),
@@ -341,11 +349,7 @@ impl Engine {
                 )
                 .await
             }
-            (NotificationType::Process, Some("STARTED")) => Ok(Ending::Finished),
-            (kind, event) => Ok(Ending::Ignored(format!(
-                "Vigil does not act on {kind} notifications with event {}",
-                event.unwrap_or("(none)")
-            ))),
+            Payload::Process(_) => Ok(Ending::Finished),
         }
     }
 }
@@ -374,17 +378,15 @@ enum Failure {
 /// The saga's log in the store, fenced by the lease; progress details accumulate per step.
 pub struct StoreLog {
     store: Store,
-    id: NotificationId,
-    owner: String,
+    lease: Lease,
     details: Mutex<std::collections::BTreeMap<String, Vec<ProgressDetail>>>,
 }
 
 impl StoreLog {
-    pub fn new(store: Store, id: NotificationId, owner: String) -> Self {
+    pub fn new(store: Store, lease: Lease) -> Self {
         Self {
             store,
-            id,
-            owner,
+            lease,
             details: Mutex::default(),
         }
     }
@@ -403,7 +405,11 @@ const IGNORED: &str = "ignored: ";
 #[async_trait]
 impl FlowLog for StoreLog {
     async fn load(&self) -> Result<Vec<StepRecord>, LogError> {
-        let steps = self.store.flow_log_load(self.id).await.map_err(log_err)?;
+        let steps = self
+            .store
+            .flow_log_load(self.lease.notification)
+            .await
+            .map_err(log_err)?;
         let mut details = self.details.lock().expect("not poisoned");
         let mut out = Vec::new();
         for s in steps {
@@ -469,7 +475,7 @@ impl FlowLog for StoreLog {
             }),
         };
         self.store
-            .flow_step_save(self.id, &self.owner, &step)
+            .flow_step_save(&self.lease, &step)
             .await
             .map_err(log_err)
     }

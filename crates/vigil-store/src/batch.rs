@@ -17,7 +17,7 @@
 //! batches could starve the other writer; so both take the store's `write_turn` first, a fair
 //! queue, and SQLite's lock is then only ever contended by other processes.
 
-use crate::notifications::{parse_payload, payload_digest};
+use crate::notifications::{parse_payload, payload_digest, PayloadColumns};
 use crate::{NewNotification, StoreError};
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
@@ -39,8 +39,8 @@ const MAX_BATCH: usize = 256;
 /// and is inserted after comparing the payloads themselves).
 const INSERT_IF_NEW: &str = "INSERT INTO notifications (notification_uuid, generated_time, type, \
      payload, payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, \
-     deleted) \
-     SELECT ?1, ?2, ?3, ?4, ?5, 'new', h.uuid, s.uuid, ?6, 0 \
+     event, instance_uuid, host_status, deleted) \
+     SELECT ?1, ?2, ?3, ?4, ?5, 'new', h.uuid, s.uuid, ?6, ?9, ?10, ?11, 0 \
      FROM hosts h JOIN segments s ON s.id = h.segment_id \
      WHERE h.name = ?7 AND h.deleted = 0 AND h.on_maintenance = 0 \
      AND NOT EXISTS (SELECT 1 FROM notifications d WHERE d.source_host_uuid = h.uuid \
@@ -55,7 +55,8 @@ const CANDIDATES: &str = "SELECT payload FROM notifications WHERE source_host_uu
 
 const INSERT: &str = "INSERT INTO notifications (notification_uuid, generated_time, type, \
      payload, payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, \
-     deleted) VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6, ?7, ?8, 0) RETURNING id";
+     event, instance_uuid, host_status, deleted) \
+     VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6, ?7, ?8, ?9, ?10, ?11, 0) RETURNING id";
 
 type Reply = oneshot::Sender<Result<Notification, StoreError>>;
 
@@ -202,6 +203,7 @@ fn store_one(
         })?,
         since: new.generated_time.saturating_sub_secs(window.as_secs()),
         now: Timestamp::now().truncate_to_seconds(),
+        columns: PayloadColumns::of(new),
     };
     let inserted = tx
         .prepare_cached(INSERT_IF_NEW)
@@ -216,6 +218,9 @@ fn store_one(
                     report.now.as_micros(),
                     new.hostname,
                     report.since.as_micros(),
+                    report.columns.event,
+                    report.columns.instance_uuid,
+                    report.columns.host_status,
                 ],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -252,6 +257,7 @@ struct Report {
     payload_text: String,
     since: Timestamp,
     now: Timestamp,
+    columns: PayloadColumns,
 }
 
 /// The checks one by one, to tell the caller which failed; inserts when none did (the fast
@@ -309,6 +315,9 @@ fn checked_insert(
                     host,
                     segment,
                     report.now.as_micros(),
+                    report.columns.event,
+                    report.columns.instance_uuid,
+                    report.columns.host_status,
                 ],
                 |r| r.get(0),
             )

@@ -4,10 +4,11 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use vigil_domain::{
-    NotificationStatus, NotificationType, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
+    InstanceMove, NotificationStatus, NotificationType, RecoveryMethod, Timestamp, VMoveStatus,
+    VMoveType,
 };
 use vigil_store::testing::test_stores;
-use vigil_store::{FlowStep, NewHost, NewNotification, NewSegment, Store, StoreError, VMoveRecord};
+use vigil_store::{FlowStep, Lease, NewHost, NewNotification, NewSegment, Store, StoreError};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -96,14 +97,16 @@ async fn a_claim_is_exclusive_until_its_lease_expires() {
         let c2 = s.notification_claim("e2", LEASE).await.unwrap().unwrap();
         assert_eq!(c2.notification.uuid, other.uuid, "{b:?}");
 
-        s.flow_step_save(n.uuid, "e1", &step("a")).await.unwrap();
+        s.flow_step_save(&c.lease, &step("a")).await.unwrap();
+        let pretender = Lease {
+            owner: "e2".into(),
+            ..c.lease.clone()
+        };
         assert!(matches!(
-            s.flow_step_save(n.uuid, "e2", &step("b"))
-                .await
-                .unwrap_err(),
+            s.flow_step_save(&pretender, &step("b")).await.unwrap_err(),
             StoreError::LeaseLost(_)
         ));
-        s.notification_renew(n.uuid, "e1", Duration::from_millis(1))
+        s.notification_renew(&c.lease, Duration::from_millis(1))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -113,21 +116,19 @@ async fn a_claim_is_exclusive_until_its_lease_expires() {
         assert_eq!(c3.notification.uuid, n.uuid, "{b:?}");
         assert_eq!(c3.attempts, 2);
         for err in [
-            s.notification_renew(n.uuid, "e1", LEASE).await.unwrap_err(),
-            s.flow_step_save(n.uuid, "e1", &step("b"))
-                .await
-                .unwrap_err(),
-            s.notification_release(n.uuid, "e1", NotificationStatus::Finished, None, None)
+            s.notification_renew(&c.lease, LEASE).await.unwrap_err(),
+            s.flow_step_save(&c.lease, &step("b")).await.unwrap_err(),
+            s.notification_release(&c.lease, NotificationStatus::Finished, None, None)
                 .await
                 .unwrap_err(),
         ] {
             assert!(matches!(err, StoreError::LeaseLost(_)), "{b:?} {err:?}");
         }
         // The new owner sees the log so far and continues it.
-        s.flow_step_save(n.uuid, "e3", &step("b")).await.unwrap();
+        s.flow_step_save(&c3.lease, &step("b")).await.unwrap();
         let mut a2 = step("a");
         a2.state = "FAILURE".into();
-        s.flow_step_save(n.uuid, "e3", &a2).await.unwrap();
+        s.flow_step_save(&c3.lease, &a2).await.unwrap();
         let log = s.flow_log_load(n.uuid).await.unwrap();
         assert_eq!(
             log.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
@@ -136,7 +137,7 @@ async fn a_claim_is_exclusive_until_its_lease_expires() {
         assert_eq!(log[0].state, "FAILURE");
         assert_eq!(s.workflow_steps(n.uuid).await.unwrap().len(), 2);
 
-        s.notification_release(n.uuid, "e3", NotificationStatus::Finished, None, None)
+        s.notification_release(&c3.lease, NotificationStatus::Finished, None, None)
             .await
             .unwrap();
         assert_eq!(
@@ -159,11 +160,11 @@ async fn errors_are_retried_when_due() {
         let s = &t.store;
         setup(s, 1).await;
         let n = report(s, "node0", NotificationType::ComputeHost).await;
-        s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        assert_eq!(c.lease.notification, n.uuid);
         let later = Timestamp::from_micros(Timestamp::now().as_micros() + 3_600_000_000);
         s.notification_release(
-            n.uuid,
-            "e1",
+            &c.lease,
             NotificationStatus::Error,
             Some("nova unreachable".into()),
             Some(later),
@@ -180,12 +181,12 @@ async fn errors_are_retried_when_due() {
         let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
         assert_eq!(c.notification.uuid, n2.uuid);
         let past = Timestamp::from_micros(Timestamp::now().as_micros() - 1_000_000);
-        s.notification_release(n2.uuid, "e1", NotificationStatus::Error, None, Some(past))
+        s.notification_release(&c.lease, NotificationStatus::Error, None, Some(past))
             .await
             .unwrap();
         let c = s.notification_claim("e2", LEASE).await.unwrap().unwrap();
         assert_eq!((c.notification.uuid, c.attempts), (n2.uuid, 2));
-        s.notification_release(n2.uuid, "e2", NotificationStatus::Finished, None, None)
+        s.notification_release(&c.lease, NotificationStatus::Finished, None, None)
             .await
             .unwrap();
         // Expiry: everything generated before the cutoff and not in live hands fails.
@@ -207,8 +208,8 @@ async fn vmoves_are_recorded_per_instance() {
         let s = &t.store;
         setup(s, 1).await;
         let n = report(s, "node0", NotificationType::ComputeHost).await;
-        s.notification_claim("e1", LEASE).await.unwrap().unwrap();
-        let mut rec = VMoveRecord {
+        let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        let mut rec = InstanceMove {
             instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
             instance_name: "vm1".into(),
             source_host: Some("node0".into()),
@@ -219,15 +220,19 @@ async fn vmoves_are_recorded_per_instance() {
             status: VMoveStatus::Pending,
             message: None,
         };
-        let first = s.vmove_put(n.uuid, "e1", &rec).await.unwrap();
+        let first = s.vmove_put(&c.lease, &rec).await.unwrap();
+        assert_eq!((first.notification_uuid, &first.movement), (n.uuid, &rec));
         rec.status = VMoveStatus::Succeeded;
         rec.dest_host = Some("node1".into());
-        let second = s.vmove_put(n.uuid, "e1", &rec).await.unwrap();
+        let second = s.vmove_put(&c.lease, &rec).await.unwrap();
         assert_eq!(first.uuid, second.uuid);
-        assert_eq!(second.status, VMoveStatus::Succeeded);
-        assert_eq!(second.dest_host.as_deref(), Some("node1"));
+        assert_eq!(second.movement, rec);
+        let pretender = Lease {
+            owner: "e2".into(),
+            ..c.lease.clone()
+        };
         assert!(matches!(
-            s.vmove_put(n.uuid, "e2", &rec).await.unwrap_err(),
+            s.vmove_put(&pretender, &rec).await.unwrap_err(),
             StoreError::LeaseLost(_)
         ));
         let list = s
@@ -265,8 +270,7 @@ async fn competing_engines_never_share_a_notification() {
                             idle = 0;
                             mine.push(c.notification.uuid);
                             s.notification_release(
-                                c.notification.uuid,
-                                &owner,
+                                &c.lease,
                                 NotificationStatus::Finished,
                                 None,
                                 None,
@@ -314,8 +318,8 @@ async fn a_segment_cap_limits_hosts_in_recovery_at_once() {
             "{b:?}: a third host of the segment was claimed past the cap"
         );
         // Without a cap the third host is claimable; with one, it is once a slot frees.
-        let first = first.unwrap().notification.uuid;
-        s.notification_release(first, "e1", NotificationStatus::Finished, None, None)
+        let first = first.unwrap().lease;
+        s.notification_release(&first, NotificationStatus::Finished, None, None)
             .await
             .unwrap();
         let third = s.notification_claim_capped("e3", LEASE, 2).await.unwrap();
