@@ -1,72 +1,15 @@
 //! The engines' work queue on every backend: claims, leases, takeover, fencing of stale owners.
 
-use serde_json::json;
+mod common;
+
+use common::{report, setup, step, LEASE};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use vigil_domain::{
-    InstanceMove, NotificationStatus, NotificationType, RecoveryMethod, Timestamp, VMoveStatus,
-    VMoveType,
+    InstanceMove, NotificationStatus, NotificationType, Timestamp, VMoveStatus, VMoveType,
 };
 use vigil_store::testing::test_stores;
-use vigil_store::{FlowStep, Lease, NewHost, NewNotification, NewSegment, Store, StoreError};
-
-const LEASE: Duration = Duration::from_secs(60);
-
-async fn setup(s: &Store, hosts: usize) {
-    let seg = s
-        .segment_create(NewSegment {
-            name: "seg".into(),
-            service_type: "COMPUTE".into(),
-            enabled: true,
-            description: None,
-            recovery_method: RecoveryMethod::Auto,
-        })
-        .await
-        .unwrap();
-    for i in 0..hosts {
-        s.host_create(
-            seg.uuid,
-            NewHost {
-                name: format!("node{i}"),
-                host_type: None,
-                control_attributes: None,
-                reserved: false,
-                on_maintenance: false,
-            },
-        )
-        .await
-        .unwrap();
-    }
-}
-
-async fn report(s: &Store, host: &str, kind: NotificationType) -> vigil_domain::Notification {
-    s.notification_create(
-        NewNotification {
-            notification_type: kind,
-            hostname: host.into(),
-            generated_time: Timestamp::now(),
-            payload: json!({"event": "STOPPED", "host_status": "NORMAL"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        },
-        Duration::from_secs(180),
-    )
-    .await
-    .unwrap()
-}
-
-fn step(name: &str) -> FlowStep {
-    FlowStep {
-        name: name.into(),
-        state: "SUCCESS".into(),
-        progress: 1.0,
-        progress_details: vec![],
-        output: Some("{}".into()),
-        message: None,
-        ending: None,
-    }
-}
+use vigil_store::{Lease, Store, StoreError};
 
 #[tokio::test]
 async fn a_claim_is_exclusive_until_its_lease_expires() {
