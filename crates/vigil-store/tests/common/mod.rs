@@ -1,11 +1,11 @@
-//! What the storage suites share: a segment of hosts, a host-failure report, a flow step.
+//! What the storage suites share: segments, hosts and reports to store, a flow step, a page.
 //! Each test file uses part of it.
 #![allow(dead_code)]
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use std::time::Duration;
 use vigil_domain::{Notification, NotificationType, RecoveryMethod, Timestamp};
-use vigil_store::{FlowStep, NewHost, NewNotification, NewSegment, Store};
+use vigil_store::{FlowStep, NewHost, NewNotification, NewSegment, Page, SortDir, Store};
 
 pub const LEASE: Duration = Duration::from_secs(60);
 
@@ -76,4 +76,53 @@ pub fn step(name: &str) -> FlowStep {
         message: None,
         ending: None,
     }
+}
+
+pub const WINDOW: Duration = Duration::from_secs(180);
+
+pub fn segment(name: &str) -> NewSegment {
+    NewSegment {
+        name: name.to_owned(),
+        service_type: "COMPUTE".to_owned(),
+        enabled: true,
+        description: None,
+        recovery_method: RecoveryMethod::Auto,
+    }
+}
+
+pub fn host(name: &str) -> NewHost {
+    NewHost {
+        name: name.to_owned(),
+        host_type: Some("COMPUTE".to_owned()),
+        control_attributes: Some("SSH".to_owned()),
+        reserved: false,
+        on_maintenance: false,
+    }
+}
+
+pub fn payload(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+pub fn host_down(hostname: &str, at: Timestamp) -> NewNotification {
+    NewNotification {
+        notification_type: NotificationType::ComputeHost,
+        hostname: hostname.to_owned(),
+        generated_time: at,
+        payload: payload(
+            json!({"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}),
+        ),
+    }
+}
+
+pub fn page(limit: u32, marker: Option<i64>, sort: &[(&str, SortDir)]) -> Page {
+    let mut p = Page {
+        limit,
+        marker,
+        ..Page::default()
+    };
+    if !sort.is_empty() {
+        p.sort = sort.iter().map(|(k, d)| (k.to_string(), *d)).collect();
+    }
+    p
 }
