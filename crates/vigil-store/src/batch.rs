@@ -47,16 +47,20 @@ const INSERT_IF_NEW: &str = "INSERT INTO notifications (notification_uuid, gener
        AND d.type = ?3 AND d.payload_digest = ?5 AND d.generated_time >= ?8 AND d.deleted = 0) \
      RETURNING id, source_host_uuid, failover_segment_uuid";
 
-const HOST: &str = "SELECT h.uuid, h.on_maintenance, s.uuid FROM hosts h \
-     JOIN segments s ON s.id = h.segment_id WHERE h.name = ?1 AND h.deleted = 0";
+const HOST: &str = "SELECT uuid, on_maintenance FROM hosts WHERE name = ?1 AND deleted = 0";
 
 const CANDIDATES: &str = "SELECT payload FROM notifications WHERE source_host_uuid = ?1 \
      AND type = ?2 AND payload_digest = ?3 AND generated_time >= ?4 AND deleted = 0";
 
+/// The insert alone, once `checked_insert` has made the checks one by one. It takes the same
+/// parameters as `INSERT_IF_NEW` (`?8` unused), so one binding serves both.
 const INSERT: &str = "INSERT INTO notifications (notification_uuid, generated_time, type, \
      payload, payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, \
      event, instance_uuid, host_status, deleted) \
-     VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6, ?7, ?8, ?9, ?10, ?11, 0) RETURNING id";
+     SELECT ?1, ?2, ?3, ?4, ?5, 'new', h.uuid, s.uuid, ?6, ?9, ?10, ?11, 0 \
+     FROM hosts h JOIN segments s ON s.id = h.segment_id \
+     WHERE h.name = ?7 AND h.deleted = 0 \
+     RETURNING id, source_host_uuid, failover_segment_uuid";
 
 type Reply = oneshot::Sender<Result<Notification, StoreError>>;
 
@@ -205,28 +209,7 @@ fn store_one(
         now: Timestamp::now().truncate_to_seconds(),
         columns: PayloadColumns::of(new),
     };
-    let inserted = tx
-        .prepare_cached(INSERT_IF_NEW)
-        .and_then(|mut st| {
-            st.query_row(
-                params![
-                    report.uuid.to_string(),
-                    new.generated_time.as_micros(),
-                    new.notification_type.as_str(),
-                    report.payload_text,
-                    report.digest,
-                    report.now.as_micros(),
-                    new.hostname,
-                    report.since.as_micros(),
-                    report.columns.event,
-                    report.columns.instance_uuid,
-                    report.columns.host_status,
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-        })
-        .map_err(sqlite("notification insert"))?;
+    let inserted = insert(tx, INSERT_IF_NEW, new, &report)?;
     let (id, host, segment): (i64, String, Option<String>) = match inserted {
         Some(row) => row,
         None => checked_insert(tx, new, &report)?,
@@ -267,16 +250,14 @@ fn checked_insert(
     new: &NewNotification,
     report: &Report,
 ) -> Result<(i64, String, Option<String>), StoreError> {
-    let host: Option<(String, i64, String)> = tx
+    let host: Option<(String, i64)> = tx
         .prepare_cached(HOST)
         .and_then(|mut st| {
-            st.query_row(params![new.hostname], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()
+            st.query_row(params![new.hostname], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
         })
         .map_err(sqlite("notification host lookup"))?;
-    let Some((host, on_maintenance, segment)) = host else {
+    let Some((host, on_maintenance)) = host else {
         return Err(StoreError::HostNameNotFound(new.hostname.clone()));
     };
     if on_maintenance != 0 && !new.accepted_on_maintenance() {
@@ -302,8 +283,20 @@ fn checked_insert(
             return Err(StoreError::DuplicateNotification(new.hostname.clone()));
         }
     }
-    let id: i64 = tx
-        .prepare_cached(INSERT)
+    insert(tx, INSERT, new, report)?.ok_or_else(|| StoreError::Corrupt {
+        what: "host",
+        detail: format!("{} vanished inside a transaction", new.hostname),
+    })
+}
+
+/// Runs `INSERT_IF_NEW` or `INSERT`; the new row's id, host and segment, if it was inserted.
+fn insert(
+    tx: &Transaction<'_>,
+    sql: &str,
+    new: &NewNotification,
+    report: &Report,
+) -> Result<Option<(i64, String, Option<String>)>, StoreError> {
+    tx.prepare_cached(sql)
         .and_then(|mut st| {
             st.query_row(
                 params![
@@ -312,18 +305,18 @@ fn checked_insert(
                     new.notification_type.as_str(),
                     report.payload_text,
                     report.digest,
-                    host,
-                    segment,
                     report.now.as_micros(),
+                    new.hostname,
+                    report.since.as_micros(),
                     report.columns.event,
                     report.columns.instance_uuid,
                     report.columns.host_status,
                 ],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
+            .optional()
         })
-        .map_err(sqlite("notification insert"))?;
-    Ok((id, host, Some(segment)))
+        .map_err(sqlite("notification insert"))
 }
 
 fn parse<T>(col: &str, text: &str) -> Result<T, StoreError>

@@ -73,62 +73,44 @@ impl Store {
                 args![id.to_string(), step.name.as_str()],
             )
             .await?;
-        let now = Timestamp::now();
-        match existing {
-            Some(row) => {
-                let position = Cols::new(&row).int("position")?;
-                tx.execute(
-                    "flow step update",
-                    "UPDATE recovery_steps SET state = ?, progress = ?, progress_details = ?, \
-                     output = ?, message = ?, ending = ?, updated_at = ? \
-                     WHERE notification_uuid = ? AND position = ?",
-                    args![
-                        step.state.as_str(),
-                        step.progress,
-                        details,
-                        step.output.clone(),
-                        step.message.clone(),
-                        step.ending.clone(),
-                        now,
-                        id.to_string(),
-                        position,
-                    ],
+        // What the step says, in the order both statements below bind it.
+        let fields = args![
+            step.state.as_str(),
+            step.progress,
+            details,
+            step.output.clone(),
+            step.message.clone(),
+            step.ending.clone(),
+            Timestamp::now(),
+        ];
+        let (position, sql, operation) = match existing {
+            Some(row) => (
+                Cols::new(&row).int("position")?,
+                "UPDATE recovery_steps SET state = ?, progress = ?, progress_details = ?, \
+                 output = ?, message = ?, ending = ?, updated_at = ? \
+                 WHERE notification_uuid = ? AND position = ? AND name = ?",
+                "flow step update",
+            ),
+            None => (
+                tx.fetch_optional(
+                    "flow step position",
+                    "SELECT COALESCE(MAX(position) + 1, 0) AS next FROM recovery_steps \
+                     WHERE notification_uuid = ?",
+                    args![id.to_string()],
                 )
-                .await?;
-            }
-            None => {
-                let next = tx
-                    .fetch_optional(
-                        "flow step position",
-                        "SELECT COALESCE(MAX(position) + 1, 0) AS next FROM recovery_steps \
-                         WHERE notification_uuid = ?",
-                        args![id.to_string()],
-                    )
-                    .await?
-                    .map(|r| Cols::new(&r).int("next"))
-                    .transpose()?
-                    .unwrap_or(0);
-                tx.execute(
-                    "flow step insert",
-                    "INSERT INTO recovery_steps (notification_uuid, position, name, state, \
-                     progress, progress_details, output, message, ending, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    args![
-                        id.to_string(),
-                        next,
-                        step.name.as_str(),
-                        step.state.as_str(),
-                        step.progress,
-                        details,
-                        step.output.clone(),
-                        step.message.clone(),
-                        step.ending.clone(),
-                        now,
-                    ],
-                )
-                .await?;
-            }
-        }
+                .await?
+                .map(|r| Cols::new(&r).int("next"))
+                .transpose()?
+                .unwrap_or(0),
+                "INSERT INTO recovery_steps (state, progress, progress_details, output, \
+                 message, ending, updated_at, notification_uuid, position, name) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "flow step insert",
+            ),
+        };
+        let mut all = fields;
+        all.extend(args![id.to_string(), position, step.name.as_str()]);
+        tx.execute(operation, sql, all).await?;
         tx.commit().await
     }
 

@@ -3,27 +3,11 @@
 
 mod common;
 
-use common::{report, setup, step, LEASE};
+use common::{evacuation, report, setup, step, LEASE};
 use std::time::Duration;
-use vigil_domain::{
-    InstanceMove, NotificationStatus, NotificationType, Timestamp, VMoveStatus, VMoveType,
-};
+use vigil_domain::{NotificationStatus, NotificationType, VMoveStatus};
 use vigil_store::testing::test_stores;
 use vigil_store::{Claimed, Store, StoreError};
-
-fn moved(status: VMoveStatus) -> InstanceMove {
-    InstanceMove {
-        instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
-        instance_name: "vm1".into(),
-        source_host: Some("node0".into()),
-        dest_host: None,
-        start_time: Some(Timestamp::now()),
-        end_time: None,
-        vmove_type: VMoveType::Evacuation,
-        status,
-        message: None,
-    }
-}
 
 /// Every write a claim's holder makes, each expected to succeed or to be refused as a lost lease.
 async fn writes(s: &Store, c: &Claimed) -> Vec<(&'static str, Result<(), StoreError>)> {
@@ -36,7 +20,7 @@ async fn writes(s: &Store, c: &Claimed) -> Vec<(&'static str, Result<(), StoreEr
         ),
         (
             "vmove put",
-            s.vmove_put(&c.lease, &moved(VMoveStatus::Ongoing))
+            s.vmove_put(&c.lease, &evacuation(VMoveStatus::Ongoing))
                 .await
                 .map(drop),
         ),

@@ -100,6 +100,11 @@ async fn notifications_check_host_maintenance_and_duplicates() {
             matches!(err, StoreError::HostOnMaintenance(n) if n == "node1"),
             "{b:?}"
         );
+        // The host's report that it is back is how it leaves maintenance: accepted.
+        let mut back = host_down("node1", Timestamp::now());
+        back.payload = payload(json!({"event": "STARTED", "host_status": "NORMAL"}));
+        let n = s.notification_create(back, WINDOW).await.unwrap();
+        assert_eq!(s.notification_get(n.uuid).await.unwrap(), n, "{b:?}");
     }
 }
 

@@ -2,12 +2,10 @@
 
 mod common;
 
-use common::{report, setup, step, LEASE};
+use common::{evacuation, report, setup, step, LEASE};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use vigil_domain::{
-    InstanceMove, NotificationStatus, NotificationType, Timestamp, VMoveStatus, VMoveType,
-};
+use vigil_domain::{NotificationStatus, NotificationType, Timestamp, VMoveStatus};
 use vigil_store::testing::test_stores;
 use vigil_store::{Lease, Store, StoreError};
 
@@ -152,17 +150,7 @@ async fn vmoves_are_recorded_per_instance() {
         setup(s, 1).await;
         let n = report(s, "node0", NotificationType::ComputeHost).await;
         let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
-        let mut rec = InstanceMove {
-            instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
-            instance_name: "vm1".into(),
-            source_host: Some("node0".into()),
-            dest_host: None,
-            start_time: Some(Timestamp::now()),
-            end_time: None,
-            vmove_type: VMoveType::Evacuation,
-            status: VMoveStatus::Pending,
-            message: None,
-        };
+        let mut rec = evacuation(VMoveStatus::Pending);
         let first = s.vmove_put(&c.lease, &rec).await.unwrap();
         assert_eq!((first.notification_uuid, &first.movement), (n.uuid, &rec));
         rec.status = VMoveStatus::Succeeded;

@@ -4,7 +4,9 @@
 
 use serde_json::{json, Map, Value};
 use std::time::Duration;
-use vigil_domain::{Notification, NotificationType, RecoveryMethod, Timestamp};
+use vigil_domain::{
+    InstanceMove, Notification, NotificationType, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
+};
 use vigil_store::{FlowStep, NewHost, NewNotification, NewSegment, Page, SortDir, Store};
 
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -125,4 +127,19 @@ pub fn page(limit: u32, marker: Option<i64>, sort: &[(&str, SortDir)]) -> Page {
         p.sort = sort.iter().map(|(k, d)| (k.to_string(), *d)).collect();
     }
     p
+}
+
+/// An evacuation of one instance from node0, in `status`.
+pub fn evacuation(status: VMoveStatus) -> InstanceMove {
+    InstanceMove {
+        instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
+        instance_name: "vm1".into(),
+        source_host: Some("node0".into()),
+        dest_host: None,
+        start_time: Some(Timestamp::now()),
+        end_time: None,
+        vmove_type: VMoveType::Evacuation,
+        status,
+        message: None,
+    }
 }
