@@ -176,23 +176,22 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.tx().await?;
         check_lease(&mut tx, self.for_update(), lease).await?;
-        let now = Timestamp::now().truncate_to_seconds();
-        if let Some(m) = on_maintenance {
-            tx.execute(
-                "host maintenance flag",
-                "UPDATE hosts SET on_maintenance = ?, updated_at = ? WHERE uuid = ? AND deleted = 0",
-                args![m, now, host.to_string()],
-            )
-            .await?;
+        if on_maintenance.is_none() && reserved.is_none() {
+            return Ok(());
         }
-        if let Some(r) = reserved {
-            tx.execute(
-                "host reserved flag",
-                "UPDATE hosts SET reserved = ?, updated_at = ? WHERE uuid = ? AND deleted = 0",
-                args![r, now, host.to_string()],
-            )
-            .await?;
-        }
+        // A flag left `None` keeps its value.
+        tx.execute(
+            "host flags",
+            "UPDATE hosts SET on_maintenance = COALESCE(?, on_maintenance), \
+             reserved = COALESCE(?, reserved), updated_at = ? WHERE uuid = ? AND deleted = 0",
+            vec![
+                Arg::OptInt(on_maintenance.map(i64::from)),
+                Arg::OptInt(reserved.map(i64::from)),
+                Timestamp::now().truncate_to_seconds().into(),
+                host.to_string().into(),
+            ],
+        )
+        .await?;
         tx.commit().await
     }
 }

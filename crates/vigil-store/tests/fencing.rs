@@ -26,7 +26,8 @@ async fn writes(s: &Store, c: &Claimed) -> Vec<(&'static str, Result<(), StoreEr
         ),
         (
             "host flags",
-            s.host_set_flags(&c.lease, host, Some(true), None).await,
+            s.host_set_flags(&c.lease, host, Some(true), Some(true))
+                .await,
         ),
         (
             "release",
@@ -76,7 +77,10 @@ async fn a_stale_claim_cannot_write_after_a_takeover() {
                 .await
                 .unwrap()
                 .unwrap();
-            assert!(!host.on_maintenance, "{b:?}: A's host flags landed");
+            assert!(
+                !host.on_maintenance && !host.reserved,
+                "{b:?}: A's host flags landed"
+            );
             let (holder, _) = s.notification_lease(n.uuid).await.unwrap().unwrap();
             assert_eq!(holder, taken.lease, "{b:?}");
 
@@ -94,7 +98,7 @@ async fn a_stale_claim_cannot_write_after_a_takeover() {
                 .await
                 .unwrap()
                 .unwrap();
-            assert!(host.on_maintenance, "{b:?}");
+            assert!(host.on_maintenance && host.reserved, "{b:?}");
             let got = s.notification_get(n.uuid).await.unwrap();
             assert_eq!(got.status, NotificationStatus::Finished, "{b:?}");
             // Released: the lease is gone, and so is every write on its behalf.

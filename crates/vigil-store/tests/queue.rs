@@ -144,7 +144,7 @@ async fn errors_are_retried_when_due() {
 }
 
 #[tokio::test]
-async fn vmoves_are_recorded_per_instance() {
+async fn vmoves_and_host_flags_are_recorded_for_the_claim() {
     for t in test_stores().await {
         let s = &t.store;
         setup(s, 1).await;
@@ -166,6 +166,20 @@ async fn vmoves_are_recorded_per_instance() {
             s.vmove_put(&pretender, &rec).await.unwrap_err(),
             StoreError::LeaseLost(_)
         ));
+        // Host flags on the claim's behalf; a flag left out keeps its value.
+        let h = n.source_host_uuid;
+        for (maintenance, reserved, want) in [
+            (Some(true), None, (true, false)),
+            (None, Some(true), (true, true)),
+            (Some(false), None, (false, true)),
+            (None, None, (false, true)),
+        ] {
+            s.host_set_flags(&c.lease, h, maintenance, reserved)
+                .await
+                .unwrap();
+            let got = s.host_get_by_uuid(h).await.unwrap().unwrap();
+            assert_eq!((got.on_maintenance, got.reserved), want, "{:?}", t.backend);
+        }
         let list = s
             .vmove_list(n.uuid, &Default::default(), &Default::default())
             .await
