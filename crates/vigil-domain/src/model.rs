@@ -65,6 +65,18 @@ pub struct VMove {
     pub id: i64,
     pub uuid: VMoveId,
     pub notification_uuid: NotificationId,
+    /// What the engine recorded about the move.
+    pub movement: InstanceMove,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    pub deleted: bool,
+}
+
+/// A vmove as the engine writes it, without the identity and timestamps the store gives it;
+/// one per (notification, instance).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceMove {
     pub instance_uuid: String,
     pub instance_name: String,
     pub source_host: Option<String>,
@@ -74,10 +86,6 @@ pub struct VMove {
     pub vmove_type: VMoveType,
     pub status: VMoveStatus,
     pub message: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Option<Timestamp>,
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
 }
 
 /// One step of a recovery flow as shown in `recovery_workflow_details`.

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{Classify, ErrorClass};
-use vigil_domain::{Notification, Timestamp, VMoveStatus, VMoveType};
-use vigil_store::{Store, VMoveRecord};
+use vigil_domain::{InstanceMove, Notification, Timestamp, VMoveStatus, VMoveType};
+use vigil_store::{Lease, Store};
+use vigil_wire::payload::VmPayload;
 
 /// The (`event`, `vir_domain_event`) pairs an instance failure is recovered for (Masakari's);
 /// reports of any other pair end `ignored`.
@@ -59,8 +60,10 @@ impl Default for InstanceRecoveryConfig {
 pub struct InstanceFailure {
     pub store: Store,
     pub nova: Arc<dyn Nova>,
-    pub owner: String,
+    /// The engine's claim: every write on the flow's behalf is fenced by it.
+    pub lease: Lease,
     pub notification: Notification,
+    pub payload: VmPayload,
     pub config: InstanceRecoveryConfig,
     pub retry: RetryPolicy,
     /// How often Nova is polled while waiting for the server.
@@ -69,11 +72,7 @@ pub struct InstanceFailure {
 
 impl InstanceFailure {
     fn instance(&self) -> &str {
-        self.notification
-            .payload
-            .get("instance_uuid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        &self.payload.instance_uuid
     }
 }
 
@@ -300,7 +299,7 @@ impl Step<InstanceFailure> for RelocateInstance {
         let Some(s) = server(ctx).await? else {
             return Ok(gone(id));
         };
-        let mut record = VMoveRecord {
+        let mut record = InstanceMove {
             instance_uuid: id.to_owned(),
             instance_name: s.name.clone(),
             source_host: Some(from.clone()),
@@ -340,9 +339,9 @@ impl Step<InstanceFailure> for RelocateInstance {
     }
 }
 
-async fn put(ctx: &InstanceFailure, record: &VMoveRecord) -> Result<(), StepError> {
+async fn put(ctx: &InstanceFailure, record: &InstanceMove) -> Result<(), StepError> {
     ctx.store
-        .vmove_put(ctx.notification.uuid, &ctx.owner, record)
+        .vmove_put(&ctx.lease, record)
         .await
         .map(drop)
         .map_err(|e| StepError::store("recording the vmove", e))

@@ -4,23 +4,21 @@
 use crate::saga::{Ending, FlowLog, LogError, StepRecord, StepState};
 use async_trait::async_trait;
 use std::sync::Mutex;
-use vigil_domain::{NotificationId, ProgressDetail, Timestamp};
-use vigil_store::{FlowStep, Store, StoreError};
+use vigil_domain::{ProgressDetail, Timestamp};
+use vigil_store::{FlowStep, Lease, Store, StoreError};
 
 /// The saga's log in the store; progress details accumulate per step.
 pub struct StoreLog {
     store: Store,
-    id: NotificationId,
-    owner: String,
+    lease: Lease,
     details: Mutex<std::collections::BTreeMap<String, Vec<ProgressDetail>>>,
 }
 
 impl StoreLog {
-    pub fn new(store: Store, id: NotificationId, owner: String) -> Self {
+    pub fn new(store: Store, lease: Lease) -> Self {
         Self {
             store,
-            id,
-            owner,
+            lease,
             details: Mutex::default(),
         }
     }
@@ -39,7 +37,11 @@ const IGNORED: &str = "ignored: ";
 #[async_trait]
 impl FlowLog for StoreLog {
     async fn load(&self) -> Result<Vec<StepRecord>, LogError> {
-        let steps = self.store.flow_log_load(self.id).await.map_err(log_err)?;
+        let steps = self
+            .store
+            .flow_log_load(self.lease.notification)
+            .await
+            .map_err(log_err)?;
         let mut details = self.details.lock().expect("not poisoned");
         let mut out = Vec::new();
         for s in steps {
@@ -106,7 +108,7 @@ impl FlowLog for StoreLog {
             }),
         };
         self.store
-            .flow_step_save(self.id, &self.owner, &step)
+            .flow_step_save(&self.lease, &step)
             .await
             .map_err(log_err)
     }

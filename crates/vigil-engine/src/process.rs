@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{Host, Notification};
-use vigil_store::Store;
+use vigil_store::{Lease, Store};
+use vigil_wire::payload::ProcessPayload;
 
 /// `[engine.process]` settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,7 +44,10 @@ impl Default for ProcessRecoveryConfig {
 pub struct ProcessFailure {
     pub store: Store,
     pub nova: Arc<dyn Nova>,
+    /// The engine's claim: every write on the flow's behalf is fenced by it.
+    pub lease: Lease,
     pub notification: Notification,
+    pub payload: ProcessPayload,
     pub host: Host,
     pub config: ProcessRecoveryConfig,
     pub retry: RetryPolicy,
@@ -53,11 +57,7 @@ pub struct ProcessFailure {
 
 impl ProcessFailure {
     fn process_name(&self) -> &str {
-        self.notification
-            .payload
-            .get("process_name")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
+        &self.payload.process_name
     }
 }
 
@@ -114,7 +114,7 @@ impl Step<ProcessFailure> for DisableComputeNode {
             ));
         }
         ctx.store
-            .host_set_flags(ctx.host.uuid, Some(true), None)
+            .host_set_flags(&ctx.lease, ctx.host.uuid, Some(true), None)
             .await
             .map_err(|e| StepError::store("putting the host in maintenance", e))?;
         let service = ctx

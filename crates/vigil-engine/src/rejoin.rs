@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{Host, Notification, NotificationStatus, Timestamp, VMoveStatus};
-use vigil_store::{Page, Store};
+use vigil_store::{Lease, Page, Store};
 
 /// `[engine.rejoin]` settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,8 @@ impl Default for RejoinConfig {
 pub struct HostRejoin {
     pub store: Store,
     pub nova: Arc<dyn Nova>,
+    /// The engine's claim: every write on the flow's behalf is fenced by it.
+    pub lease: Lease,
     pub notification: Notification,
     pub host: Host,
     pub config: RejoinConfig,
@@ -133,7 +135,12 @@ impl Step<HostRejoin> for CheckFailureRecovered {
             .map_err(|e| StepError::store("reading the failure's vmoves", e))?;
         let open = vmoves
             .iter()
-            .filter(|v| matches!(v.status, VMoveStatus::Pending | VMoveStatus::Ongoing))
+            .filter(|v| {
+                matches!(
+                    v.movement.status,
+                    VMoveStatus::Pending | VMoveStatus::Ongoing
+                )
+            })
             .count();
         if open > 0 {
             return Err(StepError::refused(format!(
@@ -266,7 +273,7 @@ impl Step<HostRejoin> for UnfenceHost {
                 .await?;
         }
         ctx.store
-            .host_set_flags(ctx.host.uuid, Some(false), None)
+            .host_set_flags(&ctx.lease, ctx.host.uuid, Some(false), None)
             .await
             .map_err(|e| StepError::store("ending the host's maintenance", e))?;
         UNFENCED.put(&Unfenced {

@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
-use vigil_domain::{Notification, NotificationStatus, NotificationType, Timestamp};
-use vigil_store::{Claimed, Store};
+use vigil_domain::{Notification, NotificationStatus, Timestamp};
+use vigil_store::{Claimed, Lease, Store};
+use vigil_wire::payload::{Event, Payload};
 
 /// What the engine works with; the caller owns their lifetimes (one Nova session per process,
 /// shared with the API).
@@ -169,11 +170,11 @@ impl Engine {
     async fn process(&self, claim: Claimed) {
         let id = claim.notification.uuid;
         let lease = Duration::from_secs(self.config.lease_secs);
-        let work = self.recover(&claim.notification);
+        let work = self.recover(&claim.notification, &claim.lease);
         let renew = async {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                if let Err(e) = self.store.notification_renew(id, &self.owner, lease).await {
+                if let Err(e) = self.store.notification_renew(&claim.lease, lease).await {
                     return e;
                 }
             }
@@ -203,7 +204,7 @@ impl Engine {
         tracing::info!(notification = %id, status = %status, message = ?message, "recovery ended");
         if let Err(e) = self
             .store
-            .notification_release(id, &self.owner, status, message, retry_at)
+            .notification_release(&claim.lease, status, message, retry_at)
             .await
         {
             tracing::warn!(notification = %id, error = &e as &dyn std::error::Error, "recording the outcome");
@@ -211,7 +212,7 @@ impl Engine {
     }
 
     /// Chooses the notification's flow and runs it.
-    async fn recover(&self, n: &Notification) -> Result<Ending, Failure> {
+    async fn recover(&self, n: &Notification, lease: &Lease) -> Result<Ending, Failure> {
         let host = match self.store.host_get_by_uuid(n.source_host_uuid).await {
             Ok(Some(h)) => h,
             Ok(None) => {
@@ -231,16 +232,25 @@ impl Engine {
         let config = &self.config;
         let poll = Duration::from_millis(config.host.poll_interval_ms);
         let retry = config.retry.clone();
-        let log = StoreLog::new(self.store.clone(), n.uuid, self.owner.clone());
-        // TODO(merge): the typed payload of vigil-wire.
-        let event = n.payload.get("event").and_then(|v| v.as_str());
-        match (n.notification_type, event) {
-            (NotificationType::ComputeHost, Some("STOPPED")) => {
+        let payload = match Payload::parse(n.notification_type, &n.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Ending::Ignored(format!(
+                    "Vigil cannot act on this {} notification: {}",
+                    n.notification_type,
+                    chain(&e)
+                )))
+            }
+        };
+        let log = StoreLog::new(self.store.clone(), lease.clone());
+        match payload {
+            Payload::ComputeHost(p) if p.event == Event::Stopped => {
                 let ctx = HostFailure {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
                     fencer: self.fencer.clone(),
-                    owner: self.owner.clone(),
+                    lease: lease.clone(),
+                    payload: p,
                     notification: n.clone(),
                     host,
                     config: config.host.clone(),
@@ -249,10 +259,11 @@ impl Engine {
                 };
                 flow(&self.flows.host, &ctx, &log).await
             }
-            (NotificationType::ComputeHost, Some("STARTED")) => {
+            Payload::ComputeHost(_) => {
                 let ctx = HostRejoin {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
+                    lease: lease.clone(),
                     notification: n.clone(),
                     host,
                     config: config.rejoin.clone(),
@@ -261,12 +272,8 @@ impl Engine {
                 };
                 flow(&self.flows.rejoin, &ctx, &log).await
             }
-            (NotificationType::Vm, Some(event)) => {
-                let domain_event = n
-                    .payload
-                    .get("vir_domain_event")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default();
+            Payload::Vm(p) => {
+                let (event, domain_event) = (p.event.as_str(), p.vir_domain_event.as_str());
                 if !instance::RECOVERED_EVENTS.contains(&(event, domain_event)) {
                     return Ok(Ending::Ignored(format!(
                         "Vigil does not recover instances for event {event} / {domain_event}"
@@ -275,7 +282,8 @@ impl Engine {
                 let ctx = InstanceFailure {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
-                    owner: self.owner.clone(),
+                    lease: lease.clone(),
+                    payload: p.clone(),
                     notification: n.clone(),
                     config: config.instance.clone(),
                     retry,
@@ -283,10 +291,12 @@ impl Engine {
                 };
                 flow(&self.flows.instance, &ctx, &log).await
             }
-            (NotificationType::Process, Some("STOPPED")) => {
+            Payload::Process(p) if p.event == Event::Stopped => {
                 let ctx = ProcessFailure {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
+                    lease: lease.clone(),
+                    payload: p,
                     notification: n.clone(),
                     host,
                     config: config.process.clone(),
@@ -295,11 +305,7 @@ impl Engine {
                 };
                 flow(&self.flows.process, &ctx, &log).await
             }
-            (NotificationType::Process, Some("STARTED")) => Ok(Ending::Finished),
-            (kind, event) => Ok(Ending::Ignored(format!(
-                "Vigil does not act on {kind} notifications with event {}",
-                event.unwrap_or("(none)")
-            ))),
+            Payload::Process(_) => Ok(Ending::Finished),
         }
     }
 }

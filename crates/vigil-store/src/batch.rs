@@ -17,7 +17,7 @@
 //! batches could starve the other writer; so both take the store's `write_turn` first, a fair
 //! queue, and SQLite's lock is then only ever contended by other processes.
 
-use crate::notifications::{parse_payload, payload_digest};
+use crate::notifications::{parse_payload, payload_digest, PayloadColumns};
 use crate::{NewNotification, StoreError};
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
@@ -39,23 +39,28 @@ const MAX_BATCH: usize = 256;
 /// and is inserted after comparing the payloads themselves).
 const INSERT_IF_NEW: &str = "INSERT INTO notifications (notification_uuid, generated_time, type, \
      payload, payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, \
-     deleted) \
-     SELECT ?1, ?2, ?3, ?4, ?5, 'new', h.uuid, s.uuid, ?6, 0 \
+     event, instance_uuid, host_status, deleted) \
+     SELECT ?1, ?2, ?3, ?4, ?5, 'new', h.uuid, s.uuid, ?6, ?9, ?10, ?11, 0 \
      FROM hosts h JOIN segments s ON s.id = h.segment_id \
      WHERE h.name = ?7 AND h.deleted = 0 AND h.on_maintenance = 0 \
      AND NOT EXISTS (SELECT 1 FROM notifications d WHERE d.source_host_uuid = h.uuid \
        AND d.type = ?3 AND d.payload_digest = ?5 AND d.generated_time >= ?8 AND d.deleted = 0) \
      RETURNING id, source_host_uuid, failover_segment_uuid";
 
-const HOST: &str = "SELECT h.uuid, h.on_maintenance, s.uuid FROM hosts h \
-     JOIN segments s ON s.id = h.segment_id WHERE h.name = ?1 AND h.deleted = 0";
+const HOST: &str = "SELECT uuid, on_maintenance FROM hosts WHERE name = ?1 AND deleted = 0";
 
 const CANDIDATES: &str = "SELECT payload FROM notifications WHERE source_host_uuid = ?1 \
      AND type = ?2 AND payload_digest = ?3 AND generated_time >= ?4 AND deleted = 0";
 
+/// The insert alone, once `checked_insert` has made the checks one by one. It takes the same
+/// parameters as `INSERT_IF_NEW` (`?8` unused), so one binding serves both.
 const INSERT: &str = "INSERT INTO notifications (notification_uuid, generated_time, type, \
      payload, payload_digest, status, source_host_uuid, failover_segment_uuid, created_at, \
-     deleted) VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6, ?7, ?8, 0) RETURNING id";
+     event, instance_uuid, host_status, deleted) \
+     SELECT ?1, ?2, ?3, ?4, ?5, 'new', h.uuid, s.uuid, ?6, ?9, ?10, ?11, 0 \
+     FROM hosts h JOIN segments s ON s.id = h.segment_id \
+     WHERE h.name = ?7 AND h.deleted = 0 \
+     RETURNING id, source_host_uuid, failover_segment_uuid";
 
 type Reply = oneshot::Sender<Result<Notification, StoreError>>;
 
@@ -202,26 +207,9 @@ fn store_one(
         })?,
         since: new.generated_time.saturating_sub_secs(window.as_secs()),
         now: Timestamp::now().truncate_to_seconds(),
+        columns: PayloadColumns::of(new),
     };
-    let inserted = tx
-        .prepare_cached(INSERT_IF_NEW)
-        .and_then(|mut st| {
-            st.query_row(
-                params![
-                    report.uuid.to_string(),
-                    new.generated_time.as_micros(),
-                    new.notification_type.as_str(),
-                    report.payload_text,
-                    report.digest,
-                    report.now.as_micros(),
-                    new.hostname,
-                    report.since.as_micros(),
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-        })
-        .map_err(sqlite("notification insert"))?;
+    let inserted = insert(tx, INSERT_IF_NEW, new, &report)?;
     let (id, host, segment): (i64, String, Option<String>) = match inserted {
         Some(row) => row,
         None => checked_insert(tx, new, &report)?,
@@ -252,6 +240,7 @@ struct Report {
     payload_text: String,
     since: Timestamp,
     now: Timestamp,
+    columns: PayloadColumns,
 }
 
 /// The checks one by one, to tell the caller which failed; inserts when none did (the fast
@@ -261,16 +250,14 @@ fn checked_insert(
     new: &NewNotification,
     report: &Report,
 ) -> Result<(i64, String, Option<String>), StoreError> {
-    let host: Option<(String, i64, String)> = tx
+    let host: Option<(String, i64)> = tx
         .prepare_cached(HOST)
         .and_then(|mut st| {
-            st.query_row(params![new.hostname], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()
+            st.query_row(params![new.hostname], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
         })
         .map_err(sqlite("notification host lookup"))?;
-    let Some((host, on_maintenance, segment)) = host else {
+    let Some((host, on_maintenance)) = host else {
         return Err(StoreError::HostNameNotFound(new.hostname.clone()));
     };
     if on_maintenance != 0 && !new.accepted_on_maintenance() {
@@ -296,8 +283,20 @@ fn checked_insert(
             return Err(StoreError::DuplicateNotification(new.hostname.clone()));
         }
     }
-    let id: i64 = tx
-        .prepare_cached(INSERT)
+    insert(tx, INSERT, new, report)?.ok_or_else(|| StoreError::Corrupt {
+        what: "host",
+        detail: format!("{} vanished inside a transaction", new.hostname),
+    })
+}
+
+/// Runs `INSERT_IF_NEW` or `INSERT`; the new row's id, host and segment, if it was inserted.
+fn insert(
+    tx: &Transaction<'_>,
+    sql: &str,
+    new: &NewNotification,
+    report: &Report,
+) -> Result<Option<(i64, String, Option<String>)>, StoreError> {
+    tx.prepare_cached(sql)
         .and_then(|mut st| {
             st.query_row(
                 params![
@@ -306,15 +305,18 @@ fn checked_insert(
                     new.notification_type.as_str(),
                     report.payload_text,
                     report.digest,
-                    host,
-                    segment,
                     report.now.as_micros(),
+                    new.hostname,
+                    report.since.as_micros(),
+                    report.columns.event,
+                    report.columns.instance_uuid,
+                    report.columns.host_status,
                 ],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
+            .optional()
         })
-        .map_err(sqlite("notification insert"))?;
-    Ok((id, host, Some(segment)))
+        .map_err(sqlite("notification insert"))
 }
 
 fn parse<T>(col: &str, text: &str) -> Result<T, StoreError>

@@ -5,21 +5,25 @@
 //! half-written record. What is durable and why is written in ARCHITECTURE.md.
 
 mod batch;
+mod claims;
 mod error;
+mod flow_log;
+mod history;
 mod hosts;
 mod listing;
 mod notifications;
 mod query;
-mod queue;
 mod segments;
 mod sql;
 mod store;
 pub mod testing;
+mod vmoves;
 
+pub use claims::{Claimed, Lease};
 pub use error::StoreError;
+pub use flow_log::FlowStep;
 pub use query::{
     HostFilter, HostUpdate, NewHost, NewNotification, NewSegment, NotificationFilter, Page,
     SegmentFilter, SegmentUpdate, SortDir, VMoveFilter,
 };
-pub use queue::{Claimed, FlowStep, VMoveRecord};
 pub use store::{Backend, Store};

@@ -1,6 +1,7 @@
 //! Inputs of store operations: what to create or change, which rows to list and in what order.
 
 use vigil_domain::{HostId, NotificationType, RecoveryMethod, Timestamp};
+use vigil_wire::payload::{ComputeHostPayload, Event, Payload, PayloadError};
 
 #[derive(Clone, Debug)]
 pub struct NewSegment {
@@ -50,12 +51,23 @@ pub struct NewNotification {
 }
 
 impl NewNotification {
+    /// The payload as its type's; an error for one that does not read as such (the API only
+    /// passes payloads that do).
+    pub fn typed_payload(&self) -> Result<Payload, PayloadError> {
+        Payload::parse(self.notification_type, &self.payload)
+    }
+
     /// A host reporting it is back (`COMPUTE_HOST`/`STARTED`) is accepted while the host is on
     /// maintenance: its failure put it there, and this report is how it rejoins. Masakari
     /// refuses it (409), leaving the host out until an operator steps in.
     pub fn accepted_on_maintenance(&self) -> bool {
-        self.notification_type == vigil_domain::NotificationType::ComputeHost
-            && self.payload.get("event").and_then(|v| v.as_str()) == Some("STARTED")
+        matches!(
+            self.typed_payload(),
+            Ok(Payload::ComputeHost(ComputeHostPayload {
+                event: Event::Started,
+                ..
+            }))
+        )
     }
 }
 

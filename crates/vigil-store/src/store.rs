@@ -131,15 +131,19 @@ impl Store {
 
     /// Applies the embedded migrations for this backend (`vigil db sync`). Idempotent.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
-            Backend::MySql => sqlx::migrate!("migrations/mysql"),
-        };
-        migrator
+        self.migrator()
             .run(&self.writer)
             .await
             .map_err(StoreError::Migrate)
+    }
+
+    /// This backend's embedded migrations.
+    pub(crate) fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+            Backend::MySql => sqlx::migrate!("migrations/mysql"),
+        }
     }
 
     pub fn backend(&self) -> Backend {

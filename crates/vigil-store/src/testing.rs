@@ -28,9 +28,16 @@ pub struct TestStore {
 
 /// One fresh, migrated store per reachable backend, SQLite first.
 pub async fn test_stores() -> Vec<TestStore> {
-    let mut out = vec![sqlite().await];
+    test_stores_before(i64::MAX).await
+}
+
+/// One fresh store per reachable backend with only the migrations numbered below `version`
+/// applied, for tests of what a later migration does to existing rows (`Store::migrate`
+/// applies the rest).
+pub async fn test_stores_before(version: i64) -> Vec<TestStore> {
+    let mut out = vec![sqlite_before(version).await];
     for backend in [Backend::Postgres, Backend::MySql] {
-        if let Some(t) = server(backend).await {
+        if let Some(t) = server_before(backend, version).await {
             out.push(t);
         }
     }
@@ -39,10 +46,16 @@ pub async fn test_stores() -> Vec<TestStore> {
 
 /// A fresh, migrated SQLite store in a temporary directory.
 pub async fn sqlite() -> TestStore {
+    sqlite_before(i64::MAX).await
+}
+
+async fn sqlite_before(version: i64) -> TestStore {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
     let url = format!("sqlite:{}", dir.path().join("vigil.sqlite").display());
     let store = Store::connect(&url).await.expect("opening SQLite");
-    store.migrate().await.expect("migrating SQLite");
+    migrate_before(&store, version)
+        .await
+        .expect("migrating SQLite");
     TestStore {
         store,
         backend: Backend::Sqlite,
@@ -54,10 +67,14 @@ pub async fn sqlite() -> TestStore {
 /// A fresh, migrated database on the PostgreSQL or MySQL server, or `None` (with a loud
 /// message) when the server cannot be reached and `VIGIL_REQUIRE_DBS` is not set.
 pub async fn server(backend: Backend) -> Option<TestStore> {
+    server_before(backend, i64::MAX).await
+}
+
+async fn server_before(backend: Backend, version: i64) -> Option<TestStore> {
     let (admin, var) = match backend {
         Backend::Postgres => (POSTGRES_ADMIN, "VIGIL_TEST_POSTGRES_URL"),
         Backend::MySql => (MYSQL_ADMIN, "VIGIL_TEST_MYSQL_URL"),
-        Backend::Sqlite => return Some(sqlite().await),
+        Backend::Sqlite => return Some(sqlite_before(version).await),
     };
     let admin = std::env::var(var).unwrap_or_else(|_| admin.to_owned());
     sqlx::any::install_default_drivers();
@@ -99,8 +116,7 @@ pub async fn server(backend: Backend) -> Option<TestStore> {
     let store = Store::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("connecting to {name}: {e}"));
-    store
-        .migrate()
+    migrate_before(&store, version)
         .await
         .unwrap_or_else(|e| panic!("migrating {name}: {e:?}"));
     Some(TestStore {
@@ -109,6 +125,18 @@ pub async fn server(backend: Backend) -> Option<TestStore> {
         url,
         _dir: None,
     })
+}
+
+async fn migrate_before(store: &Store, version: i64) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = store.migrator();
+    let wanted: Vec<_> = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect();
+    migrator.migrations = wanted.into();
+    migrator.run(&store.writer).await
 }
 
 /// Drops test databases left by test processes that are no longer running.

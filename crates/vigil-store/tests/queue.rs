@@ -1,71 +1,13 @@
 //! The engines' work queue on every backend: claims, leases, takeover, fencing of stale owners.
 
-use serde_json::json;
+mod common;
+
+use common::{evacuation, report, setup, step, LEASE};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use vigil_domain::{
-    NotificationStatus, NotificationType, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
-};
+use vigil_domain::{NotificationStatus, NotificationType, Timestamp, VMoveStatus};
 use vigil_store::testing::test_stores;
-use vigil_store::{FlowStep, NewHost, NewNotification, NewSegment, Store, StoreError, VMoveRecord};
-
-const LEASE: Duration = Duration::from_secs(60);
-
-async fn setup(s: &Store, hosts: usize) {
-    let seg = s
-        .segment_create(NewSegment {
-            name: "seg".into(),
-            service_type: "COMPUTE".into(),
-            enabled: true,
-            description: None,
-            recovery_method: RecoveryMethod::Auto,
-        })
-        .await
-        .unwrap();
-    for i in 0..hosts {
-        s.host_create(
-            seg.uuid,
-            NewHost {
-                name: format!("node{i}"),
-                host_type: None,
-                control_attributes: None,
-                reserved: false,
-                on_maintenance: false,
-            },
-        )
-        .await
-        .unwrap();
-    }
-}
-
-async fn report(s: &Store, host: &str, kind: NotificationType) -> vigil_domain::Notification {
-    s.notification_create(
-        NewNotification {
-            notification_type: kind,
-            hostname: host.into(),
-            generated_time: Timestamp::now(),
-            payload: json!({"event": "STOPPED", "host_status": "NORMAL"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        },
-        Duration::from_secs(180),
-    )
-    .await
-    .unwrap()
-}
-
-fn step(name: &str) -> FlowStep {
-    FlowStep {
-        name: name.into(),
-        state: "SUCCESS".into(),
-        progress: 1.0,
-        progress_details: vec![],
-        output: Some("{}".into()),
-        message: None,
-        ending: None,
-    }
-}
+use vigil_store::{Lease, Store, StoreError};
 
 #[tokio::test]
 async fn a_claim_is_exclusive_until_its_lease_expires() {
@@ -96,14 +38,16 @@ async fn a_claim_is_exclusive_until_its_lease_expires() {
         let c2 = s.notification_claim("e2", LEASE).await.unwrap().unwrap();
         assert_eq!(c2.notification.uuid, other.uuid, "{b:?}");
 
-        s.flow_step_save(n.uuid, "e1", &step("a")).await.unwrap();
+        s.flow_step_save(&c.lease, &step("a")).await.unwrap();
+        let pretender = Lease {
+            owner: "e2".into(),
+            ..c.lease.clone()
+        };
         assert!(matches!(
-            s.flow_step_save(n.uuid, "e2", &step("b"))
-                .await
-                .unwrap_err(),
+            s.flow_step_save(&pretender, &step("b")).await.unwrap_err(),
             StoreError::LeaseLost(_)
         ));
-        s.notification_renew(n.uuid, "e1", Duration::from_millis(1))
+        s.notification_renew(&c.lease, Duration::from_millis(1))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -113,21 +57,19 @@ async fn a_claim_is_exclusive_until_its_lease_expires() {
         assert_eq!(c3.notification.uuid, n.uuid, "{b:?}");
         assert_eq!(c3.attempts, 2);
         for err in [
-            s.notification_renew(n.uuid, "e1", LEASE).await.unwrap_err(),
-            s.flow_step_save(n.uuid, "e1", &step("b"))
-                .await
-                .unwrap_err(),
-            s.notification_release(n.uuid, "e1", NotificationStatus::Finished, None, None)
+            s.notification_renew(&c.lease, LEASE).await.unwrap_err(),
+            s.flow_step_save(&c.lease, &step("b")).await.unwrap_err(),
+            s.notification_release(&c.lease, NotificationStatus::Finished, None, None)
                 .await
                 .unwrap_err(),
         ] {
             assert!(matches!(err, StoreError::LeaseLost(_)), "{b:?} {err:?}");
         }
         // The new owner sees the log so far and continues it.
-        s.flow_step_save(n.uuid, "e3", &step("b")).await.unwrap();
+        s.flow_step_save(&c3.lease, &step("b")).await.unwrap();
         let mut a2 = step("a");
         a2.state = "FAILURE".into();
-        s.flow_step_save(n.uuid, "e3", &a2).await.unwrap();
+        s.flow_step_save(&c3.lease, &a2).await.unwrap();
         let log = s.flow_log_load(n.uuid).await.unwrap();
         assert_eq!(
             log.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
@@ -136,7 +78,7 @@ async fn a_claim_is_exclusive_until_its_lease_expires() {
         assert_eq!(log[0].state, "FAILURE");
         assert_eq!(s.workflow_steps(n.uuid).await.unwrap().len(), 2);
 
-        s.notification_release(n.uuid, "e3", NotificationStatus::Finished, None, None)
+        s.notification_release(&c3.lease, NotificationStatus::Finished, None, None)
             .await
             .unwrap();
         assert_eq!(
@@ -159,11 +101,11 @@ async fn errors_are_retried_when_due() {
         let s = &t.store;
         setup(s, 1).await;
         let n = report(s, "node0", NotificationType::ComputeHost).await;
-        s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        assert_eq!(c.lease.notification, n.uuid);
         let later = Timestamp::from_micros(Timestamp::now().as_micros() + 3_600_000_000);
         s.notification_release(
-            n.uuid,
-            "e1",
+            &c.lease,
             NotificationStatus::Error,
             Some("nova unreachable".into()),
             Some(later),
@@ -180,12 +122,12 @@ async fn errors_are_retried_when_due() {
         let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
         assert_eq!(c.notification.uuid, n2.uuid);
         let past = Timestamp::from_micros(Timestamp::now().as_micros() - 1_000_000);
-        s.notification_release(n2.uuid, "e1", NotificationStatus::Error, None, Some(past))
+        s.notification_release(&c.lease, NotificationStatus::Error, None, Some(past))
             .await
             .unwrap();
         let c = s.notification_claim("e2", LEASE).await.unwrap().unwrap();
         assert_eq!((c.notification.uuid, c.attempts), (n2.uuid, 2));
-        s.notification_release(n2.uuid, "e2", NotificationStatus::Finished, None, None)
+        s.notification_release(&c.lease, NotificationStatus::Finished, None, None)
             .await
             .unwrap();
         // Expiry: everything generated before the cutoff and not in live hands fails.
@@ -202,34 +144,42 @@ async fn errors_are_retried_when_due() {
 }
 
 #[tokio::test]
-async fn vmoves_are_recorded_per_instance() {
+async fn vmoves_and_host_flags_are_recorded_for_the_claim() {
     for t in test_stores().await {
         let s = &t.store;
         setup(s, 1).await;
         let n = report(s, "node0", NotificationType::ComputeHost).await;
-        s.notification_claim("e1", LEASE).await.unwrap().unwrap();
-        let mut rec = VMoveRecord {
-            instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
-            instance_name: "vm1".into(),
-            source_host: Some("node0".into()),
-            dest_host: None,
-            start_time: Some(Timestamp::now()),
-            end_time: None,
-            vmove_type: VMoveType::Evacuation,
-            status: VMoveStatus::Pending,
-            message: None,
-        };
-        let first = s.vmove_put(n.uuid, "e1", &rec).await.unwrap();
+        let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+        let mut rec = evacuation(VMoveStatus::Pending);
+        let first = s.vmove_put(&c.lease, &rec).await.unwrap();
+        assert_eq!((first.notification_uuid, &first.movement), (n.uuid, &rec));
         rec.status = VMoveStatus::Succeeded;
         rec.dest_host = Some("node1".into());
-        let second = s.vmove_put(n.uuid, "e1", &rec).await.unwrap();
+        let second = s.vmove_put(&c.lease, &rec).await.unwrap();
         assert_eq!(first.uuid, second.uuid);
-        assert_eq!(second.status, VMoveStatus::Succeeded);
-        assert_eq!(second.dest_host.as_deref(), Some("node1"));
+        assert_eq!(second.movement, rec);
+        let pretender = Lease {
+            owner: "e2".into(),
+            ..c.lease.clone()
+        };
         assert!(matches!(
-            s.vmove_put(n.uuid, "e2", &rec).await.unwrap_err(),
+            s.vmove_put(&pretender, &rec).await.unwrap_err(),
             StoreError::LeaseLost(_)
         ));
+        // Host flags on the claim's behalf; a flag left out keeps its value.
+        let h = n.source_host_uuid;
+        for (maintenance, reserved, want) in [
+            (Some(true), None, (true, false)),
+            (None, Some(true), (true, true)),
+            (Some(false), None, (false, true)),
+            (None, None, (false, true)),
+        ] {
+            s.host_set_flags(&c.lease, h, maintenance, reserved)
+                .await
+                .unwrap();
+            let got = s.host_get_by_uuid(h).await.unwrap().unwrap();
+            assert_eq!((got.on_maintenance, got.reserved), want, "{:?}", t.backend);
+        }
         let list = s
             .vmove_list(n.uuid, &Default::default(), &Default::default())
             .await
@@ -265,8 +215,7 @@ async fn competing_engines_never_share_a_notification() {
                             idle = 0;
                             mine.push(c.notification.uuid);
                             s.notification_release(
-                                c.notification.uuid,
-                                &owner,
+                                &c.lease,
                                 NotificationStatus::Finished,
                                 None,
                                 None,
@@ -314,8 +263,8 @@ async fn a_segment_cap_limits_hosts_in_recovery_at_once() {
             "{b:?}: a third host of the segment was claimed past the cap"
         );
         // Without a cap the third host is claimable; with one, it is once a slot frees.
-        let first = first.unwrap().notification.uuid;
-        s.notification_release(first, "e1", NotificationStatus::Finished, None, None)
+        let first = first.unwrap().lease;
+        s.notification_release(&first, NotificationStatus::Finished, None, None)
             .await
             .unwrap();
         let third = s.notification_claim_capped("e3", LEASE, 2).await.unwrap();

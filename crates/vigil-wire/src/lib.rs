@@ -15,6 +15,7 @@ mod field;
 mod host;
 mod lifecycle;
 mod notification;
+pub mod payload;
 mod segment;
 pub mod time;
 mod version;

@@ -32,19 +32,20 @@ keys!(VMoveBody, "vmove", "vmoves");
 
 impl From<&VMove> for VMoveBody {
     fn from(v: &VMove) -> Self {
+        let m = &v.movement;
         Self {
             id: v.id,
             uuid: v.uuid,
             notification_uuid: v.notification_uuid,
-            instance_uuid: v.instance_uuid.clone(),
-            instance_name: v.instance_name.clone(),
-            source_host: v.source_host.clone(),
-            dest_host: v.dest_host.clone(),
-            start_time: v.start_time,
-            end_time: v.end_time,
-            vmove_type: v.vmove_type,
-            status: v.status,
-            message: v.message.clone(),
+            instance_uuid: m.instance_uuid.clone(),
+            instance_name: m.instance_name.clone(),
+            source_host: m.source_host.clone(),
+            dest_host: m.dest_host.clone(),
+            start_time: m.start_time,
+            end_time: m.end_time,
+            vmove_type: m.vmove_type,
+            status: m.status,
+            message: m.message.clone(),
             lifecycle: Lifecycle::new(v.created_at, v.updated_at, v.deleted_at, v.deleted),
         }
     }
@@ -54,6 +55,7 @@ impl From<&VMove> for VMoveBody {
 mod tests {
     use super::*;
     use crate::{Item, List};
+    use vigil_domain::InstanceMove;
 
     #[test]
     fn a_vmove_round_trips_in_masakari_order() {
@@ -61,15 +63,17 @@ mod tests {
             id: 1,
             uuid: "3e8e34c9-0b0a-4a30-9a1a-5f6c5f6c3e8e".parse().unwrap(),
             notification_uuid: "0b0a5f6c-3e8e-4a30-9a1a-5f6c3e8e34c9".parse().unwrap(),
-            instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
-            instance_name: "vm1".into(),
-            source_host: Some("node1".into()),
-            dest_host: None,
-            start_time: Some(Timestamp::from_micros(1_500_000_000_000_000)),
-            end_time: None,
-            vmove_type: VMoveType::Evacuation,
-            status: VMoveStatus::Ongoing,
-            message: None,
+            movement: InstanceMove {
+                instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
+                instance_name: "vm1".into(),
+                source_host: Some("node1".into()),
+                dest_host: None,
+                start_time: Some(Timestamp::from_micros(1_500_000_000_000_000)),
+                end_time: None,
+                vmove_type: VMoveType::Evacuation,
+                status: VMoveStatus::Ongoing,
+                message: None,
+            },
             created_at: Timestamp::from_micros(1_500_000_000_000_000),
             updated_at: None,
             deleted_at: None,

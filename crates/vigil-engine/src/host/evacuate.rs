@@ -15,8 +15,10 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::time::Instant;
-use vigil_domain::{Classify, ErrorClass, RecoveryMethod, Timestamp, VMoveStatus, VMoveType};
-use vigil_store::{HostFilter, Page, VMoveRecord};
+use vigil_domain::{
+    Classify, ErrorClass, InstanceMove, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
+};
+use vigil_store::{HostFilter, Page};
 
 pub(super) const CHOSEN: Output<Chosen> = Output::of("PrepareHAEnabledInstancesTask");
 pub(super) const EVACUATED: Output<Evacuated> = Output::of("EvacuateInstancesTask");
@@ -219,7 +221,7 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
                 .await?;
         }
         ctx.store
-            .host_set_flags(h.uuid, None, Some(false))
+            .host_set_flags(&ctx.lease, h.uuid, None, Some(false))
             .await
             .map_err(|e| StepError::store(format!("clearing reserved on {}", h.name), e))?;
         out.push(h.name);
@@ -234,7 +236,7 @@ async fn evacuate_one(
     server: &Planned,
     target: Option<&str>,
 ) -> Result<MovedServer, String> {
-    let mut record = VMoveRecord {
+    let mut record = InstanceMove {
         instance_uuid: server.id.clone(),
         instance_name: server.name.clone(),
         source_host: Some(ctx.host.name.clone()),
@@ -245,9 +247,9 @@ async fn evacuate_one(
         status: VMoveStatus::Ongoing,
         message: None,
     };
-    let put = |r: VMoveRecord| async move {
+    let put = |r: InstanceMove| async move {
         ctx.store
-            .vmove_put(ctx.notification.uuid, &ctx.owner, &r)
+            .vmove_put(&ctx.lease, &r)
             .await
             .map_err(|e| crate::error::chain(&StepError::store("recording the vmove", e)))
     };

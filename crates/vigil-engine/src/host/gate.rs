@@ -8,6 +8,7 @@ use crate::fence::PowerState;
 use crate::saga::{Ending, Outcome, Output, Outputs, Step};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use vigil_wire::payload::HostStatus;
 
 pub(super) const GATE: Output<Gate> = Output::of("CheckHostStatusTask");
 pub(super) const FENCED: Output<Fenced> = Output::of("FenceHostTask");
@@ -42,14 +43,9 @@ impl Step<HostFailure> for CheckHostStatus {
         GATE.step()
     }
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
-        // TODO(merge): the typed payload of vigil-wire.
-        let reported = ctx
-            .notification
-            .payload
-            .get("host_status")
-            .and_then(serde_json::Value::as_str);
-        if reported != Some("NORMAL") {
-            let reported = reported.unwrap_or("missing");
+        let reported = ctx.payload.host_status;
+        if reported != Some(HostStatus::Normal) {
+            let reported = reported.map_or("missing", HostStatus::as_str);
             let state = ctx
                 .fencer
                 .power_state(&ctx.host.name)
@@ -155,7 +151,7 @@ impl Step<HostFailure> for DisableComputeService {
     }
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         ctx.store
-            .host_set_flags(ctx.host.uuid, Some(true), None)
+            .host_set_flags(&ctx.lease, ctx.host.uuid, Some(true), None)
             .await
             .map_err(|e| StepError::store("putting the host in maintenance", e))?;
         let service = ctx

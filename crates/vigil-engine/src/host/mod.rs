@@ -26,7 +26,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_domain::{Host, Notification};
-use vigil_store::Store;
+use vigil_store::{Lease, Store};
+use vigil_wire::payload::ComputeHostPayload;
 
 pub use decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
 
@@ -81,9 +82,10 @@ pub struct HostFailure {
     pub store: Store,
     pub nova: Arc<dyn Nova>,
     pub fencer: Arc<dyn Fencer>,
-    /// The engine's lease owner name: vmove writes are fenced by it.
-    pub owner: String,
+    /// The engine's claim: every write on the flow's behalf is fenced by it.
+    pub lease: Lease,
     pub notification: Notification,
+    pub payload: ComputeHostPayload,
     pub host: Host,
     pub config: HostRecoveryConfig,
     pub selection: SelectionPolicy,
