@@ -131,14 +131,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Api(args) => {
             let config = load_config(&args.common, args.listen)?;
             let store = open_store(&config).await?;
-            run_api(&config, store, None).await
+            let session = openstack_session(&config)?;
+            run_api(&config, store, None, session).await
         }
         Command::Engine(common) => {
             let config = load_config(&common, None)?;
             let store = open_store(&config).await?;
-            let Some(engine) = engine(&config, store)? else {
+            let Some(session) = openstack_session(&config)? else {
                 anyhow::bail!("the engine needs Nova: set [openstack] auth_url and credentials");
             };
+            let engine = engine(&config, store, session)?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(engine.run(stopped));
             shutdown_signal().await;
@@ -149,7 +151,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = load_config(&args.common, args.listen)?;
             let store = open_store(&config).await?;
-            let engine = engine(&config, store.clone())?;
+            let session = openstack_session(&config)?;
+            let engine = match &session {
+                Some(s) => Some(engine(&config, store.clone(), s.clone())?),
+                None => None,
+            };
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let mut wake: Option<std::sync::Arc<dyn Fn() + Send + Sync>> = None;
             let task = match engine {
@@ -165,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
                     None
                 }
             };
-            let result = run_api(&config, store, wake).await;
+            let result = run_api(&config, store, wake, session).await;
             let _ = stop.send(true);
             if let Some(task) = task {
                 task.await.context("engine task")?;
@@ -180,12 +186,15 @@ async fn run_api(
     config: &Config,
     store: Store,
     on_notification: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    session: Option<std::sync::Arc<vigil_openstack::Session>>,
 ) -> anyhow::Result<()> {
     let mut state = vigil_api::ApiState::new(store);
     state.on_notification = on_notification;
-    if let Some(session) = openstack_session(config)? {
+    if let Some(session) = &session {
         state.compute_check = Some(std::sync::Arc::new(
-            vigil_api::compute_check::NovaComputeCheck { session },
+            vigil_api::compute_check::NovaComputeCheck {
+                nova: vigil_openstack::nova::Compute::new(session.clone()),
+            },
         ));
     }
     state.dedup_window =
@@ -195,7 +204,7 @@ async fn run_api(
         state.link_prefix = Some(config.api.link_prefix.clone());
     }
     if config.api.auth_strategy == config::AuthStrategy::Keystone {
-        let Some(session) = openstack_session(config)? else {
+        let Some(session) = session else {
             anyhow::bail!(
                 "auth_strategy = \"keystone\" validates tokens with Vigil's own Keystone \
                  credentials: set [openstack] auth_url, username, password and project_name"
@@ -222,39 +231,33 @@ async fn run_api(
 }
 
 /// The process's Keystone session when `[openstack]` is configured: one token, kept fresh in
-/// the background, shared by the API (token validation, host checks) and the engine.
+/// the background. Made once where a command starts and handed to the API (token validation,
+/// host checks) and the engine.
 fn openstack_session(
     config: &Config,
 ) -> anyhow::Result<Option<std::sync::Arc<vigil_openstack::Session>>> {
-    static SESSION: std::sync::OnceLock<std::sync::Arc<vigil_openstack::Session>> =
-        std::sync::OnceLock::new();
     if !config.openstack.is_configured() {
         return Ok(None);
     }
-    if let Some(session) = SESSION.get() {
-        return Ok(Some(session.clone()));
-    }
     let session = vigil_openstack::Session::new(config.openstack.clone())
         .context("setting up the OpenStack session")?;
-    let session = SESSION.get_or_init(|| std::sync::Arc::new(session));
+    let session = std::sync::Arc::new(session);
     session.keep_token_fresh();
-    Ok(Some(session.clone()))
+    Ok(Some(session))
 }
 
-/// The recovery engine, when Nova is configured.
+/// The recovery engine, talking to Nova through `session`.
 fn engine(
     config: &Config,
     store: Store,
-) -> anyhow::Result<Option<std::sync::Arc<vigil_engine::worker::Engine>>> {
-    let Some(session) = openstack_session(config)? else {
-        return Ok(None);
-    };
+    session: std::sync::Arc<vigil_openstack::Session>,
+) -> anyhow::Result<std::sync::Arc<vigil_engine::worker::Engine>> {
     config
         .engine
         .check()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let host = hostname();
-    Ok(Some(std::sync::Arc::new(vigil_engine::worker::Engine {
+    Ok(std::sync::Arc::new(vigil_engine::worker::Engine {
         store,
         nova: std::sync::Arc::new(vigil_engine::nova_rest::NovaRest::new(session)),
         fencer: std::sync::Arc::new(vigil_engine::fence::TrustMonitor),
@@ -266,7 +269,7 @@ fn engine(
             uuid::Uuid::new_v4().simple()
         ),
         wake: tokio::sync::Notify::new(),
-    })))
+    }))
 }
 
 fn hostname() -> String {
