@@ -10,9 +10,9 @@ pub trait ComputeHostCheck: Send + Sync {
     ) -> BoxFuture<'a, Result<bool, Box<dyn std::error::Error + Send + Sync>>>;
 }
 
-/// The check against Nova's `os-services`, through a shared Keystone session.
+/// The check against Nova's `os-services`, with the process's shared Nova client.
 pub struct NovaComputeCheck {
-    pub session: std::sync::Arc<vigil_openstack::Session>,
+    pub nova: vigil_openstack::nova::Compute,
 }
 
 impl ComputeHostCheck for NovaComputeCheck {
@@ -20,22 +20,6 @@ impl ComputeHostCheck for NovaComputeCheck {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<bool, Box<dyn std::error::Error + Send + Sync>>> {
-        Box::pin(async move {
-            let host: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
-            let v = self
-                .session
-                .request(
-                    "compute",
-                    reqwest::Method::GET,
-                    &format!("/os-services?binary=nova-compute&host={host}"),
-                    Some(("X-OpenStack-Nova-API-Version", "2.53")),
-                    None,
-                )
-                .await?;
-            // Nova's host filter is exact; compare anyway, case-sensitively, as Masakari does.
-            Ok(v["services"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|s| s["host"] == name)))
-        })
+        Box::pin(async move { Ok(self.nova.compute_service(name).await?.is_some()) })
     }
 }

@@ -114,16 +114,13 @@ mod tests {
 
     #[test]
     fn the_chain_keeps_every_cause() {
-        let e = StepError::nova(
-            "stopping server s1",
-            NovaError::Conflict(
-                "Cannot 'stop' instance s1 while it is in task_state powering-off".into(),
-            ),
-        );
+        let id: vigil_domain::NotificationId =
+            "0b0a5f6c-3e8e-4a30-9a1a-5f6c3e8e34c9".parse().unwrap();
+        let e = StepError::store("recording the vmove", StoreError::LeaseLost(id));
         assert_eq!(
             chain(&e),
-            "stopping server s1: conflict: Cannot 'stop' instance s1 while it is in task_state \
-             powering-off"
+            "recording the vmove: the lease on notification 0b0a5f6c-3e8e-4a30-9a1a-5f6c3e8e34c9 \
+             is no longer held"
         );
         assert_eq!(chain(&StepError::refused("no scheduler")), "no scheduler");
     }

@@ -1,92 +1,60 @@
 //! What the engine needs from Nova, and how Nova's answers are classified.
 //!
 //! The engine is written against this trait so the recovery logic reads as recovery, not HTTP;
-//! the implementation over Keystone-authenticated REST is `vigil_openstack::nova`, and the
-//! tests run it against the lab's real Nova.
+//! `nova_rest` implements it with `vigil_openstack::nova::Compute`, the Nova client every
+//! crate shares (the types below are that client's), and the tests run it against the lab's
+//! real Nova.
 
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use vigil_domain::{Classify, ErrorClass};
+use vigil_openstack::OsError;
 
-/// A `nova-compute` service record.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Service {
-    /// The service UUID (microversion ≥ 2.53).
-    pub id: String,
-    pub host: String,
-    /// `enabled` or `disabled`.
-    pub status: String,
-    /// `up` or `down`.
-    pub state: String,
-    pub forced_down: bool,
-    pub disabled_reason: Option<String>,
-    /// The service's last heartbeat; it keeps reporting while forced down.
-    pub updated_at: Option<vigil_domain::Timestamp>,
-}
+pub use vigil_openstack::nova::{Migration, Server, Service};
 
-/// A server as the engine sees it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Server {
-    pub id: String,
-    pub name: String,
-    /// `OS-EXT-SRV-ATTR:host`.
-    pub host: Option<String>,
-    /// `OS-EXT-STS:vm_state`: `active`, `stopped`, `error`, …
-    pub vm_state: String,
-    pub task_state: Option<String>,
-    /// `status`: `ACTIVE`, `SHUTOFF`, `ERROR`, `REBUILD`, …
-    pub status: String,
-    pub metadata: BTreeMap<String, String>,
-    /// Flavor extra specs.
-    pub extra_specs: BTreeMap<String, String>,
-}
-
-/// An evacuation's migration record: Nova's authoritative progress of one move.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Migration {
-    pub id: i64,
-    pub uuid: Option<String>,
-    pub instance_uuid: String,
-    pub source_compute: Option<String>,
-    pub dest_compute: Option<String>,
-    /// `accepted`, `pre-migrating`, `done`, `completed`, `error`, `failed`.
-    pub status: String,
-    pub created_at: Option<vigil_domain::Timestamp>,
-}
-
-impl Migration {
-    /// The destination finished the rebuild (`completed` once the source cleaned up).
-    pub fn succeeded(&self) -> bool {
-        matches!(self.status.as_str(), "done" | "completed")
-    }
-    /// Nova gave up; it never reschedules an evacuation, so the engine must re-issue it.
-    pub fn failed(&self) -> bool {
-        matches!(self.status.as_str(), "error" | "failed")
-    }
-}
-
-/// How a Nova call failed, in the terms that decide what the engine does next.
+/// How a Nova call failed, sorted by its retry class (`vigil_domain::Classify`) into what the
+/// engine does next. Each variant is the client's error itself: message and causes unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum NovaError {
-    /// 400 "Compute service of X is still in use": Nova does not see the host down yet. Retry.
-    #[error("Nova still considers the compute service in use: {0}")]
-    ServiceInUse(String),
     /// 404: the server (or service) is gone.
-    #[error("not found: {0}")]
-    NotFound(String),
+    #[error(transparent)]
+    NotFound(OsError),
     /// 409: the server's state forbids the action.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// Network errors, 5xx, Keystone hiccups: worth retrying.
-    #[error("transient: {0}")]
-    Transient(String),
+    #[error(transparent)]
+    Conflict(OsError),
+    /// Network errors, 5xx, 429, Keystone hiccups, and Nova not yet seeing a host down
+    /// ("Compute service of X is still in use"): worth retrying.
+    #[error(transparent)]
+    Transient(OsError),
     /// Anything else: a request Nova will keep refusing.
-    #[error("Nova refused the request: {0}")]
-    Rejected(String),
+    #[error(transparent)]
+    Rejected(OsError),
+}
+
+impl From<OsError> for NovaError {
+    fn from(e: OsError) -> Self {
+        match e.class() {
+            ErrorClass::Gone => NovaError::NotFound(e),
+            ErrorClass::Conflict => NovaError::Conflict(e),
+            ErrorClass::Transient => NovaError::Transient(e),
+            ErrorClass::Fatal => NovaError::Rejected(e),
+        }
+    }
+}
+
+impl Classify for NovaError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            NovaError::NotFound(_) => ErrorClass::Gone,
+            NovaError::Conflict(_) => ErrorClass::Conflict,
+            NovaError::Transient(_) => ErrorClass::Transient,
+            NovaError::Rejected(_) => ErrorClass::Fatal,
+        }
+    }
 }
 
 impl NovaError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, NovaError::Transient(_) | NovaError::ServiceInUse(_))
+        self.class() == ErrorClass::Transient
     }
 }
 
@@ -136,16 +104,4 @@ pub trait Nova: Send + Sync {
     async fn stop_server(&self, server_id: &str) -> Result<(), NovaError>;
     /// `os-resetState` to `active` or `error`.
     async fn reset_state(&self, server_id: &str, state: &str) -> Result<(), NovaError>;
-}
-
-impl vigil_domain::Classify for NovaError {
-    fn class(&self) -> vigil_domain::ErrorClass {
-        use vigil_domain::ErrorClass::*;
-        match self {
-            NovaError::ServiceInUse(_) | NovaError::Transient(_) => Transient,
-            NovaError::NotFound(_) => Gone,
-            NovaError::Conflict(_) => Conflict,
-            NovaError::Rejected(_) => Fatal,
-        }
-    }
 }

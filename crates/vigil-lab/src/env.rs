@@ -2,20 +2,10 @@
 
 use std::collections::HashMap;
 
-use crate::LabError;
+use vigil_openstack::nova::ServerCreate;
+use vigil_openstack::Credentials;
 
-/// Password credentials for Keystone v3, scoped to a project.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credentials {
-    /// Keystone's v3 URL, e.g. `http://127.0.0.1:5000/v3`.
-    pub auth_url: String,
-    pub username: String,
-    pub password: String,
-    pub project_name: String,
-    pub user_domain_name: String,
-    pub project_domain_name: String,
-    pub region_name: String,
-}
+use crate::LabError;
 
 /// Everything a test needs to know about the running lab.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +47,7 @@ impl LabEnv {
                 user_domain_name: get("OS_USER_DOMAIN_NAME")?,
                 project_domain_name: get("OS_PROJECT_DOMAIN_NAME")?,
                 region_name: get("OS_REGION_NAME")?,
+                ..Credentials::default()
             },
             computes: get("VIGIL_LAB_COMPUTES")?
                 .split(',')
@@ -67,6 +58,13 @@ impl LabEnv {
             vigil_url: get("VIGIL_LAB_VIGIL_URL")?,
             masakari_url: get("VIGIL_LAB_MASAKARI_URL")?,
         })
+    }
+}
+
+impl LabEnv {
+    /// A server to boot on the lab: its tiny image and flavor, no network.
+    pub fn server(&self, name: impl Into<String>) -> ServerCreate {
+        ServerCreate::new(name, &self.image, &self.flavor)
     }
 }
 

@@ -3,7 +3,8 @@
 //! A test asks for the lab with [`Lab::up`]: the first call in a test process runs `lab/lab up`
 //! (which installs on first use, starts what is not running, and serialises concurrent callers
 //! with a file lock of its own), later calls reuse the result. [`Lab::connect`] gives a
-//! [`Cloud`], a small Nova client holding an admin token, with waits that end at a deadline.
+//! [`Cloud`]: Vigil's own Nova client (`vigil_openstack::nova`) with an admin session, and waits
+//! that end at a deadline.
 //!
 //! Lab tests run only when `VIGIL_LAB=1`; [`enabled_or_skip`] says so loudly otherwise:
 //!
@@ -30,11 +31,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
-pub use cloud::{
-    Cloud, CloudError, ComputeService, Server, ServerCreate, ServerId, ServiceState,
-    COMPUTE_MICROVERSION,
-};
-pub use env::{Credentials, LabEnv};
+pub use cloud::{Cloud, CloudError, ServerId, ServiceState};
+pub use env::LabEnv;
+pub use vigil_openstack::nova::{Server, ServerCreate, Service};
+pub use vigil_openstack::Credentials;
 pub use wait::Check;
 
 /// A failure to run the lab script or to read what it printed.

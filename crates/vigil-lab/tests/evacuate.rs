@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use vigil_lab::{Cloud, Lab, ServerCreate, ServerId, ServiceState};
+use vigil_lab::{Cloud, Lab, ServerId, ServiceState};
 
 /// Nova's service_down_time in the lab is 6 s and computes report every second: a host is
 /// `down` well within this. The margin covers a loaded two-core machine.
@@ -58,7 +58,7 @@ async fn scenario(
     // One server per host, each pinned to its host.
     for host in hosts {
         let name = format!("vigil-lab-test-{host}-{}", std::process::id());
-        let spec = ServerCreate::new(lab.env(), name).on_host(host);
+        let spec = lab.env().server(name).on_host(host);
         servers.push(cloud.server_create(&spec).await?);
     }
     for (host, id) in hosts.iter().zip(servers.iter()) {

@@ -131,14 +131,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Api(args) => {
             let config = load_config(&args.common, args.listen)?;
             let store = open_store(&config).await?;
-            run_api(&config, store, None).await
+            let session = openstack_session(&config)?;
+            run_api(&config, store, None, session).await
         }
         Command::Engine(common) => {
             let config = load_config(&common, None)?;
             let store = open_store(&config).await?;
-            let Some(engine) = engine(&config, store)? else {
+            let Some(session) = openstack_session(&config)? else {
                 anyhow::bail!("the engine needs Nova: set [openstack] auth_url and credentials");
             };
+            let engine = engine(&config, store, session)?;
             shutdown_signal().await;
             engine.shutdown().await.context("the engine")?;
             Ok(())
@@ -146,13 +148,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = load_config(&args.common, args.listen)?;
             let store = open_store(&config).await?;
-            let engine = engine(&config, store.clone())?;
-            if engine.is_none() {
-                tracing::warn!(
-                    "no [openstack] credentials: serving the API without a recovery engine"
-                );
-            }
-            let result = run_api(&config, store, engine.as_ref().map(|e| e.waker())).await;
+            let session = openstack_session(&config)?;
+            let engine = match &session {
+                Some(s) => Some(engine(&config, store.clone(), s.clone())?),
+                None => {
+                    tracing::warn!(
+                        "no [openstack] credentials: serving the API without a recovery engine"
+                    );
+                    None
+                }
+            };
+            let result = run_api(&config, store, engine.as_ref().map(|e| e.waker()), session).await;
             if let Some(engine) = engine {
                 engine.shutdown().await.context("the engine")?;
             }
@@ -166,12 +172,15 @@ async fn run_api(
     config: &Config,
     store: Store,
     on_notification: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    session: Option<std::sync::Arc<vigil_openstack::Session>>,
 ) -> anyhow::Result<()> {
     let mut state = vigil_api::ApiState::new(store);
     state.on_notification = on_notification;
-    if let Some(session) = openstack_session(config)? {
+    if let Some(session) = &session {
         state.compute_check = Some(std::sync::Arc::new(
-            vigil_api::compute_check::NovaComputeCheck { session },
+            vigil_api::compute_check::NovaComputeCheck {
+                nova: vigil_openstack::nova::Compute::new(session.clone()),
+            },
         ));
     }
     state.dedup_window =
@@ -181,7 +190,7 @@ async fn run_api(
         state.link_prefix = Some(config.api.link_prefix.clone());
     }
     if config.api.auth_strategy == config::AuthStrategy::Keystone {
-        let Some(session) = openstack_session(config)? else {
+        let Some(session) = session else {
             anyhow::bail!(
                 "auth_strategy = \"keystone\" validates tokens with Vigil's own Keystone \
                  credentials: set [openstack] auth_url, username, password and project_name"
@@ -208,30 +217,27 @@ async fn run_api(
 }
 
 /// The process's Keystone session when `[openstack]` is configured: one token, kept fresh in
-/// the background, shared by the API (token validation, host checks) and the engine.
+/// the background. Made once where a command starts and handed to the API (token validation,
+/// host checks) and the engine.
 fn openstack_session(
     config: &Config,
 ) -> anyhow::Result<Option<std::sync::Arc<vigil_openstack::Session>>> {
-    static SESSION: std::sync::OnceLock<std::sync::Arc<vigil_openstack::Session>> =
-        std::sync::OnceLock::new();
     if !config.openstack.is_configured() {
         return Ok(None);
     }
-    if let Some(session) = SESSION.get() {
-        return Ok(Some(session.clone()));
-    }
     let session = vigil_openstack::Session::new(config.openstack.clone())
         .context("setting up the OpenStack session")?;
-    let session = SESSION.get_or_init(|| std::sync::Arc::new(session));
+    let session = std::sync::Arc::new(session);
     session.keep_token_fresh();
-    Ok(Some(session.clone()))
+    Ok(Some(session))
 }
 
-/// The recovery engine, when Nova is configured.
-fn engine(config: &Config, store: Store) -> anyhow::Result<Option<vigil_engine::EngineHandle>> {
-    let Some(session) = openstack_session(config)? else {
-        return Ok(None);
-    };
+/// The recovery engine, talking to Nova through `session`.
+fn engine(
+    config: &Config,
+    store: Store,
+    session: std::sync::Arc<vigil_openstack::Session>,
+) -> anyhow::Result<vigil_engine::EngineHandle> {
     let parts = vigil_engine::EngineParts {
         store,
         nova: std::sync::Arc::new(vigil_engine::nova_rest::NovaRest::new(session)),
@@ -244,9 +250,8 @@ fn engine(config: &Config, store: Store) -> anyhow::Result<Option<vigil_engine::
             uuid::Uuid::new_v4().simple()
         ),
     };
-    let engine = vigil_engine::Engine::start(config.engine.clone(), parts)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    Ok(Some(engine))
+    vigil_engine::Engine::start(config.engine.clone(), parts)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
 }
 
 fn hostname() -> String {

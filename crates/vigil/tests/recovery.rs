@@ -282,9 +282,7 @@ async fn host_failure_is_recovered_through_nova() -> anyhow::Result<()> {
 
     // Booted where the scheduler likes; the host of the first one fails, with whatever of
     // ours landed there.
-    let specs = (0..4)
-        .map(|i| ServerCreate::new(&env, format!("ha-{i}")))
-        .collect();
+    let specs = (0..4).map(|i| env.server(format!("ha-{i}"))).collect();
     let booted = boot(&cloud, specs).await?;
     let mut placed = Vec::new();
     for s in &booted {
@@ -355,7 +353,7 @@ async fn reserved_host_recovery_uses_the_reserved_host() -> anyhow::Result<()> {
         )
         .await?;
     let specs = (0..3)
-        .map(|i| ServerCreate::new(&env, format!("rh-{i}")).on_host(victim.as_str()))
+        .map(|i| env.server(format!("rh-{i}")).on_host(victim.as_str()))
         .collect();
     let servers = boot(&cloud, specs).await?;
     cloud.compute_service_set_enabled(reserved, false).await?;
@@ -409,7 +407,7 @@ async fn priority_methods_fall_back_to_the_other_strategy() -> anyhow::Result<()
         )
         .await?;
     let specs = (0..2)
-        .map(|i| ServerCreate::new(&env, format!("ap-{i}")).on_host(victim.as_str()))
+        .map(|i| env.server(format!("ap-{i}")).on_host(victim.as_str()))
         .collect();
     let servers = boot(&cloud, specs).await?;
     cloud.compute_service_set_enabled(other, false).await?;
@@ -461,7 +459,7 @@ async fn priority_methods_fall_back_to_the_other_strategy() -> anyhow::Result<()
     )
     .await?;
     let specs = (0..2)
-        .map(|i| ServerCreate::new(&env, format!("rp-{i}")).on_host(victim.as_str()))
+        .map(|i| env.server(format!("rp-{i}")).on_host(victim.as_str()))
         .collect();
     let servers = boot(&cloud, specs).await?;
     with_failed_host(lab, &cloud, victim, &servers, || async {
@@ -494,7 +492,7 @@ async fn tiered_start_starts_a_tier_after_the_one_before_is_active() -> anyhow::
     let specs = tiers
         .iter()
         .map(|(name, prio)| {
-            ServerCreate::new(&env, *name)
+            env.server(*name)
                 .on_host(victim.as_str())
                 .meta("HA_Enabled", "True")
                 .meta("HA_Priority", prio)
@@ -589,7 +587,7 @@ async fn an_engine_killed_at_every_step_is_taken_over() -> anyhow::Result<()> {
     let hosts: Vec<(&str, bool)> = env.computes.iter().map(|h| (h.as_str(), false)).collect();
     api.segment("auto", &hosts).await?;
     let specs = (0..4)
-        .map(|i| ServerCreate::new(&env, format!("crash-{i}")).on_host(victim.as_str()))
+        .map(|i| env.server(format!("crash-{i}")).on_host(victim.as_str()))
         .collect();
     let servers = boot(&cloud, specs).await?;
     let engine_dir = dir.path().join("engine");
@@ -672,10 +670,10 @@ async fn instance_failure_restarts_then_relocates() -> anyhow::Result<()> {
     let servers = boot(
         &cloud,
         vec![
-            ServerCreate::new(&env, "vm-ha")
+            env.server("vm-ha")
                 .on_host(home.as_str())
                 .meta("HA_Enabled", "True"),
-            ServerCreate::new(&env, "vm-plain").on_host(home.as_str()),
+            env.server("vm-plain").on_host(home.as_str()),
         ],
     )
     .await?;
@@ -684,7 +682,7 @@ async fn instance_failure_restarts_then_relocates() -> anyhow::Result<()> {
     let outcome = std::panic::AssertUnwindSafe(async {
         // First failure: restarted in place.
         cloud
-            .server_action(ha, json!({"os-resetState": {"state": "error"}}))
+            .server_reset_state(ha, "error")
             .await?;
         let nid = report(&api, "VM", &home, failed(ha)).await?;
         let view = api.wait_ended(&nid, WITHIN).await?;
@@ -696,7 +694,7 @@ async fn instance_failure_restarts_then_relocates() -> anyhow::Result<()> {
         // Second failure, budget spent: relocated.
         tokio::time::sleep(Duration::from_secs(1)).await;
         cloud
-            .server_action(ha, json!({"os-resetState": {"state": "error"}}))
+            .server_reset_state(ha, "error")
             .await?;
         let nid = report(&api, "VM", &home, failed(ha)).await?;
         let view = api.wait_ended(&nid, WITHIN).await?;
@@ -852,7 +850,7 @@ async fn a_recovered_host_rejoins_and_can_fail_again() -> anyhow::Result<()> {
     let (_vigil, api, sid) = serve(&env, dir.path(), &vars, &[]).await?;
     let first = boot(
         &cloud,
-        vec![ServerCreate::new(&env, "rejoin-1").on_host(victim.as_str())],
+        vec![env.server("rejoin-1").on_host(victim.as_str())],
     )
     .await?;
     let second = std::cell::RefCell::new(Vec::new());
@@ -895,7 +893,7 @@ async fn a_recovered_host_rejoins_and_can_fail_again() -> anyhow::Result<()> {
         // The rejoined host fails again, with a server on it: recovered like the first time.
         let again = boot(
             &cloud,
-            vec![ServerCreate::new(&env, "rejoin-2").on_host(victim.as_str())],
+            vec![env.server("rejoin-2").on_host(victim.as_str())],
         )
         .await?;
         second.borrow_mut().extend(again.clone());
