@@ -2,7 +2,8 @@
 //!
 //! Method names are resource-first (`segment_create`, `notification_list`). Every method is one
 //! database transaction, so an API replica or engine may crash at any point without leaving a
-//! half-written record. What is durable and why is written in ARCHITECTURE.md.
+//! half-written record. What is durable and why is written in ARCHITECTURE.md
+//! ("Durability").
 
 mod batch;
 mod claims;
