@@ -119,13 +119,8 @@ impl Step<ProcessFailure> for DisableComputeNode {
             .map_err(|e| StepError::store("putting the host in maintenance", e))?;
         let service = ctx
             .retry
-            .nova("finding the compute service", || {
-                ctx.nova.compute_service(&ctx.host.name)
-            })
-            .await?
-            .ok_or_else(|| {
-                StepError::refused(format!("Nova has no nova-compute on {}", ctx.host.name))
-            })?;
+            .compute_service(ctx.nova.as_ref(), &ctx.host.name)
+            .await?;
         if service.status != "disabled" {
             ctx.retry
                 .nova("disabling the compute service", || {

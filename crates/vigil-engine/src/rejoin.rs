@@ -250,14 +250,10 @@ impl Step<HostRejoin> for UnfenceHost {
             ));
         }
         let retry = &ctx.retry;
-        let service = retry
-            .nova("finding the compute service", || {
-                ctx.nova.compute_service(&ctx.host.name)
-            })
-            .await?
-            .ok_or_else(|| {
-                StepError::refused(format!("Nova has no nova-compute on {}", ctx.host.name))
-            })?;
+        let service = ctx
+            .retry
+            .compute_service(ctx.nova.as_ref(), &ctx.host.name)
+            .await?;
         if service.forced_down {
             retry
                 .nova("clearing forced_down", || {

@@ -88,6 +88,21 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The `nova-compute` service of `host`; a host Nova has none of is a refusal.
+    pub async fn compute_service(
+        &self,
+        nova: &dyn crate::nova::Nova,
+        host: &str,
+    ) -> Result<crate::nova::Service, StepError> {
+        self.nova("finding the compute service", || nova.compute_service(host))
+            .await?
+            .ok_or_else(|| {
+                StepError::refused(format!("Nova has no nova-compute service on {host}"))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

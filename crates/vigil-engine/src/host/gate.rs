@@ -4,7 +4,7 @@
 
 use super::HostFailure;
 use crate::error::StepError;
-use crate::fence::PowerState;
+use crate::fence::{FenceError, PowerState};
 use crate::saga::{Ending, Outcome, Output, Outputs, Step};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -50,11 +50,7 @@ impl Step<HostFailure> for CheckHostStatus {
                 .fencer
                 .power_state(&ctx.host.name)
                 .await
-                .map_err(|source| StepError::Fence {
-                    host: ctx.host.name.clone(),
-                    fencer: ctx.fencer.name().to_owned(),
-                    source,
-                })?;
+                .map_err(|e| fence_error(ctx, e))?;
             if state != PowerState::Off {
                 return Ok(Outcome::Stop(
                     Ending::Ignored(format!(
@@ -121,19 +117,23 @@ impl Step<HostFailure> for FenceHost {
         const { &[GATE.step()] }
     }
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
-        let message =
-            ctx.fencer
-                .fence(&ctx.host.name)
-                .await
-                .map_err(|source| StepError::Fence {
-                    host: ctx.host.name.clone(),
-                    fencer: ctx.fencer.name().to_owned(),
-                    source,
-                })?;
+        let message = ctx
+            .fencer
+            .fence(&ctx.host.name)
+            .await
+            .map_err(|e| fence_error(ctx, e))?;
         FENCED.put(&Fenced {
             fencer: ctx.fencer.name().to_owned(),
             message,
         })
+    }
+}
+
+fn fence_error(ctx: &HostFailure, source: FenceError) -> StepError {
+    StepError::Fence {
+        host: ctx.host.name.clone(),
+        fencer: ctx.fencer.name().to_owned(),
+        source,
     }
 }
 
@@ -156,16 +156,8 @@ impl Step<HostFailure> for DisableComputeService {
             .map_err(|e| StepError::store("putting the host in maintenance", e))?;
         let service = ctx
             .retry
-            .nova("finding the compute service", || {
-                ctx.nova.compute_service(&ctx.host.name)
-            })
-            .await?
-            .ok_or_else(|| {
-                StepError::refused(format!(
-                    "Nova has no nova-compute service on host {}",
-                    ctx.host.name
-                ))
-            })?;
+            .compute_service(ctx.nova.as_ref(), &ctx.host.name)
+            .await?;
         if !(service.forced_down && service.status == "disabled") {
             let reason = format!(
                 "Vigil: host failure, notification {}",
