@@ -15,5 +15,5 @@ pub use enums::{
 };
 pub use ids::{HostId, NotificationId, SegmentId, VMoveId};
 pub use model::{Host, InstanceMove, Notification, ProgressDetail, Segment, VMove, WorkflowStep};
-pub use retry::{Classify, ErrorClass};
+pub use retry::{Classify, ErrorChain, ErrorClass};
 pub use time::Timestamp;

@@ -94,18 +94,7 @@ impl Classify for StepError {
 
 /// An error and its causes, outermost first, as one line: what the step log keeps.
 pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let next = e.to_string();
-        // A cause that only repeats what the text already says adds nothing.
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        cause = e.source();
-    }
-    text
+    vigil_domain::ErrorChain(error).to_string()
 }
 
 #[cfg(test)]

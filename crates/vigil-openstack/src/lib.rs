@@ -24,18 +24,3 @@ pub use credentials::Credentials;
 pub use error::{Exchange, OsError};
 pub use session::Session;
 pub use token::TokenInfo;
-
-/// Shows an error with its causes, `outer: cause: cause`, for a log line.
-pub(crate) struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut next = self.0.source();
-        while let Some(e) = next {
-            write!(f, ": {e}")?;
-            next = e.source();
-        }
-        Ok(())
-    }
-}

@@ -95,7 +95,7 @@ impl Session {
                             .max(Duration::from_secs(30))
                     }
                     Err(e) => {
-                        tracing::warn!(error = %crate::Chain(&e), "authenticating with Keystone, will retry");
+                        tracing::warn!(error = %vigil_domain::ErrorChain(&e), "authenticating with Keystone, will retry");
                         let w = backoff;
                         backoff = (backoff * 2).min(Duration::from_secs(60));
                         w
