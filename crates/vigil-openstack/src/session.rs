@@ -138,12 +138,6 @@ impl Session {
         format!("{}{path}", self.creds.auth_url.trim_end_matches('/'))
     }
 
-    /// The URL of `service_type` for our interface and region.
-    pub async fn endpoint(&self, service_type: &str) -> Result<String, OsError> {
-        let token = self.token().await?;
-        select_endpoint(&token.catalog, service_type, &self.creds)
-    }
-
     /// Sends a JSON request to a service and returns the JSON answer (`Null` for no body).
     /// `microversion` is a header name and value, e.g. `("X-OpenStack-Nova-API-Version",
     /// "2.53")`; `path` is under the service's endpoint, or an absolute URL.
