@@ -263,14 +263,9 @@ pub fn host_json(h: &vigil_domain::Host) -> Value {
     json!({"name": h.name, "uuid": h.uuid.to_string(), "segment": h.segment.name})
 }
 
-/// The notification as operator steps see it.
+/// The notification as operator steps see it: as the API shows it.
 pub fn notification_json(n: &vigil_domain::Notification) -> Value {
-    json!({
-        "notification_uuid": n.uuid.to_string(),
-        "type": n.notification_type.as_str(),
-        "generated_time": n.generated_time.naive().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
-        "payload": n.payload,
-    })
+    serde_json::to_value(vigil_wire::NotificationBody::new(n, None)).unwrap_or_default()
 }
 
 #[cfg(test)]

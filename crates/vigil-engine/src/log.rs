@@ -85,14 +85,11 @@ impl FlowLog for StoreLog {
         let details = {
             let mut all = self.details.lock().expect("not poisoned");
             let entry = all.entry(record.name.clone()).or_default();
-            entry.push(ProgressDetail {
-                timestamp: Timestamp::now()
-                    .naive()
-                    .format("%Y-%m-%d %H:%M:%S%.6f")
-                    .to_string(),
-                progress: format!("{progress:.1}"),
-                message: record.message.clone(),
-            });
+            entry.push(vigil_wire::progress_detail(
+                Timestamp::now(),
+                progress,
+                &record.message,
+            ));
             entry.clone()
         };
         let step = FlowStep {

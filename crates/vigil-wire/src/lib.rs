@@ -28,7 +28,7 @@ pub use field::{BoolLike, FALSE_STRINGS, TRUE_STRINGS};
 pub use host::{CreateHost, HostBody, UpdateHost};
 pub use lifecycle::Lifecycle;
 pub use notification::{
-    CreateNotification, NotificationBody, ProgressDetailBody, WorkflowStepBody,
+    progress_detail, CreateNotification, NotificationBody, ProgressDetailBody, WorkflowStepBody,
 };
 pub use segment::{CreateSegment, SegmentBody, UpdateSegment};
 pub use version::{choices, version_document, versions, Choice, MediaType, VersionEntry};

@@ -93,6 +93,16 @@ pub struct ProgressDetailBody {
     pub message: String,
 }
 
+/// A step's progress message as Masakari records it: its time as `YYYY-MM-DD HH:MM:SS.ffffff`
+/// (a space, not a `T`: taskflow's format) and its progress with one decimal.
+pub fn progress_detail(at: Timestamp, progress: f64, message: &str) -> ProgressDetail {
+    ProgressDetail {
+        timestamp: at.naive().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        progress: format!("{progress:.1}"),
+        message: message.to_owned(),
+    }
+}
+
 impl From<&ProgressDetail> for ProgressDetailBody {
     fn from(d: &ProgressDetail) -> Self {
         Self {
