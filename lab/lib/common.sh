@@ -79,9 +79,10 @@ start() {
     return
   fi
   # A background child of a non-interactive shell is not a group leader, so setsid(1) calls
-  # setsid(2) and execs in place: $! is the service itself. It must not inherit the lock
-  # descriptors (8, 9), or it would hold the lab's locks for as long as it runs.
-  setsid "$@" >>"$LOG/$name.log" 2>&1 </dev/null 8>&- 9>&- &
+  # setsid(2) and execs in place: $! is the service itself. It must not inherit lock
+  # descriptors, or it would hold the locks for as long as it runs: the lab's own (8, 9), and
+  # one a caller holds around the whole run, as `flock FILE cargo test` passes on descriptor 3.
+  setsid "$@" >>"$LOG/$name.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   pid=$!
   echo "$pid $(start_time "$pid")" >"$RUN/$name.pid"
   log "started $name (pid $pid)"
