@@ -87,7 +87,7 @@ async fn reserved_host_recovery_uses_the_reserved_host() -> anyhow::Result<()> {
     let Some(t) = LabTest::start("reserved_host_recovery_uses_the_reserved_host").await? else {
         return Ok(());
     };
-    let [victim, _, reserved] = [t.computes()[0], t.computes()[1], t.computes()[2]];
+    let (victim, reserved) = (t.computes()[0], t.computes()[2]);
     let (_vigil, api) = t.vigil("serve", &[]);
     let (sid, servers) = reserved_segment(&t, &api, "reserved_host", "rh", 3).await?;
     t.cloud.compute_service_set_enabled(reserved, false).await?;
