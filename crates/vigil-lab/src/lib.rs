@@ -20,10 +20,12 @@
 //! ```
 //!
 //! The lab is shared by every test of a run: a test that fails a host (`kill_host`) must revive
-//! it, and tests that fail hosts must not run at the same time as tests that need all of them.
+//! it, and a test that changes the lab holds its [`Lab::turn`] while it runs, so that no other
+//! test, in this process or another, sees the lab half changed.
 
 mod cloud;
 mod env;
+mod turn;
 mod wait;
 
 use std::io::Write;
@@ -33,6 +35,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use cloud::{Cloud, CloudError, ServerId, ServiceState};
 pub use env::LabEnv;
+pub use turn::LabTurn;
 pub use vigil_openstack::nova::{Server, ServerCreate, Service};
 pub use vigil_openstack::Credentials;
 pub use wait::Check;
@@ -59,6 +62,12 @@ pub enum LabError {
     NotUp {
         #[source]
         source: Arc<LabError>,
+    },
+    #[error("could not take a turn on the lab (lock file {})", path.display())]
+    Turn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("`{command}` did not finish")]
     Join {
@@ -128,6 +137,16 @@ impl Lab {
         let env = run(&script, &["env"])?;
         let env = LabEnv::parse(&String::from_utf8_lossy(&env.stdout))?;
         Ok(Lab { script, env })
+    }
+
+    /// Waits until no other test uses the lab, here or in another process; the turn lasts
+    /// until the returned guard is dropped. Tests that change the lab (fail hosts, stop
+    /// services, disable computes) hold one for as long as they run.
+    pub async fn turn() -> Result<LabTurn, LabError> {
+        let command = "taking a turn on the lab".to_owned();
+        tokio::task::spawn_blocking(turn::take)
+            .await
+            .map_err(|source| LabError::Join { command, source })?
     }
 
     /// What `lab/lab env` printed.

@@ -18,17 +18,10 @@ async fn replicas_store_a_report_once() {
         let a = Vigil::start_with_env("api", &dir.path().join("a"), &[], &vars);
         let b = Vigil::start_with_env("api", &dir.path().join("b"), &[], &vars);
         let http = reqwest::Client::new();
-        let seg: serde_json::Value = http
-            .post(format!("{}/v1/segments", a.url()))
-            .json(
-                &json!({"segment": {"name": "s", "recovery_method": "auto", "service_type": "C"}}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let seg = body_of(http.post(format!("{}/v1/segments", a.url())).json(
+            &json!({"segment": {"name": "s", "recovery_method": "auto", "service_type": "C"}}),
+        ))
+        .await;
         let sid = seg["segment"]["uuid"].as_str().unwrap();
         let r = http
             .post(format!("{}/v1/segments/{sid}/hosts", b.url()))
@@ -71,14 +64,12 @@ async fn replicas_store_a_report_once() {
             49,
             "{backend:?}: {codes:?}"
         );
-        let list: serde_json::Value = http
-            .get(format!("{}/v1/notifications", b.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = body_of(http.get(format!("{}/v1/notifications", b.url()))).await;
         assert_eq!(list["notifications"].as_array().unwrap().len(), 1);
     }
+}
+
+/// Sends the request and reads its JSON body.
+async fn body_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
 }

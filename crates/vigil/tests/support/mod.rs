@@ -2,6 +2,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod api;
+pub mod lab;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -29,36 +32,13 @@ impl Vigil {
         extra: &[&str],
         vars: &[(&str, &str)],
     ) -> Vigil {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .envs(vars.iter().copied())
+        let mut command = vigil_command(vars);
+        command
             .arg(subcommand)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn vigil");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, rx) = mpsc::channel();
-        // Keep draining stderr after the address is found so the child never blocks on a pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[vigil] {line}");
-                if let Some(addr) = bound_address(&line) {
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("vigil did not log its listening address within 60 s");
-            }
-        };
+            .args(extra);
+        let (child, addr) = spawn_until(command, subcommand, bound_address);
         Vigil { child, addr }
     }
 
@@ -79,32 +59,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn start(data_dir: &Path, vars: &[(&str, &str)]) -> Engine {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .envs(vars.iter().copied())
-            .arg("engine")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn vigil engine");
-        let pid = child.id();
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[engine {pid}] {line}");
-                if line.contains("engine started") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            panic!("vigil engine did not start within 60 s");
-        }
+        let mut command = vigil_command(vars);
+        command.arg("engine").arg("--data-dir").arg(data_dir);
+        let started = |line: &str| line.contains("engine started").then_some(());
+        let (child, ()) = spawn_until(command, "engine", started);
         Engine { child }
     }
 
@@ -134,6 +92,49 @@ impl Drop for Vigil {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The test build's `vigil` with `vars`, logging plainly at info to a piped stderr.
+fn vigil_command(vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    command
+        .envs(vars.iter().copied())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Spawns `command` and waits up to 60 s for a log line `ready` accepts; its stderr is echoed
+/// as `[<what> <pid>] …` for the whole life of the process.
+fn spawn_until<T: Send + 'static>(
+    mut command: Command,
+    what: &str,
+    ready: fn(&str) -> Option<T>,
+) -> (Child, T) {
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn vigil {what}: {e}"));
+    let label = format!("{what} {}", child.id());
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = mpsc::channel();
+    // Keep draining stderr after the line is found so the child never blocks on a pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[{label}] {line}");
+            if let Some(found) = ready(&line) {
+                let _ = tx.send(found);
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(found) => (child, found),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("vigil {what} was not ready within 60 s");
+        }
     }
 }
 
