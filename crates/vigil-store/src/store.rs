@@ -187,11 +187,7 @@ impl Store {
         sql: &str,
         args: Vec<Arg>,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        let sql = dialect(self.backend, sql);
-        bind_all(sqlx::query(&sql), args)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db(op))
+        fetch_all_on(self.backend, &self.pool, op, sql, args).await
     }
 
     pub(crate) async fn fetch_optional(
@@ -200,12 +196,37 @@ impl Store {
         sql: &str,
         args: Vec<Arg>,
     ) -> Result<Option<AnyRow>, StoreError> {
-        let sql = dialect(self.backend, sql);
-        bind_all(sqlx::query(&sql), args)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db(op))
+        fetch_optional_on(self.backend, &self.pool, op, sql, args).await
     }
+}
+
+/// A query in the backend's dialect, on the pool or inside a transaction.
+async fn fetch_all_on<'c, E: sqlx::Executor<'c, Database = Any>>(
+    backend: Backend,
+    on: E,
+    op: &'static str,
+    sql: &str,
+    args: Vec<Arg>,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let sql = dialect(backend, sql);
+    bind_all(sqlx::query(&sql), args)
+        .fetch_all(on)
+        .await
+        .map_err(db(op))
+}
+
+async fn fetch_optional_on<'c, E: sqlx::Executor<'c, Database = Any>>(
+    backend: Backend,
+    on: E,
+    op: &'static str,
+    sql: &str,
+    args: Vec<Arg>,
+) -> Result<Option<AnyRow>, StoreError> {
+    let sql = dialect(backend, sql);
+    bind_all(sqlx::query(&sql), args)
+        .fetch_optional(on)
+        .await
+        .map_err(db(op))
 }
 
 /// Statements inside a write transaction.
@@ -224,11 +245,7 @@ impl Tx {
         sql: &str,
         args: Vec<Arg>,
     ) -> Result<Option<AnyRow>, StoreError> {
-        let sql = dialect(self.backend, sql);
-        bind_all(sqlx::query(&sql), args)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(db(op))
+        fetch_optional_on(self.backend, &mut *self.tx, op, sql, args).await
     }
 
     pub(crate) async fn fetch_all(
@@ -237,11 +254,7 @@ impl Tx {
         sql: &str,
         args: Vec<Arg>,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        let sql = dialect(self.backend, sql);
-        bind_all(sqlx::query(&sql), args)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(db(op))
+        fetch_all_on(self.backend, &mut *self.tx, op, sql, args).await
     }
 
     /// Runs a statement and returns the number of rows it changed.
