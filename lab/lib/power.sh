@@ -26,7 +26,7 @@ POWER_SERVICES=(libvirtd sushy-emulator vbmcd)
 # qemu user before it reads qemu.conf, and fails to start without it. Its services are not
 # started (no systemd; policy-rc.d).
 POWER_PACKAGES=(libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 tini
-  ipmitool fence-agents openssl libvirt-dev pkg-config jq curl)
+  ipmitool fence-agents openssl libvirt-dev pkg-config gcc jq curl)
 
 power_venv() { echo "$CACHE/power-venv-$(LOCK=$POWER_LOCK lock_hash)"; }
 virsh_() { virsh -q -c "$LIBVIRT_URI" "$@"; }
@@ -41,7 +41,9 @@ install_power_packages() {
   log "installing Debian packages: ${missing[*]}"
   local t0=$SECONDS
   apt-get update -qq >/dev/null || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+  # Wait for another apt-get (a parallel install) instead of failing on dpkg's lock.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 "${missing[@]}" \
     >"$LOG/apt.log" 2>&1 || die "apt-get install failed; see $LOG/apt.log"
   log "Debian packages installed in $((SECONDS - t0)) s"
 }
@@ -107,7 +109,7 @@ EOF
   cat >"$PSTATE/etc/virtualbmc.conf" <<EOF
 [default]
 config_dir = $PSTATE/vbmc
-pid_file = $PSTATE/run/vbmcd.master.pid
+pid_file = $PSTATE/vbmc/master.pid
 server_port = $P_VBMCD
 [log]
 logfile = $LOG/vbmcd.log
@@ -165,7 +167,8 @@ start_libvirtd() {
 # gone (virtlogd, when libvirtd died first). A group id stays reserved while any member lives.
 stop_group() {
   local pgid
-  read -r pgid _ <"$RUN/$1.pid" 2>/dev/null || return 0
+  [[ -f $RUN/$1.pid ]] || return 0
+  read -r pgid _ <"$RUN/$1.pid" || return 0
   stop "$1"
   group_alive "$pgid" || return 0
   kill -TERM -- "-$pgid" 2>/dev/null || true
@@ -267,12 +270,17 @@ start_vbmc() {
 
 # Ports held by something `power up` did not start (another checkout's power lab, say).
 check_power_ports() {
-  local svc port
+  local svc port n
   for svc in sushy-emulator:$P_REDFISH vbmcd:$P_VBMCD; do
     port=${svc#*:}
     alive "${svc%%:*}" || ! port_taken "$port" ||
       die "port $port (${svc%%:*}) is taken by a process this power lab did not start;" \
         "another checkout's power lab? stop it with its lab/lab power down"
+  done
+  alive vbmcd && return
+  for ((n = 1; n <= NCOMPUTE; n++)); do
+    port=$((P_IPMI_BASE + n))
+    ! udp_bound "$port" || die "UDP port $port (IPMI of compute$n) is taken by a process this power lab did not start"
   done
 }
 
