@@ -137,10 +137,7 @@ EOF
 start_libvirtd() {
   ((${#LIBVIRT_SOCK} < 108)) || die "libvirt socket path too long for a unix socket: $LIBVIRT_SOCK"
   rm -f "$LIBVIRT_SOCK"
-  local d
-  for d in /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/libvirt; do
-    mkdir -p "$d"
-  done
+  mkdir -p /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/libvirt
   # shellcheck disable=SC2016 # expanded by the inner shell
   start libvirtd env LV="$LV" unshare --mount --propagation private -- bash -c '
     set -e

@@ -41,8 +41,8 @@ power_up() {
   start_sushy
   start_vbmc
   touch "$PSTATE/.ready"
-  log "power lab up in $((SECONDS - t0)) s: Redfish https://$H:$P_REDFISH (CA $TLS/ca.crt)," \
-    "IPMI 127.0.0.1:$((P_IPMI_BASE + 1))…, user $POWER_USER; details: lab/lab power status"
+  power_status >&2
+  log "power lab up in $((SECONDS - t0)) s (lab/lab power status [--format json]; lab/lab power env)"
 }
 
 power_down() {
