@@ -90,6 +90,20 @@ pub enum TopologyError {
     },
 }
 
+impl vigil_domain::Classify for TopologyError {
+    /// A host without devices stays without them; otherwise the last level decides, and a
+    /// level that ran but did not read `Off` is worth another try on the engine's backoff.
+    fn class(&self) -> vigil_domain::ErrorClass {
+        match self {
+            TopologyError::NoDevice { .. } => vigil_domain::ErrorClass::Fatal,
+            TopologyError::AllLevelsFailed { last: Some(e), .. } => e.class(),
+            TopologyError::AllLevelsFailed { last: None, .. } => {
+                vigil_domain::ErrorClass::Transient
+            }
+        }
+    }
+}
+
 /// One level's answer as a line for `recovery_workflow_details`.
 fn describe(level: usize, device: &str, answer: &Answer) -> String {
     match answer {
