@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 use vigil_fence::drivers::agent::Agent;
@@ -13,6 +14,10 @@ use vigil_fence::drivers::redfish::{Redfish, RedfishOptions};
 use vigil_fence::{FenceError, Fencer, PowerState, Secret};
 
 const T: Duration = Duration::from_secs(60);
+
+/// Held by every test that changes a domain's power: they share the lab's first host, and one
+/// test's power-on would otherwise break another's power-off.
+static POWER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `lab/lab power status --format json`, as far as these tests read it.
 #[derive(Debug, Deserialize)]
@@ -43,12 +48,19 @@ struct IpmiLab {
 /// asked for. The one place that knows the lab's JSON: adapt here if it changes.
 fn power_lab(test: &str) -> Option<PowerLab> {
     if std::env::var("VIGIL_POWER_LAB").as_deref() != Ok("1") {
-        eprintln!(
+        // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n!!! SKIPPED {test}: VIGIL_POWER_LAB is not 1, so the Redfish/IPMI emulators were \
              not used. Run `lab/lab power up`, then VIGIL_POWER_LAB=1 cargo test -p vigil-fence \
              --test power_lab !!!\n"
         );
         return None;
+    }
+    // An emulator started by hand can be described in a file of the same shape instead.
+    if let Ok(path) = std::env::var("VIGIL_POWER_LAB_JSON") {
+        let text = std::fs::read(&path).expect("reading VIGIL_POWER_LAB_JSON");
+        return Some(serde_json::from_slice(&text).expect("VIGIL_POWER_LAB_JSON"));
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = std::process::Command::new(root.join("lab/lab"))
@@ -87,6 +99,7 @@ fn first_host(lab: &PowerLab) -> String {
 
 /// Off, status, on, status through one driver: the domain really changes state.
 async fn cycle(device: &dyn Fencer, host: &str) {
+    let _turn = POWER.lock().await;
     assert_eq!(device.off(host, None, T).await.unwrap(), PowerState::Off);
     assert_eq!(device.status(host, T).await.unwrap(), PowerState::Off);
     // Idempotent: a second power-off of an off host succeeds.
@@ -113,6 +126,7 @@ async fn redfish_finds_the_system_by_name_when_no_id_is_given() {
     let mut options = lab.redfish;
     options.systems.clear();
     let device = redfish(&options, &host, false, true);
+    let _turn = POWER.lock().await;
     assert_eq!(device.status(&host, T).await.unwrap(), PowerState::On);
     let err = device.status("no-such-host", T).await.unwrap_err();
     assert!(matches!(err, FenceError::NoSuchHost { .. }), "{err:?}");
@@ -141,6 +155,7 @@ async fn redfish_reports_a_wrong_password_as_credentials() {
     std::fs::write(dir.path().join("pw"), "wrong\n").unwrap();
     let mut device = lab.redfish;
     device.password_file = dir.path().join("pw");
+    let _turn = POWER.lock().await;
     let err = redfish(&device, &host, true, false)
         .off(&host, None, T)
         .await

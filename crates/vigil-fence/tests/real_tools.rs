@@ -2,6 +2,7 @@
 //! `fence_redfish`) aimed at a port where no BMC listens: what a dead BMC looks like through each
 //! driver, and that the deadline holds even though ipmitool itself retries for 20 s.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vigil_fence::drivers::agent::Agent;
@@ -22,7 +23,9 @@ fn installed(program: &str, test: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
         || Path::new("/usr/sbin").join(program).is_file();
     if !found {
-        eprintln!(
+        // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n!!! SKIPPED {test}: {program} is not installed (scripts/test installs it) !!!\n"
         );
     }
