@@ -227,6 +227,9 @@ impl Device {
             }
         }
         if let Device::FenceAgents(d) = self {
+            if agent_path(&d.agent).is_none() {
+                return Err(format!("the agent {} is not installed", d.agent));
+            }
             if d.options.contains_key("password") {
                 return Err("give the agent's password by password_file or password_env".into());
             }
@@ -259,7 +262,7 @@ impl Device {
             }),
             Device::FenceAgents(d) => Arc::new(Agent::new(
                 name,
-                d.agent.clone(),
+                agent_path(&d.agent).map_or(d.agent.clone(), |p| p.to_string_lossy().into_owned()),
                 d.options.clone().into_iter().collect(),
                 self.secret(),
             )),
@@ -269,6 +272,19 @@ impl Device {
             }),
         })
     }
+}
+
+/// Where `agent` is: a path to a file, or a name on the PATH or in /usr/sbin, where Debian's
+/// fence-agents put them (often not on a service's PATH).
+fn agent_path(agent: &str) -> Option<PathBuf> {
+    if agent.contains('/') {
+        return Some(PathBuf::from(agent)).filter(|p| p.is_file());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(agent))
+        .find(|p| p.is_file())
 }
 
 impl FencingConfig {

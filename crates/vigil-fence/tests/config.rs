@@ -11,6 +11,7 @@ fn parse(text: &str) -> Result<FencingConfig, String> {
 fn good(dir: &std::path::Path) -> String {
     std::fs::write(dir.join("pw"), "secret\n").unwrap();
     std::fs::write(dir.join("ca.pem"), "not checked until built\n").unwrap();
+    std::fs::write(dir.join("fence_test"), "#!/bin/sh\nexit 1\n").unwrap();
     format!(
         r#"
 [devices.bmc]
@@ -28,7 +29,7 @@ password_env = "VIGIL_FENCE_TEST_PW"
 
 [devices.agent]
 driver = "fence-agents"
-agent = "fence_redfish"
+agent = "{dir}/fence_test"
 options = {{ ip = "{{host}}-bmc", ssl_insecure = "1" }}
 password_file = "{dir}/pw"
 

@@ -201,9 +201,15 @@ async fn fence_redfish_through_the_fence_agents_driver() {
         ("username", lab.redfish.username.clone()),
         ("systems_uri", format!("/redfish/v1/Systems/{system}")),
     ];
+    // Debian installs the agents in /usr/sbin, which a test's PATH may lack.
+    let program = if std::path::Path::new("/usr/sbin/fence_redfish").is_file() {
+        "/usr/sbin/fence_redfish"
+    } else {
+        "fence_redfish"
+    };
     let agent = Agent::new(
         "fence_redfish",
-        "fence_redfish",
+        program,
         options
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))

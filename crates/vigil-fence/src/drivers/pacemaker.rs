@@ -110,7 +110,9 @@ impl Fencer for Pacemaker {
                 return Ok(PowerState::Off);
             }
         }
-        let since = since.unwrap_or_else(Utc::now);
+        // Without a failure time, any power-off recorded around now counts: stonith_admin's
+        // exit 0 already says it fenced, and the cluster's clock may be a little off ours.
+        let since = since.unwrap_or_else(|| Utc::now() - chrono::Duration::seconds(30));
         let left = timeout.saturating_sub(started.elapsed());
         let args = vec![
             "--fence".to_owned(),
@@ -127,7 +129,7 @@ impl Fencer for Pacemaker {
         let history = self
             .history(&target, left.max(Duration::from_secs(1)))
             .await?;
-        if fenced_since(&history, host, since - chrono::Duration::seconds(1)) {
+        if fenced_since(&history, host, since) {
             Ok(PowerState::Off)
         } else {
             Ok(PowerState::Unknown)
