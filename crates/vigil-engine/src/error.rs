@@ -25,8 +25,10 @@ pub enum StepError {
     Fence {
         host: String,
         fencer: String,
+        // Boxed: a fence error carries its device, host and tool output, and would make every
+        // step's `Result` large.
         #[source]
-        source: FenceError,
+        source: Box<FenceError>,
     },
     /// A step ran without the output of a step it needs: the flow is assembled wrongly.
     #[error("the output of {step} is missing")]

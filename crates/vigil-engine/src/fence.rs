@@ -2,43 +2,10 @@
 //! known to be off, or the instance could run twice.
 
 use async_trait::async_trait;
-use vigil_domain::{Classify, ErrorClass};
 
-/// What a fencing driver reports about a host.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PowerState {
-    Off,
-    On,
-    Unknown,
-}
-
-/// How a fencing operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FenceError {
-    /// The power device did not answer.
-    #[error("the power device of {host} is unreachable")]
-    Unreachable {
-        host: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("the power device of {host} refused the credentials")]
-    Credentials { host: String },
-    #[error("{host} was not confirmed off within {secs} s")]
-    TimedOut { host: String, secs: u64 },
-    /// The device answered with an error.
-    #[error("the power device of {host} failed: {detail}")]
-    Device { host: String, detail: String },
-}
-
-impl Classify for FenceError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            FenceError::Unreachable { .. } | FenceError::TimedOut { .. } => ErrorClass::Transient,
-            FenceError::Credentials { .. } | FenceError::Device { .. } => ErrorClass::Fatal,
-        }
-    }
-}
+// The vocabulary lives in vigil-fence with the drivers; the engine's gate below is what the
+// host flow calls until a `vigil_fence::Topology` is wired behind it.
+pub use vigil_fence::{FenceError, PowerState};
 
 #[async_trait]
 pub trait Fencer: Send + Sync {

@@ -133,7 +133,7 @@ fn fence_error(ctx: &HostFailure, source: FenceError) -> StepError {
     StepError::Fence {
         host: ctx.host.name.clone(),
         fencer: ctx.fencer.name().to_owned(),
-        source,
+        source: Box::new(source),
     }
 }
 

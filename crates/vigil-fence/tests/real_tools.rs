@@ -1,0 +1,106 @@
+//! The IPMI and fence-agents drivers through the real tools (Debian's `ipmitool` and
+//! `fence_redfish`) aimed at a port where no BMC listens: what a dead BMC looks like through each
+//! driver, and that the deadline holds even though ipmitool itself retries for 20 s.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use vigil_fence::drivers::agent::Agent;
+use vigil_fence::drivers::ipmi::Ipmi;
+use vigil_fence::{FenceError, Fencer, Secret};
+
+/// A local port just released: nothing answers there, TCP or UDP.
+fn dead_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn installed(program: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        || Path::new("/usr/sbin").join(program).is_file();
+    if !found {
+        // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!! SKIPPED {test}: {program} is not installed (scripts/test installs it) !!!\n"
+        );
+    }
+    found
+}
+
+#[tokio::test]
+async fn ipmitool_against_a_dead_bmc_is_stopped_at_the_deadline() {
+    if !installed(
+        "ipmitool",
+        "ipmitool_against_a_dead_bmc_is_stopped_at_the_deadline",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
+    let bmc = Ipmi {
+        name: "ipmi".into(),
+        program: "ipmitool".into(),
+        address: "127.0.0.1".into(),
+        port: dead_port(),
+        username: "admin".into(),
+        password: Secret::from_file(dir.path().join("pw")),
+    };
+    let started = Instant::now();
+    let err = bmc
+        .off("c1", None, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FenceError::TimedOut { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn fence_redfish_against_a_dead_bmc_fails_with_its_reason() {
+    if !installed(
+        "fence_redfish",
+        "fence_redfish_against_a_dead_bmc_fails_with_its_reason",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
+    let options = [
+        ("ip", "127.0.0.1".to_owned()),
+        ("ipport", dead_port().to_string()),
+        ("ssl_insecure", "1".to_owned()),
+        ("username", "admin".to_owned()),
+    ];
+    let program = if Path::new("/usr/sbin/fence_redfish").is_file() {
+        "/usr/sbin/fence_redfish"
+    } else {
+        "fence_redfish"
+    };
+    let agent = Agent::new(
+        "fence_redfish",
+        program,
+        options
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        Some(Secret::from_file(dir.path().join("pw"))),
+    );
+    let err = agent
+        .status("c1", Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    match &err {
+        FenceError::AgentFailed { stderr_tail, .. } => {
+            assert!(stderr_tail.contains("Failed"), "{err}")
+        }
+        other => panic!("wanted AgentFailed, got {other:?}"),
+    }
+}
