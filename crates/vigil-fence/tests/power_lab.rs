@@ -19,14 +19,14 @@ const T: Duration = Duration::from_secs(60);
 /// test's power-on would otherwise break another's power-off.
 static POWER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// `lab/lab power status --format json`, as far as these tests read it.
-#[derive(Debug, Deserialize)]
+/// The emulators' endpoints as these tests use them.
+#[derive(Debug)]
 struct PowerLab {
     redfish: RedfishLab,
     ipmi: BTreeMap<String, IpmiLab>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct RedfishLab {
     url: String,
     ca_file: PathBuf,
@@ -36,12 +36,75 @@ struct RedfishLab {
     systems: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct IpmiLab {
     address: String,
     port: u16,
     username: String,
     password_file: PathBuf,
+}
+
+/// `lab/lab power status --format json`, as far as these tests read it (lab/README.md).
+#[derive(Debug, Deserialize)]
+struct Status {
+    redfish: StatusRedfish,
+    ipmi: StatusIpmi,
+    hosts: Vec<StatusHost>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusRedfish {
+    url: String,
+    ca_file: PathBuf,
+    username: String,
+    password_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusIpmi {
+    address: String,
+    username: String,
+    password_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusHost {
+    name: String,
+    redfish_system_id: String,
+    ipmi_port: u16,
+}
+
+impl From<Status> for PowerLab {
+    fn from(s: Status) -> Self {
+        let ipmi = s
+            .hosts
+            .iter()
+            .map(|h| {
+                let bmc = IpmiLab {
+                    address: s.ipmi.address.clone(),
+                    port: h.ipmi_port,
+                    username: s.ipmi.username.clone(),
+                    password_file: s.ipmi.password_file.clone(),
+                };
+                (h.name.clone(), bmc)
+            })
+            .collect();
+        let systems = s
+            .hosts
+            .into_iter()
+            .map(|h| (h.name, h.redfish_system_id))
+            .collect();
+        PowerLab {
+            redfish: RedfishLab {
+                url: s.redfish.url,
+                ca_file: s.redfish.ca_file,
+                username: s.redfish.username,
+                password_file: s.redfish.password_file,
+                systems,
+            },
+            ipmi,
+        }
+    }
 }
 
 /// The emulators' endpoints, or `None` (after saying so loudly) when the power lab is not
@@ -60,7 +123,8 @@ fn power_lab(test: &str) -> Option<PowerLab> {
     // An emulator started by hand can be described in a file of the same shape instead.
     if let Ok(path) = std::env::var("VIGIL_POWER_LAB_JSON") {
         let text = std::fs::read(&path).expect("reading VIGIL_POWER_LAB_JSON");
-        return Some(serde_json::from_slice(&text).expect("VIGIL_POWER_LAB_JSON"));
+        let status: Status = serde_json::from_slice(&text).expect("VIGIL_POWER_LAB_JSON");
+        return Some(status.into());
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = std::process::Command::new(root.join("lab/lab"))
@@ -72,7 +136,9 @@ fn power_lab(test: &str) -> Option<PowerLab> {
         "lab/lab power status failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(serde_json::from_slice(&out.stdout).expect("lab/lab power status --format json"))
+    let status: Status =
+        serde_json::from_slice(&out.stdout).expect("lab/lab power status --format json");
+    Some(status.into())
 }
 
 fn redfish(lab: &RedfishLab, host: &str, ca: bool, insecure: bool) -> Redfish {

@@ -26,7 +26,7 @@ fn installed(program: &str, test: &str) -> bool {
         // Straight to stderr: the test harness captures `eprintln!` of passing tests.
         let _ = writeln!(
             std::io::stderr(),
-            "\n!!! SKIPPED {test}: {program} is not installed (scripts/test installs it) !!!\n"
+            "\n!!! SKIPPED {test}: {program} is not installed (.ci/run installs it) !!!\n"
         );
     }
     found

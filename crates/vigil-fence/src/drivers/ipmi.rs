@@ -30,10 +30,15 @@ pub fn parse_power(stdout: &str) -> Option<PowerState> {
     }
 }
 
-/// ipmitool has no exit code per failure: its stderr says whether the session was refused.
+/// ipmitool has no exit code per failure: its stderr (with `-v`) says whether the session was
+/// refused — `RAKP 2 HMAC is invalid` for a wrong password, `unauthorized name` for an unknown
+/// user. Without `-v` both read only "Unable to establish IPMI v2 / RMCP+ session".
 fn classify_failure(target: &Target<'_>, stderr: &str) -> Option<FenceError> {
     let lower = stderr.to_ascii_lowercase();
-    if lower.contains("rakp") || lower.contains("unauthorized") || lower.contains("password") {
+    if lower.contains("hmac is invalid")
+        || lower.contains("unauthorized")
+        || lower.contains("password")
+    {
         return Some(FenceError::Credentials {
             device: target.device.to_owned(),
             host: target.host.to_owned(),
@@ -67,6 +72,8 @@ impl Ipmi {
         let args: Vec<String> = [
             "-I",
             "lanplus",
+            // Verbose, so that a refused login says so (see `classify_failure`).
+            "-v",
             "-H",
             &self.address.replace("{host}", target.host),
             "-p",
