@@ -22,13 +22,13 @@ use crate::drivers::{agent::Agent, ipmi::Ipmi, pacemaker::Pacemaker, redfish};
 use crate::template::{expand, glob};
 use crate::topology::{Level, Topology};
 use crate::{Fencer, Secret};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FencingConfig {
     /// Devices by name. Default: none.
@@ -43,7 +43,7 @@ pub struct FencingConfig {
 }
 
 /// One power device, by driver.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "driver", rename_all = "kebab-case")]
 pub enum Device {
     Redfish(RedfishDevice),
@@ -52,7 +52,7 @@ pub enum Device {
     Pacemaker(PacemakerDevice),
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedfishDevice {
     /// The service root, e.g. `https://{host}-bmc.example.com`.
@@ -73,7 +73,7 @@ pub struct RedfishDevice {
     pub timeout_secs: u64,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IpmiDevice {
     /// The BMC's address, e.g. `{host}-ipmi.example.com`.
@@ -92,7 +92,7 @@ pub struct IpmiDevice {
     pub timeout_secs: u64,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentDevice {
     /// The agent: a name on the PATH (`fence_redfish`) or a path.
@@ -108,7 +108,7 @@ pub struct AgentDevice {
     pub timeout_secs: u64,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PacemakerDevice {
     /// Default: `stonith_admin` on the PATH.
@@ -120,7 +120,7 @@ pub struct PacemakerDevice {
 }
 
 /// Devices for the hosts a pattern or a segment names, as ordered levels.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Binding {
     /// A glob on host names (`compute*`).
@@ -131,7 +131,7 @@ pub struct Binding {
     pub levels: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {
     /// A host without a device that confirms it off fails the recovery.
@@ -141,7 +141,7 @@ pub enum Policy {
     TrustMonitor,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentPolicy {
     #[serde(default)]

@@ -20,6 +20,9 @@ pub struct Config {
     /// Credentials for Nova (the engine, and the API's host-name check). Unset: no Nova.
     pub openstack: vigil_openstack::Credentials,
     pub engine: vigil_engine::EngineConfig,
+    /// Power devices and which hosts they fence (`vigil fence`; the engine does not use them
+    /// yet). Default: none, every segment `trust-monitor`.
+    pub fencing: vigil_fence::config::FencingConfig,
 }
 
 /// The Masakari-compatible API.
@@ -76,6 +79,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             openstack: vigil_openstack::Credentials::default(),
             engine: vigil_engine::EngineConfig::default(),
+            fencing: vigil_fence::config::FencingConfig::default(),
         }
     }
 }
@@ -85,6 +89,9 @@ impl Default for Config {
 pub enum ConfigError {
     #[error("invalid configuration")]
     Invalid(#[source] Box<figment::Error>),
+    /// An unknown driver, a bad template, an unreadable credentials file: one line each.
+    #[error("invalid [fencing] configuration")]
+    Fencing(#[source] vigil_fence::config::ConfigError),
     #[error("reading {path}")]
     ReadSecret {
         path: PathBuf,
@@ -126,6 +133,7 @@ impl Config {
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         config.resolve_secret_files()?;
+        config.fencing.check().map_err(ConfigError::Fencing)?;
         Ok(config)
     }
 
@@ -153,6 +161,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "api",
     "openstack",
     "engine",
+    "fencing",
 ];
 
 fn read_secret(path: &Path) -> Result<String, ConfigError> {

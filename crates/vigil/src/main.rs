@@ -1,6 +1,7 @@
 //! `vigil`: one binary for the whole control plane and its tools.
 
 mod config;
+mod fence_cmd;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +34,13 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Power devices of `[fencing]`: status, off, on, and a check of every device.
+    Fence {
+        #[command(subcommand)]
+        command: fence_cmd::FenceCommand,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -52,10 +60,10 @@ struct ServiceArgs {
 #[derive(Args, Clone, Default)]
 struct CommonArgs {
     /// Configuration file (TOML); see `vigil config example`.
-    #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+    #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Directory for the embedded database and local state.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
 }
 
@@ -126,6 +134,15 @@ async fn main() -> anyhow::Result<()> {
                 store.migrate().await.context("applying migrations")?;
             }
             tracing::info!(database = %redact(&config.database_url()), "database schema is up to date");
+            Ok(())
+        }
+        Command::Fence { command, common } => {
+            let config = load_config(&common, None)?;
+            // The database tells a host's segment; without one, `--segment` must.
+            let store = open_store(&config).await.ok();
+            if !fence_cmd::run(command, &config, store).await? {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Api(args) => {
