@@ -1,7 +1,7 @@
 //! How a recovery step fails: one variant per kind of failed operation, the cause kept as a
 //! `#[source]` so the step log and the notification's message show the whole chain.
 
-use crate::fence::FenceError;
+use crate::fence::GateError;
 use crate::nova::NovaError;
 use vigil_domain::{Classify, ErrorClass};
 use vigil_store::StoreError;
@@ -25,10 +25,8 @@ pub enum StepError {
     Fence {
         host: String,
         fencer: String,
-        // Boxed: a fence error carries its device, host and tool output, and would make every
-        // step's `Result` large.
         #[source]
-        source: Box<FenceError>,
+        source: GateError,
     },
     /// A step ran without the output of a step it needs: the flow is assembled wrongly.
     #[error("the output of {step} is missing")]

@@ -20,8 +20,8 @@ pub struct Config {
     /// Credentials for Nova (the engine, and the API's host-name check). Unset: no Nova.
     pub openstack: vigil_openstack::Credentials,
     pub engine: vigil_engine::EngineConfig,
-    /// Power devices and which hosts they fence (`vigil fence`; the engine does not use them
-    /// yet). Default: none, every segment `trust-monitor`.
+    /// Power devices and which hosts they fence (the host flow's fence step, `vigil fence`).
+    /// Default: none, every segment `trust-monitor`.
     pub fencing: vigil_fence::config::FencingConfig,
 }
 

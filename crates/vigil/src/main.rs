@@ -258,7 +258,7 @@ fn engine(
     let parts = vigil_engine::EngineParts {
         store,
         nova: std::sync::Arc::new(vigil_engine::nova_rest::NovaRest::new(session)),
-        fencer: std::sync::Arc::new(vigil_engine::fence::TrustMonitor),
+        fencer: std::sync::Arc::new(vigil_engine::fence::Gate::new(config.fencing.clone())),
         // Unique per process, readable in the database: which engine holds a notification.
         owner: format!(
             "{}:{}:{}",

@@ -4,7 +4,7 @@
 
 use super::HostFailure;
 use crate::error::StepError;
-use crate::fence::{FenceError, PowerState};
+use crate::fence::{GateError, PowerState};
 use crate::saga::{Ending, Outcome, Output, Outputs, Step};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,9 @@ pub(super) struct Gate {
 pub(super) struct Fenced {
     fencer: String,
     message: String,
+    /// How long fencing took (absent in records older than this field).
+    #[serde(default)]
+    seconds: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,7 +51,7 @@ impl Step<HostFailure> for CheckHostStatus {
             let reported = reported.map_or("missing", HostStatus::as_str);
             let state = ctx
                 .fencer
-                .power_state(&ctx.host.name)
+                .power_state(&ctx.host)
                 .await
                 .map_err(|e| fence_error(ctx, e))?;
             if state != PowerState::Off {
@@ -117,23 +120,25 @@ impl Step<HostFailure> for FenceHost {
         const { &[GATE.step()] }
     }
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
+        let started = std::time::Instant::now();
         let message = ctx
             .fencer
-            .fence(&ctx.host.name)
+            .fence(&ctx.host, ctx.notification.generated_time)
             .await
             .map_err(|e| fence_error(ctx, e))?;
         FENCED.put(&Fenced {
             fencer: ctx.fencer.name().to_owned(),
             message,
+            seconds: started.elapsed().as_secs_f64(),
         })
     }
 }
 
-fn fence_error(ctx: &HostFailure, source: FenceError) -> StepError {
+fn fence_error(ctx: &HostFailure, source: GateError) -> StepError {
     StepError::Fence {
         host: ctx.host.name.clone(),
         fencer: ctx.fencer.name().to_owned(),
-        source: Box::new(source),
+        source,
     }
 }
 

@@ -1,0 +1,203 @@
+//! Host-failure recovery with real fencing: a segment whose policy is `fencing = "required"`,
+//! its hosts bound to the lab's Redfish emulator (`lab/lab power up`: one libvirt domain per
+//! fake compute). The failed host's domain is powered off before the first evacuation; a device
+//! that cannot be reached stops the recovery before anything is changed.
+//!
+//! Needs VIGIL_LAB=1 and VIGIL_POWER_LAB=1 (scripts/test sets both); otherwise each test says
+//! loudly that it did not run.
+
+mod support;
+
+use chrono::{NaiveDateTime, Timelike};
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use support::api::step_names;
+use support::lab::{restoring, LabTest, HOST_STEPS, WITHIN};
+
+fn lab_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/lab")
+}
+
+/// `lab/lab power status --format json`, or `None` (said loudly) without the power lab.
+fn power_lab(test: &str) -> Option<Value> {
+    if std::env::var("VIGIL_POWER_LAB").as_deref() != Ok("1") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!! SKIPPED {test}: VIGIL_POWER_LAB is not 1 (run `lab/lab power up`, then set it) !!!\n"
+        );
+        return None;
+    }
+    let out = Command::new(lab_script())
+        .args(["power", "status", "--format", "json"])
+        .output()
+        .expect("running lab/lab power status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("power status JSON"))
+}
+
+fn domain_power(host: &str) -> String {
+    let status = power_lab("domain_power").expect("the power lab");
+    status["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == host)
+        .and_then(|h| h["power"].as_str())
+        .unwrap_or("missing")
+        .to_owned()
+}
+
+/// Powers a lab domain back on (a test's restore).
+async fn power_on(host: &str) -> anyhow::Result<()> {
+    let out = Command::new(lab_script())
+        .args(["power", "on", host])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "lab/lab power on {host}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// A configuration binding every lab compute to one Redfish device at `url`, and the lab's
+/// segment (`serve` names it `lab-auto`) requiring fencing.
+fn fencing_config(t: &LabTest, power: &Value, url: &str) -> String {
+    let redfish = &power["redfish"];
+    let path = t.path("vigil.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[fencing.devices.bmc]
+driver = "redfish"
+url = "{url}"
+username = "{user}"
+password_file = "{password}"
+ca_file = "{ca}"
+timeout_secs = 10
+
+[[fencing.bindings]]
+hosts = "compute*"
+levels = ["bmc"]
+
+[fencing.segments.lab-auto]
+fencing = "required"
+"#,
+            user = redfish["username"].as_str().unwrap(),
+            password = redfish["password_file"].as_str().unwrap(),
+            ca = redfish["ca_file"].as_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// When a step of the notification's flow ended (its last progress detail), UTC.
+fn step_ended(view: &Value, step: &str) -> NaiveDateTime {
+    let steps = view["notification"]["recovery_workflow_details"]
+        .as_array()
+        .expect("workflow details");
+    let s = steps.iter().find(|s| s["name"] == step).expect("the step");
+    let last = s["progress_details"].as_array().unwrap().last().unwrap();
+    NaiveDateTime::parse_from_str(last["timestamp"].as_str().unwrap(), "%Y-%m-%d %H:%M:%S%.f")
+        .expect("a progress timestamp")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_fence_powers_the_host_off_before_any_evacuation() -> anyhow::Result<()> {
+    let test = "a_required_fence_powers_the_host_off_before_any_evacuation";
+    let Some(power) = power_lab(test) else {
+        return Ok(());
+    };
+    let Some(t) = LabTest::start(test).await? else {
+        return Ok(());
+    };
+    let config = fencing_config(&t, &power, power["redfish"]["url"].as_str().unwrap());
+    let (_vigil, api, _sid) = t.serve(&["--config", &config]).await?;
+    let victim = t.computes()[1].to_owned();
+    assert_eq!(domain_power(&victim), "on");
+    let servers = t
+        .boot(
+            (0..2)
+                .map(|i| t.server_on(format!("fence-{i}"), &victim))
+                .collect(),
+        )
+        .await?;
+    let recovered = t.with_failed_host(&victim, &servers, || async {
+        let nid = api.report_host_down(&victim).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        assert_eq!(step_names(&view), HOST_STEPS);
+        assert_eq!(
+            domain_power(&victim),
+            "off",
+            "the failed host was not powered off"
+        );
+        // Nova records each evacuation's start: every one after the fence step ended. Nova
+        // keeps whole seconds, so the fence's end is compared truncated to its second.
+        let fenced = step_ended(&view, "FenceHostTask");
+        let fenced = fenced.with_nanosecond(0).unwrap_or(fenced);
+        for s in &servers {
+            let actions = t.instance_actions(s).await?;
+            let evacuate = actions
+                .iter()
+                .find(|a| a["action"] == "evacuate")
+                .unwrap_or_else(|| panic!("no evacuate action for {s:?}: {actions:?}"));
+            let at = NaiveDateTime::parse_from_str(
+                evacuate["start_time"].as_str().unwrap(),
+                "%Y-%m-%dT%H:%M:%S%.f",
+            )?;
+            assert!(
+                at >= fenced,
+                "{s:?} evacuated at {at} before the fence ended at {fenced}"
+            );
+        }
+        t.assert_recovered(&servers, &victim).await
+    });
+    restoring(recovered, power_on(&victim)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_power_device_stops_the_recovery_before_anything_changes(
+) -> anyhow::Result<()> {
+    let test = "an_unreachable_power_device_stops_the_recovery_before_anything_changes";
+    let Some(power) = power_lab(test) else {
+        return Ok(());
+    };
+    let Some(mut t) = LabTest::start(test).await? else {
+        return Ok(());
+    };
+    // Nothing listens on port 1.
+    let config = fencing_config(&t, &power, "https://127.0.0.1:1");
+    t.set("VIGIL_ENGINE__MAX_ATTEMPTS", "1");
+    let (_vigil, api, sid) = t.serve(&["--config", &config]).await?;
+    let victim = t.computes()[1].to_owned();
+    let servers = t.boot(vec![t.server_on("unfenced", &victim)]).await?;
+    t.with_failed_host(&victim, &servers, || async {
+        let nid = api.report_host_down(&victim).await?;
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "failed", "{view}");
+        let details = view["notification"]["recovery_workflow_details"].to_string();
+        assert!(
+            details.contains("FenceHostTask") && details.contains("level 1 bmc"),
+            "the reason of each level is not in the details: {view}"
+        );
+        // Nothing was changed: no evacuation, the host not put in maintenance.
+        assert_eq!(
+            step_names(&view),
+            ["CheckHostStatusTask", "FenceHostTask"],
+            "{view}"
+        );
+        assert!(t.evacuations(&servers[0]).await?.is_empty());
+        assert_eq!(api.host(&sid, &victim).await?["on_maintenance"], false);
+        assert_eq!(domain_power(&victim), "on");
+        Ok(())
+    })
+    .await
+}
