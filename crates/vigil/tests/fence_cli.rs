@@ -3,37 +3,18 @@
 //! and a configuration naming an unknown driver refused with one line. Gated by
 //! `VIGIL_POWER_LAB=1` (scripts/test sets it); otherwise each test says loudly it did not run.
 
+mod support;
+
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
+use support::power::power_lab;
 
 /// The lab host these tests power off and on (the fencing crate's tests use the first one).
 const HOST: &str = "compute3";
 
 /// Held while a test reads or changes HOST's power: the tests of this file run in parallel.
 static POWER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn power_lab(test: &str) -> Option<Value> {
-    if std::env::var("VIGIL_POWER_LAB").as_deref() != Ok("1") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!! SKIPPED {test}: VIGIL_POWER_LAB is not 1 (run `lab/lab power up`, then set it) !!!\n"
-        );
-        return None;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(root.join("lab/lab"))
-        .args(["power", "status", "--format", "json"])
-        .output()
-        .expect("running lab/lab power status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(serde_json::from_slice(&out.stdout).expect("power status JSON"))
-}
 
 /// `vigil fence ARGS --config FILE`: (success, stdout, stderr).
 fn fence(config: &Path, args: &[&str]) -> (bool, String, String) {

@@ -10,36 +10,10 @@ mod support;
 
 use chrono::{NaiveDateTime, Timelike};
 use serde_json::Value;
-use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 use support::api::step_names;
 use support::lab::{restoring, LabTest, HOST_STEPS, WITHIN};
-
-fn lab_script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/lab")
-}
-
-/// `lab/lab power status --format json`, or `None` (said loudly) without the power lab.
-fn power_lab(test: &str) -> Option<Value> {
-    if std::env::var("VIGIL_POWER_LAB").as_deref() != Ok("1") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!! SKIPPED {test}: VIGIL_POWER_LAB is not 1 (run `lab/lab power up`, then set it) !!!\n"
-        );
-        return None;
-    }
-    let out = Command::new(lab_script())
-        .args(["power", "status", "--format", "json"])
-        .output()
-        .expect("running lab/lab power status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(serde_json::from_slice(&out.stdout).expect("power status JSON"))
-}
+use support::power::{lab_script, power_lab};
 
 fn domain_power(host: &str) -> String {
     let status = power_lab("domain_power").expect("the power lab");
