@@ -276,7 +276,7 @@ impl Device {
 
 /// Where `agent` is: a path to a file, or a name on the PATH or in /usr/sbin, where Debian's
 /// fence-agents put them (often not on a service's PATH).
-fn agent_path(agent: &str) -> Option<PathBuf> {
+pub fn agent_path(agent: &str) -> Option<PathBuf> {
     if agent.contains('/') {
         return Some(PathBuf::from(agent)).filter(|p| p.is_file());
     }

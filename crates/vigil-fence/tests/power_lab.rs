@@ -268,14 +268,10 @@ async fn fence_redfish_through_the_fence_agents_driver() {
         ("systems_uri", format!("/redfish/v1/Systems/{system}")),
     ];
     // Debian installs the agents in /usr/sbin, which a test's PATH may lack.
-    let program = if std::path::Path::new("/usr/sbin/fence_redfish").is_file() {
-        "/usr/sbin/fence_redfish"
-    } else {
-        "fence_redfish"
-    };
+    let program = vigil_fence::config::agent_path("fence_redfish").expect("fence_redfish");
     let agent = Agent::new(
         "fence_redfish",
-        program,
+        program.to_string_lossy(),
         options
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))

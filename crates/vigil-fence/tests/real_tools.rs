@@ -3,8 +3,8 @@
 //! driver, and that the deadline holds even though ipmitool itself retries for 20 s.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
+use vigil_fence::config::agent_path;
 use vigil_fence::drivers::agent::Agent;
 use vigil_fence::drivers::ipmi::Ipmi;
 use vigil_fence::{FenceError, Fencer, Secret};
@@ -19,9 +19,7 @@ fn dead_port() -> u16 {
 }
 
 fn installed(program: &str, test: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-        || Path::new("/usr/sbin").join(program).is_file();
+    let found = agent_path(program).is_some();
     if !found {
         // Straight to stderr: the test harness captures `eprintln!` of passing tests.
         let _ = writeln!(
@@ -79,14 +77,10 @@ async fn fence_redfish_against_a_dead_bmc_fails_with_its_reason() {
         ("ssl_insecure", "1".to_owned()),
         ("username", "admin".to_owned()),
     ];
-    let program = if Path::new("/usr/sbin/fence_redfish").is_file() {
-        "/usr/sbin/fence_redfish"
-    } else {
-        "fence_redfish"
-    };
+    let program = agent_path("fence_redfish").expect("fence_redfish is installed");
     let agent = Agent::new(
         "fence_redfish",
-        program,
+        program.to_string_lossy(),
         options
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
