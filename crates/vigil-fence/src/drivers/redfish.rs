@@ -38,6 +38,17 @@ pub fn parse_power(system: &Value) -> Option<PowerState> {
     })
 }
 
+/// How often `PowerState` is read after a reset.
+const POLL: Duration = Duration::from_millis(250);
+
+/// After a reset, the readings so far: the state asked for once the device reads it, `None`
+/// while it does not yet. A BMC may report the old state, or a transitional one
+/// (`PoweringOff`, read as `Unknown`), for several polls: those are read again until the
+/// deadline, never taken as the state asked for.
+pub fn settled(readings: &[PowerState], want: PowerState) -> Option<PowerState> {
+    readings.last().copied().filter(|s| *s == want)
+}
+
 /// The member links of a Systems collection.
 pub fn parse_members(collection: &Value) -> Option<Vec<String>> {
     collection
@@ -259,17 +270,18 @@ impl Redfish {
         let body = serde_json::json!({ "ResetType": reset_type });
         self.call(&target, self.client.post(reset).json(&body), left())
             .await?;
+        let mut readings = Vec::new();
         loop {
             if left().is_zero() {
                 return Err(target.timed_out(timeout));
             }
             let system = self.call(&target, self.client.get(&url), left()).await?;
-            let state =
-                parse_power(&system).ok_or_else(|| target.bad_answer(&system.to_string()))?;
-            if state == want {
+            readings
+                .push(parse_power(&system).ok_or_else(|| target.bad_answer(&system.to_string()))?);
+            if let Some(state) = settled(&readings, want) {
                 return Ok(state);
             }
-            tokio::time::sleep(Duration::from_millis(250).min(left())).await;
+            tokio::time::sleep(POLL.min(left())).await;
         }
     }
 }
