@@ -11,6 +11,7 @@ use std::time::Duration;
 use vigil_fence::drivers::agent::Agent;
 use vigil_fence::drivers::ipmi::Ipmi;
 use vigil_fence::drivers::redfish::{Redfish, RedfishOptions};
+use vigil_fence::drivers::Named;
 use vigil_fence::{FenceError, Fencer, PowerState, Secret};
 
 const T: Duration = Duration::from_secs(60);
@@ -141,17 +142,16 @@ fn power_lab(test: &str) -> Option<PowerLab> {
     Some(status.into())
 }
 
-fn redfish(lab: &RedfishLab, host: &str, ca: bool, insecure: bool) -> Redfish {
-    Redfish::new(RedfishOptions {
-        name: "redfish".into(),
+fn redfish(lab: &RedfishLab, host: &str, ca: bool, insecure: bool) -> Named<Redfish> {
+    let redfish = Redfish::new(RedfishOptions {
         url: lab.url.clone(),
         system_id: lab.systems.get(host).cloned(),
         username: lab.username.clone(),
         password: Secret::from_file(&lab.password_file),
         ca_file: ca.then(|| lab.ca_file.clone()),
         insecure,
-    })
-    .unwrap()
+    });
+    Named::new("redfish", redfish.unwrap())
 }
 
 fn first_host(lab: &PowerLab) -> String {
@@ -235,18 +235,20 @@ async fn ipmi_powers_a_domain_off_and_on_and_refuses_a_wrong_password() {
         return;
     };
     let (host, bmc) = lab.ipmi.iter().next().expect("an IPMI host");
-    let mut device = Ipmi {
-        name: "ipmi".into(),
-        program: "ipmitool".into(),
-        address: bmc.address.clone(),
-        port: bmc.port,
-        username: bmc.username.clone(),
-        password: Secret::from_file(&bmc.password_file),
-    };
+    let mut device = Named::new(
+        "ipmi",
+        Ipmi {
+            program: "ipmitool".into(),
+            address: bmc.address.clone(),
+            port: bmc.port,
+            username: bmc.username.clone(),
+            password: Secret::from_file(&bmc.password_file),
+        },
+    );
     cycle(&device, host).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), "wrong\n").unwrap();
-    device.password = Secret::from_file(dir.path().join("pw"));
+    device.driver.password = Secret::from_file(dir.path().join("pw"));
     let err = device.status(host, T).await.unwrap_err();
     assert!(matches!(err, FenceError::Credentials { .. }), "{err:?}");
 }
@@ -270,7 +272,6 @@ async fn fence_redfish_through_the_fence_agents_driver() {
     // Debian installs the agents in /usr/sbin, which a test's PATH may lack.
     let program = vigil_fence::config::agent_path("fence_redfish").expect("fence_redfish");
     let agent = Agent::new(
-        "fence_redfish",
         program.to_string_lossy(),
         options
             .into_iter()
@@ -278,5 +279,6 @@ async fn fence_redfish_through_the_fence_agents_driver() {
             .collect(),
         Some(Secret::from_file(&lab.redfish.password_file)),
     );
+    let agent = Named::new("fence_redfish", agent);
     cycle(&agent, &host).await;
 }

@@ -2,9 +2,8 @@
 //! is off), which system is a host's, and where its reset action lives.
 
 use serde_json::json;
-use vigil_fence::drivers::redfish::{
-    parse_members, parse_power, reset_target, settled, system_matches,
-};
+use vigil_fence::drivers::redfish::{parse_members, parse_power, reset_target, system_matches};
+use vigil_fence::drivers::settled;
 use vigil_fence::PowerState;
 
 #[test]
