@@ -57,6 +57,12 @@ pub enum LabError {
         status: std::process::ExitStatus,
         tail: String,
     },
+    #[error("reading {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("`{command}` printed what is not the JSON expected")]
     Parse {
         command: String,

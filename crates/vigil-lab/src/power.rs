@@ -47,14 +47,19 @@ pub struct PowerHost {
 }
 
 impl PowerLab {
-    /// Reads `lab/lab power status --format json` (it changes nothing).
+    /// Reads `lab/lab power status --format json` (it changes nothing), or, for devices
+    /// started by hand, the file `VIGIL_POWER_LAB_JSON` of the same shape.
     pub fn status() -> Result<PowerLab, LabError> {
         let args = ["power", "status", "--format", "json"];
-        let out = run(&script_path(), &args)?;
-        serde_json::from_slice(&out.stdout).map_err(|source| LabError::Parse {
-            command: format!("lab/lab {}", args.join(" ")),
-            source,
-        })
+        let command = format!("lab/lab {}", args.join(" "));
+        let text = match std::env::var_os("VIGIL_POWER_LAB_JSON") {
+            Some(path) => std::fs::read(&path).map_err(|source| LabError::Read {
+                path: path.into(),
+                source,
+            })?,
+            None => run(&script_path(), &args)?.stdout,
+        };
+        serde_json::from_slice(&text).map_err(|source| LabError::Parse { command, source })
     }
 
     /// `lab/lab power on HOST`: the domain running again (a test's or a benchmark's restore).
@@ -62,7 +67,51 @@ impl PowerLab {
         run(&script_path(), &["power", "on", host]).map(drop)
     }
 
+    /// The power lab for `test`, or `None` after saying loudly that the test does not run
+    /// (`VIGIL_POWER_LAB` is not 1; scripts/test sets it after `lab/lab power up`).
+    pub fn for_test(test: &str) -> Option<PowerLab> {
+        if std::env::var("VIGIL_POWER_LAB").as_deref() != Ok("1") {
+            crate::say(&format!(
+                "\n!!! SKIPPED {test}: VIGIL_POWER_LAB is not 1, so the lab's power devices \
+                 were not used. Run `lab/lab power up`, then set VIGIL_POWER_LAB=1 !!!\n"
+            ));
+            return None;
+        }
+        Some(PowerLab::status().expect("lab/lab power status"))
+    }
+
     pub fn host(&self, name: &str) -> Option<&PowerHost> {
         self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The power the domain of `host` has now: `on`, `off`, `unknown`, or `missing`.
+    pub fn power_of(host: &str) -> Result<String, LabError> {
+        let lab = PowerLab::status()?;
+        Ok(lab
+            .host(host)
+            .map_or("missing".to_owned(), |h| h.power.clone()))
+    }
+
+    /// `[fencing]` TOML declaring the Redfish emulator (or a service at `url`) as device `bmc`,
+    /// the one level of the hosts matching `hosts`. Policies are the caller's to add.
+    pub fn redfish_fencing(&self, url: Option<&str>, hosts: &str) -> String {
+        let r = &self.redfish;
+        format!(
+            r#"[fencing.devices.bmc]
+driver = "redfish"
+url = "{url}"
+username = "{user}"
+password_file = "{password}"
+ca_file = "{ca}"
+
+[[fencing.bindings]]
+hosts = "{hosts}"
+levels = ["bmc"]
+"#,
+            url = url.unwrap_or(&r.url),
+            user = r.username,
+            password = r.password_file.display(),
+            ca = r.ca_file.display(),
+        )
     }
 }

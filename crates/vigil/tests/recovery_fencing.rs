@@ -10,65 +10,26 @@ mod support;
 
 use chrono::{NaiveDateTime, Timelike};
 use serde_json::{json, Value};
-use std::process::Command;
 use support::api::step_names;
 use support::lab::{restoring, LabTest, HOST_STEPS, WITHIN};
-use support::power::{lab_script, power_lab};
+use vigil_lab::PowerLab;
 
 fn domain_power(host: &str) -> String {
-    let status = power_lab("domain_power").expect("the power lab");
-    status["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == host)
-        .and_then(|h| h["power"].as_str())
-        .unwrap_or("missing")
-        .to_owned()
+    PowerLab::power_of(host).expect("lab/lab power status")
 }
 
 /// Powers a lab domain back on (a test's restore).
 async fn power_on(host: &str) -> anyhow::Result<()> {
-    let out = Command::new(lab_script())
-        .args(["power", "on", host])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "lab/lab power on {host}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    Ok(PowerLab::power_on(host)?)
 }
 
-/// A configuration binding every lab compute to one Redfish device at `url`, and the lab's
-/// segment (`serve` names it `lab-auto`) requiring fencing.
-fn fencing_config(t: &LabTest, power: &Value, url: &str) -> String {
-    let redfish = &power["redfish"];
+/// A configuration binding every lab compute to one Redfish device at `url` (the emulator's
+/// unless given), and the lab's segment (`serve` names it `lab-auto`) requiring fencing.
+fn fencing_config(t: &LabTest, power: &PowerLab, url: Option<&str>) -> String {
     let path = t.path("vigil.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[fencing.devices.bmc]
-driver = "redfish"
-url = "{url}"
-username = "{user}"
-password_file = "{password}"
-ca_file = "{ca}"
-timeout_secs = 10
-
-[[fencing.bindings]]
-hosts = "compute*"
-levels = ["bmc"]
-
-[fencing.segments.lab-auto]
-fencing = "required"
-"#,
-            user = redfish["username"].as_str().unwrap(),
-            password = redfish["password_file"].as_str().unwrap(),
-            ca = redfish["ca_file"].as_str().unwrap(),
-        ),
-    )
-    .unwrap();
+    let config = power.redfish_fencing(url, "compute*")
+        + "\n[fencing.segments.lab-auto]\nfencing = \"required\"\n";
+    std::fs::write(&path, config).unwrap();
     path.to_string_lossy().into_owned()
 }
 
@@ -90,13 +51,13 @@ fn step_ended(view: &Value, step: &str) -> NaiveDateTime {
 async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_rejoin(
 ) -> anyhow::Result<()> {
     let test = "a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_rejoin";
-    let Some(power) = power_lab(test) else {
+    let Some(power) = PowerLab::for_test(test) else {
         return Ok(());
     };
     let Some(mut t) = LabTest::start(test).await? else {
         return Ok(());
     };
-    let config = fencing_config(&t, &power, power["redfish"]["url"].as_str().unwrap());
+    let config = fencing_config(&t, &power, None);
     t.set("VIGIL_ENGINE__REJOIN__POWER_ON_AFTER_RECOVERY", "true");
     t.set("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true");
     t.set("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2");
@@ -175,7 +136,7 @@ async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again() -> anyhow::Result<()> {
     let test = "an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again";
-    let Some(power) = power_lab(test) else {
+    let Some(power) = PowerLab::for_test(test) else {
         return Ok(());
     };
     let Some(mut t) = LabTest::start(test).await? else {
@@ -184,7 +145,7 @@ async fn an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again() -> 
     let Some(db) = vigil_store::testing::server(vigil_store::Backend::Postgres).await else {
         return Ok(());
     };
-    let config = fencing_config(&t, &power, power["redfish"]["url"].as_str().unwrap());
+    let config = fencing_config(&t, &power, None);
     let crash_file = t.path("crash-at");
     t.set("VIGIL_CONFIG", config);
     t.set("VIGIL_DATABASE__URL", db.url.clone());
@@ -244,14 +205,14 @@ async fn an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again() -> 
 async fn an_unreachable_power_device_stops_the_recovery_before_anything_changes(
 ) -> anyhow::Result<()> {
     let test = "an_unreachable_power_device_stops_the_recovery_before_anything_changes";
-    let Some(power) = power_lab(test) else {
+    let Some(power) = PowerLab::for_test(test) else {
         return Ok(());
     };
     let Some(mut t) = LabTest::start(test).await? else {
         return Ok(());
     };
     // Nothing listens on port 1.
-    let config = fencing_config(&t, &power, "https://127.0.0.1:1");
+    let config = fencing_config(&t, &power, Some("https://127.0.0.1:1"));
     t.set("VIGIL_ENGINE__MAX_ATTEMPTS", "1");
     let (_vigil, api, sid) = t.serve(&["--config", &config]).await?;
     let victim = t.computes()[1].to_owned();

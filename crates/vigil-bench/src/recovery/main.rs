@@ -375,27 +375,10 @@ impl VigilService {
 
 /// `[fencing]`: `victim` bound to the Redfish emulator, the bench's segment requiring fencing.
 fn fencing_config(power: &PowerLab, victim: &str) -> String {
-    let r = &power.redfish;
     format!(
-        r#"[fencing.devices.bmc]
-driver = "redfish"
-url = "{url}"
-username = "{user}"
-password_file = "{password}"
-ca_file = "{ca}"
-
-[[fencing.bindings]]
-hosts = "{victim}"
-levels = ["bmc"]
-
-[fencing.segments.{segment}]
-fencing = "required"
-"#,
-        url = r.url,
-        user = r.username,
-        password = r.password_file.display(),
-        ca = r.ca_file.display(),
-        segment = ha_api::segment_name(),
+        "{}\n[fencing.segments.{}]\nfencing = \"required\"\n",
+        power.redfish_fencing(None, victim),
+        ha_api::segment_name()
     )
 }
 
