@@ -297,8 +297,23 @@ impl DispatcherHandle {
     /// Stops the dispatcher (a report being sent stays pending and is sent again next time)
     /// and returns what it did, or why it had ended.
     pub async fn shutdown(self) -> Result<DispatchStatus, OutboxError> {
-        let _ = self.stop.send(true);
-        match self.task.await {
+        self.until(std::future::ready(())).await
+    }
+
+    /// Runs until `stop` resolves, then stops as [`DispatcherHandle::shutdown`] does; or until
+    /// the dispatcher ends on its own (a failure of the outbox's disk), returning why.
+    pub async fn until(
+        mut self,
+        stop: impl Future<Output = ()>,
+    ) -> Result<DispatchStatus, OutboxError> {
+        let ended = tokio::select! {
+            ended = &mut self.task => ended,
+            () = stop => {
+                let _ = self.stop.send(true);
+                (&mut self.task).await
+            }
+        };
+        match ended {
             Ok(result) => result?,
             Err(source) => return Err(OutboxError::Blocking { source }),
         }
