@@ -2,8 +2,8 @@
 //! else happens, and stays there until the API has it.
 //!
 //! A monitor [`Outbox::append`]s each report (a `POST /v1/notifications` body); the call
-//! returns once the record is synced, file and directory, so a monitor killed right after
-//! finds it again. A [`Dispatcher`] delivers the reports in order through a [`Sink`] (the
+//! returns once the record is synced (and a new file's directory), so a monitor killed right
+//! after finds it again. A [`Dispatcher`] delivers the reports in order through a [`Sink`] (the
 //! Masakari client) with jittered exponential backoff until the API accepts them; only a
 //! configurable maximum age, or a refusal that will not change, ends the retries, and then the
 //! report goes to a dead-letter file, logged as an error. Each delivery is acknowledged on disk

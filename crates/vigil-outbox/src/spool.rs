@@ -186,7 +186,12 @@ impl Writer {
         let mut active = match (self.active.take(), layout.segments()?.last().copied()) {
             (Some(a), Some(last)) if a.segment == last => a,
             (_, Some(last)) => Active::open(layout, last)?,
-            (_, None) => Active::open(layout, 1)?,
+            // No file at all (removed by hand): start past the consumer's cursor, where it
+            // will look.
+            (_, None) => {
+                let cursor = crate::consumer::read_cursor(layout)?;
+                Active::open(layout, cursor.map_or(1, |c| c.segment + 1))?
+            }
         };
         let sound = active.check(layout)?;
         if !sound {

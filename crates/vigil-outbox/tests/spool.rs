@@ -294,3 +294,20 @@ fn a_new_outbox_directory_is_created_and_empty() {
     outbox.append_blocking(&event(7)).unwrap();
     assert_eq!(index(&consumer.oldest().unwrap().unwrap().event), 7);
 }
+
+#[test]
+fn spool_files_removed_by_hand_do_not_hide_later_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    outbox.append_blocking(&event(0)).unwrap();
+    let mut consumer = outbox.consumer().unwrap();
+    let p = consumer.oldest().unwrap().unwrap();
+    consumer.ack(&p).unwrap();
+    assert_eq!(consumer.oldest().unwrap(), None);
+    for name in segments(dir.path()) {
+        std::fs::remove_file(dir.path().join(name)).unwrap();
+    }
+    let other = Outbox::open(dir.path()).unwrap();
+    other.append_blocking(&event(1)).unwrap();
+    assert_eq!(index(&consumer.oldest().unwrap().unwrap().event), 1);
+}
