@@ -50,9 +50,11 @@ async fn main() -> Result<()> {
     // With the lab's power devices up, Vigil fences the failed host through the Redfish
     // emulator (its segment requires it), as a production site would; without, it trusts the
     // monitor, as Masakari does.
+    // VIGIL_BENCH_FENCE=0 leaves fencing out (a Vigil from before fencing, or a comparison).
+    let fence = std::env::var("VIGIL_BENCH_FENCE").map_or(true, |v| v != "0");
     let power = PowerLab::status()
         .ok()
-        .filter(|p| p.ready && p.host(&victim).is_some());
+        .filter(|p| fence && p.ready && p.host(&victim).is_some());
     // An interrupted earlier run may have left servers, some already moved away.
     cleanup(lab, &cloud, &victim).await?;
     let mut figures: Vec<(String, Duration)> = Vec::new();

@@ -145,6 +145,20 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// Runs a tool for this target that must exit 0; any other exit is its failure.
+    pub(crate) async fn run_ok(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<Finished, FenceError> {
+        let done = self.run(program, args, None, timeout).await?;
+        if !done.status.success() {
+            return Err(self.failed(&done));
+        }
+        Ok(done)
+    }
+
     /// Runs a tool for this target, mapping a missing program and the deadline to errors.
     pub(crate) async fn run(
         &self,

@@ -76,10 +76,7 @@ impl Pacemaker {
         timeout: Duration,
     ) -> Result<Vec<HistoryEntry>, FenceError> {
         let args = vec!["--history".to_owned(), target.host.to_owned()];
-        let done = target.run(&self.program, &args, None, timeout).await?;
-        if !done.status.success() {
-            return Err(target.failed(&done));
-        }
+        let done = target.run_ok(&self.program, &args, timeout).await?;
         Ok(parse_history(&done.stdout))
     }
 }
@@ -110,10 +107,7 @@ impl Pacemaker {
             "--timeout".to_owned(),
             left.as_secs().max(1).to_string(),
         ];
-        let done = target.run(&self.program, &args, None, left).await?;
-        if !done.status.success() {
-            return Err(target.failed(&done));
-        }
+        target.run_ok(&self.program, &args, left).await?;
         // stonith_admin's exit code is the fencer's word; the history is the record we keep.
         let left = timeout.saturating_sub(started.elapsed());
         let history = self
@@ -137,10 +131,7 @@ impl Pacemaker {
             "--timeout".to_owned(),
             timeout.as_secs().max(1).to_string(),
         ];
-        let done = target.run(&self.program, &args, None, timeout).await?;
-        if !done.status.success() {
-            return Err(target.failed(&done));
-        }
+        target.run_ok(&self.program, &args, timeout).await?;
         // Unfencing does not report a power state; nothing more is known.
         Ok(PowerState::Unknown)
     }
