@@ -178,7 +178,8 @@ impl ProcessMonitor {
             let before = self.state.processes.get(name);
             let (phase, action) = decide(before, running, now, self.config.restart);
             if before != Some(&phase) {
-                tracing::info!(process = %name, ?phase, "process state changed");
+                let phase = serde_json::to_string(&phase).unwrap_or_default();
+                tracing::info!(process = %name, %phase, "process state changed");
             }
             match action {
                 Some(Action::Report(event)) => next.unsent.push(self.report(entry, event, now)),
