@@ -91,10 +91,11 @@ pub fn decide(
         }
         (_, true) => (Phase::Running, None),
         (None, false) => {
+            // A start gets the same time to show its effect as a restart.
             let phase = Phase::Down {
                 since: now,
                 attempts: 0,
-                next: now,
+                next: after(now, policy.interval),
             };
             (phase, Some(Action::Start))
         }
@@ -158,12 +159,12 @@ mod tests {
         let table: &[Row] = &[
             // First sight.
             (None, true, 0, Phase::Running, None),
-            (None, false, 0, down(0, 0, 0), Some(Start)),
+            (None, false, 0, down(0, 0, 5), Some(Start)),
             // Running stays running; found down, a first restart at once.
             (Some(Phase::Running), true, 10, Phase::Running, None),
             (Some(Phase::Running), false, 10, down(10, 1, 15), Some(Restart)),
             // The start did not bring it up: restarts follow.
-            (Some(down(0, 0, 0)), false, 5, down(0, 1, 10), Some(Restart)),
+            (Some(down(0, 0, 5)), false, 5, down(0, 1, 10), Some(Restart)),
             // Before the interval has passed, nothing; then the retries, 3 after the first.
             (Some(down(10, 1, 15)), false, 12, down(10, 1, 15), None),
             (Some(down(10, 1, 15)), false, 15, down(10, 2, 20), Some(Restart)),

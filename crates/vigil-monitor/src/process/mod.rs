@@ -257,7 +257,7 @@ impl ProcessMonitor {
         Ok(())
     }
 
-    /// Runs a start or a restart; a restart's next attempt is counted from its end, as
+    /// Runs a start or a restart; the next attempt is counted from its end, as
     /// masakari-monitors sleeps `restart_interval` after a failure.
     async fn act(
         &mut self,
@@ -287,14 +287,11 @@ impl ProcessMonitor {
                 tracing::warn!(process = %name, error = %ErrorChain(&e), "{} failed", steps.which)
             }
         }
-        if action == Action::Restart {
-            let mut next = self.state.clone();
-            if let Some(Phase::Down { next: at, .. }) = next.processes.get_mut(name) {
-                *at = decide::after(Timestamp::now(), self.config.restart.interval);
-            }
-            self.save(next)?;
+        let mut next = self.state.clone();
+        if let Some(Phase::Down { next: at, .. }) = next.processes.get_mut(name) {
+            *at = decide::after(Timestamp::now(), self.config.restart.interval);
         }
-        Ok(())
+        self.save(next)
     }
 
     /// Until the next pass: the check interval, or sooner when a restart is due.
