@@ -42,7 +42,8 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Compute-node commands: `send` delivers an outbox's reports to the API.
+    /// Compute-node commands: the monitors (`process`), their `status`, and `send`, which
+    /// delivers an outbox's reports to the API.
     Monitor {
         #[command(subcommand)]
         command: monitor_cmd::MonitorCommand,

@@ -1,19 +1,80 @@
-//! The compute-node side's commands so far: `vigil monitor send` delivers an outbox's reports
-//! to the API; `vigil notify` appends one report to an outbox, an operator's way to inject a
-//! report through the same durable path a monitor's takes.
+//! The compute-node side's commands: the monitors (`vigil monitor process`), their status
+//! (`vigil monitor status`), `vigil monitor send`, which delivers an outbox's reports to the
+//! API, and `vigil notify`, which appends one report to an outbox, an operator's way to inject
+//! a report through the same durable path a monitor's takes.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use vigil_client::{AuthMode, Client, ClientConfig};
-use vigil_domain::{ErrorChain, NotificationType, Timestamp};
-use vigil_outbox::{Answer, DeliveryConfig, Dispatcher, Event, Outbox, Sink};
+use vigil_domain::{NotificationType, Timestamp};
+use vigil_monitor::process::{ProcessConfig, ProcessMonitor, RestartPolicy};
+use vigil_monitor::sender::ApiSink;
+use vigil_outbox::{DeliveryConfig, Dispatcher, Event, Outbox};
+
+/// Where monitors keep their state and status files unless told otherwise.
+const STATE_DIR: &str = "/var/lib/vigil/monitor";
 
 #[derive(Subcommand)]
 pub enum MonitorCommand {
     /// Deliver an outbox's reports to the API, in order, each until it is accepted; runs
     /// until stopped (SIGTERM, SIGINT), or with --drain until nothing is pending.
     Send(SendArgs),
+    /// Keep the processes of Masakari's process_list.yaml running: restart them, and report
+    /// to the outbox those that cannot be restarted (PROCESS/STOPPED) and their return
+    /// (STARTED). Runs until stopped; SIGHUP checks at once.
+    Process(ProcessArgs),
+    /// Print every monitor's status (from its status file) as JSON, with its outbox's
+    /// pending reports and dead letters.
+    Status(StatusArgs),
+}
+
+/// A monitor's state directory and host name.
+#[derive(Args)]
+struct NodeArgs {
+    /// Where the monitor keeps its state (what it last saw) and its status file.
+    #[arg(long, value_name = "DIR", env = "VIGIL_MONITOR_STATE_DIR", default_value = STATE_DIR)]
+    state_dir: PathBuf,
+    /// The host name reports carry, as the API knows the host; default this machine's.
+    #[arg(long, env = "VIGIL_HOSTNAME")]
+    hostname: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ProcessArgs {
+    /// Masakari's process_list.yaml, unchanged; read again at every check.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/vigil/process_list.yaml"
+    )]
+    config: PathBuf,
+    /// The outbox directory reports are appended to.
+    #[arg(long, value_name = "DIR", env = "VIGIL_OUTBOX")]
+    outbox: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Seconds between two checks (masakari-monitors' [process] check_interval).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = secs)]
+    check_interval: Duration,
+    /// Restarts tried after the first failed one, before the process is reported
+    /// ([process] restart_retries).
+    #[arg(long, value_name = "N", default_value_t = RestartPolicy::default().retries)]
+    restart_retries: u32,
+    /// Seconds between two restarts ([process] restart_interval).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = secs)]
+    restart_interval: Duration,
+    /// A start or restart command running longer is killed and counts as failed.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = secs)]
+    command_timeout: Duration,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The monitors' state directory.
+    #[arg(long, value_name = "DIR", env = "VIGIL_MONITOR_STATE_DIR", default_value = STATE_DIR)]
+    state_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -94,6 +155,90 @@ pub struct NotifyArgs {
 pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
     match command {
         MonitorCommand::Send(args) => send(args).await,
+        MonitorCommand::Process(args) => process(args).await,
+        MonitorCommand::Status(args) => status(&args.state_dir),
+    }
+}
+
+async fn process(args: ProcessArgs) -> anyhow::Result<()> {
+    let hostname = args.node.hostname()?;
+    let outbox = Outbox::open(&args.outbox)
+        .with_context(|| format!("opening the outbox {}", args.outbox.display()))?;
+    let mut config = ProcessConfig::new(args.config.clone(), hostname, args.node.state_dir);
+    config.check_interval = args.check_interval;
+    config.restart = RestartPolicy {
+        retries: args.restart_retries,
+        interval: args.restart_interval,
+    };
+    config.command_timeout = args.command_timeout;
+    let monitor = ProcessMonitor::new(config, outbox).context("starting the process monitor")?;
+    tracing::info!(
+        process_list = %args.config.display(),
+        outbox = %args.outbox.display(),
+        "process monitor started"
+    );
+    let wake = tokio::sync::Notify::new();
+    let hangup = async {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return std::future::pending().await;
+        };
+        while hup.recv().await.is_some() {
+            wake.notify_one();
+        }
+    };
+    tokio::select! {
+        () = vigil_monitor::runner::run(monitor, &wake, crate::shutdown_signal()) => {}
+        () = hangup => {}
+    }
+    tracing::info!("process monitor stopped");
+    Ok(())
+}
+
+/// Prints `{"monitors": [...]}`: each status file, with its outbox's pending reports (count,
+/// oldest) and dead letters read now.
+fn status(state_dir: &Path) -> anyhow::Result<()> {
+    let mut monitors = vigil_monitor::status::read_all(state_dir)?;
+    for m in &mut monitors {
+        let Some(dir) = m["outbox"].as_str().map(PathBuf::from) else {
+            continue;
+        };
+        // Opening creates a missing directory: only look at one that is there.
+        let outbox = dir.is_dir().then(|| Outbox::open(&dir)).transpose()?;
+        let (pending, dead) = match &outbox {
+            Some(o) => (o.pending()?, o.dead_letters()?.len()),
+            None => (Vec::new(), 0),
+        };
+        m["outbox_pending"] = pending.len().into();
+        m["outbox_oldest_pending"] = pending
+            .first()
+            .map(|p| p.appended_at.to_string().into())
+            .unwrap_or_default();
+        m["outbox_dead_letters"] = dead.into();
+    }
+    let out = serde_json::json!({ "monitors": monitors });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// Seconds, possibly fractional, as a positive duration.
+fn secs(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
+}
+
+impl NodeArgs {
+    fn hostname(&self) -> anyhow::Result<String> {
+        match &self.hostname {
+            Some(h) => Ok(h.clone()),
+            None => vigil_monitor::hostname()
+                .context("this machine's host name is unknown: give --hostname"),
+        }
     }
 }
 
@@ -174,29 +319,6 @@ impl DeliveryArgs {
             max_delay_ms: self.max_delay_ms,
             max_age_secs: self.max_age_secs,
             poll_interval_ms: self.poll_interval_ms,
-        }
-    }
-}
-
-/// The outbox's sink: the Masakari client, its result read as the dispatcher's [`Answer`].
-struct ApiSink(Client);
-
-impl Sink for ApiSink {
-    async fn send(&self, event: &Event) -> Answer {
-        match self.0.create_notification(event).await {
-            Ok(_) => Answer::Status {
-                code: 202,
-                body: String::new(),
-            },
-            Err(e) => match e.answered() {
-                Some((code, body)) => Answer::Status {
-                    code,
-                    body: body.to_owned(),
-                },
-                None => Answer::NoAnswer {
-                    error: ErrorChain(&e).to_string(),
-                },
-            },
         }
     }
 }
