@@ -104,6 +104,17 @@ pub async fn print_steps(http: &reqwest::Client, base: &str, id: &str) -> Result
             times.first().unwrap_or(&"-"),
             times.last().unwrap_or(&"-")
         );
+        // More than "started" and "completed": the step failed and was run again; say how.
+        let details = step["progress_details"].as_array().map_or(&[][..], Vec::as_slice);
+        if details.len() > 2 {
+            for d in details {
+                eprintln!(
+                    "    {} {}",
+                    d["timestamp"].as_str().unwrap_or_default(),
+                    d["message"].as_str().unwrap_or_default()
+                );
+            }
+        }
         if let (true, Some(a), Some(b)) = (name == "FenceHostTask", times.first(), times.last()) {
             fence = Some(seconds_between(a, b)?);
         }

@@ -115,8 +115,8 @@ async fn main() -> Result<()> {
             )
         }
         _ => {
-            report +=
-                "vigil's fence step: no power devices (lab/lab power up), the monitor trusted\n"
+            report += "vigil's fence step: none (no power lab, or VIGIL_BENCH_FENCE=0): the \
+                       monitor trusted\n"
         }
     }
     if let (Some(v), Some(m)) = (secs("vigil"), secs("masakari")) {
