@@ -68,6 +68,26 @@ impl Service {
     }
 }
 
+impl Service {
+    /// CPU time the service has used so far (user + system), from `/proc/PID/stat`: on a
+    /// machine Nova shares, what Vigil burns is taken from Nova.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        // Fields after the command name (which may hold spaces), counted from field 3.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> Result<f64> {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .with_context(|| format!("field {} of {path}", i + 3))
+        };
+        // utime and stime are fields 14 and 15; clock ticks are 100 per second on Linux.
+        Ok((ticks(11)? + ticks(12)?) / 100.0)
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();

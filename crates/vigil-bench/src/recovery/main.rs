@@ -214,6 +214,11 @@ async fn run(
                 let base = &service.as_ref().expect("started").service.base;
                 let id = report(&http, base, None, victim).await?;
                 let took = wait_recovered(cloud, victim, n, started).await?;
+                let service = &service.as_ref().expect("started").service;
+                match service.cpu_seconds() {
+                    Ok(cpu) => eprintln!("vigil: {cpu:.2} s of CPU since it started"),
+                    Err(e) => eprintln!("vigil: reading its CPU time: {e:#}"),
+                }
                 match print_steps(&http, base, &id).await {
                     Ok(fence) if power.is_some() => *fence_step = fence,
                     Ok(_) => {}
