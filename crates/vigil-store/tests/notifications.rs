@@ -5,11 +5,11 @@ mod common;
 
 use common::{host, host_down, page, payload, segment, WINDOW};
 use serde_json::{json, Value};
-use vigil_domain::{NotificationStatus, NotificationType, ProgressDetail, Timestamp, WorkflowStep};
-use vigil_store::testing::test_stores;
-use vigil_store::{
-    HostUpdate, NotificationFilter, Page, SegmentUpdate, SortDir, Store, StoreError, VMoveFilter,
+use vigil_domain::{
+    NotificationStatus, NotificationType, ProgressDetail, Segment, Timestamp, WorkflowStep,
 };
+use vigil_store::testing::test_stores;
+use vigil_store::{NotificationFilter, Page, SortDir, Store, StoreError, VMoveFilter};
 
 #[tokio::test]
 async fn notifications_check_host_maintenance_and_duplicates() {
@@ -82,16 +82,9 @@ async fn notifications_check_host_maintenance_and_duplicates() {
                 .await
                 .unwrap();
         }
-        s.host_update(
-            seg.uuid,
-            h.uuid,
-            HostUpdate {
-                on_maintenance: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        s.host_update(seg.uuid, h.uuid, |h| h.on_maintenance = true)
+            .await
+            .unwrap();
         let err = s
             .notification_create(host_down("node1", Timestamp::now()), WINDOW)
             .await
@@ -128,13 +121,10 @@ async fn notifications_in_progress_hold_the_segment() {
             s.notification_set_status(n.uuid, status, None)
                 .await
                 .unwrap();
-            let upd = SegmentUpdate {
-                description: Some(Some("x".into())),
-                ..Default::default()
-            };
+            let described = |s: &mut Segment| s.description = Some("x".into());
             assert!(
                 matches!(
-                    s.segment_update(seg.uuid, upd).await.unwrap_err(),
+                    s.segment_update(seg.uuid, described).await.unwrap_err(),
                     StoreError::SegmentInUse(_)
                 ),
                 "{b:?} {status}"
@@ -148,12 +138,10 @@ async fn notifications_in_progress_hold_the_segment() {
                 s.host_delete(seg.uuid, h2.uuid).await.unwrap_err(),
                 StoreError::HostInUse(id) if id == h2.uuid
             ));
-            let upd = HostUpdate {
-                reserved: Some(true),
-                ..Default::default()
-            };
             assert!(matches!(
-                s.host_update(seg.uuid, h1.uuid, upd).await.unwrap_err(),
+                s.host_update(seg.uuid, h1.uuid, |h| h.reserved = true)
+                    .await
+                    .unwrap_err(),
                 StoreError::HostInUse(_)
             ));
         }

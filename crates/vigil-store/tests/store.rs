@@ -7,9 +7,7 @@ mod common;
 use common::{host, page, segment};
 use vigil_domain::{RecoveryMethod, SegmentId};
 use vigil_store::testing::test_stores;
-use vigil_store::{
-    HostFilter, HostUpdate, Page, SegmentFilter, SegmentUpdate, SortDir, StoreError,
-};
+use vigil_store::{HostFilter, Page, SegmentFilter, SortDir, StoreError};
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
@@ -27,7 +25,11 @@ async fn segment_lifecycle() {
         let mut new = segment("seg-a");
         new.description = Some("line one\nline two ✓".into());
         let created = s.segment_create(new).await.unwrap();
-        assert_eq!(created.created_at.as_micros() % 1_000_000, 0, "{b:?}");
+        assert_eq!(
+            created.lifecycle.created_at.as_micros() % 1_000_000,
+            0,
+            "{b:?}"
+        );
         assert_eq!(s.segment_get(created.uuid).await.unwrap(), created, "{b:?}");
 
         let err = s.segment_create(segment("seg-a")).await.unwrap_err();
@@ -37,31 +39,21 @@ async fn segment_lifecycle() {
         );
 
         let updated = s
-            .segment_update(
-                created.uuid,
-                SegmentUpdate {
-                    enabled: Some(false),
-                    description: Some(None),
-                    recovery_method: Some(RecoveryMethod::RhPriority),
-                    ..Default::default()
-                },
-            )
+            .segment_update(created.uuid, |s| {
+                s.enabled = false;
+                s.description = None;
+                s.recovery_method = RecoveryMethod::RhPriority;
+            })
             .await
             .unwrap();
         assert!(!updated.enabled);
         assert_eq!(updated.description, None);
-        assert!(updated.updated_at.is_some());
+        assert!(updated.lifecycle.updated_at.is_some());
         assert_eq!(s.segment_get(created.uuid).await.unwrap(), updated, "{b:?}");
 
         s.segment_create(segment("seg-b")).await.unwrap();
         let err = s
-            .segment_update(
-                created.uuid,
-                SegmentUpdate {
-                    name: Some("seg-b".into()),
-                    ..Default::default()
-                },
-            )
+            .segment_update(created.uuid, |s| s.name = "seg-b".into())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::SegmentNameExists(_)), "{b:?}");
@@ -283,16 +275,11 @@ async fn hosts_are_unique_across_segments_and_scoped_to_theirs() {
             .is_empty());
 
         let renamed = s
-            .host_update(
-                a.uuid,
-                h.uuid,
-                HostUpdate {
-                    name: Some("compute-9".into()),
-                    on_maintenance: Some(true),
-                    host_type: Some(None),
-                    ..Default::default()
-                },
-            )
+            .host_update(a.uuid, h.uuid, |h| {
+                h.name = "compute-9".into();
+                h.on_maintenance = true;
+                h.host_type = None;
+            })
             .await
             .unwrap();
         assert_eq!(renamed.name, "compute-9");
@@ -300,14 +287,7 @@ async fn hosts_are_unique_across_segments_and_scoped_to_theirs() {
         assert_eq!(renamed.host_type, None);
         assert_eq!(s.host_get(a.uuid, h.uuid).await.unwrap(), renamed, "{b:?}");
         let err = s
-            .host_update(
-                a.uuid,
-                h.uuid,
-                HostUpdate {
-                    name: Some("compute-2".into()),
-                    ..Default::default()
-                },
-            )
+            .host_update(a.uuid, h.uuid, |h| h.name = "compute-2".into())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::HostNameExists(_)), "{b:?}");

@@ -39,7 +39,7 @@ impl From<&Host> for HostBody {
             reserved: h.reserved,
             control_attributes: h.control_attributes.clone(),
             on_maintenance: h.on_maintenance,
-            lifecycle: Lifecycle::new(h.created_at, h.updated_at, h.deleted_at, h.deleted),
+            lifecycle: h.lifecycle.into(),
         }
     }
 }
@@ -109,10 +109,9 @@ mod tests {
             control_attributes: Some("SSH".into()),
             reserved: false,
             on_maintenance: true,
-            created_at: Timestamp::from_micros(1_500_000_000_000_000),
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
+            lifecycle: vigil_domain::Lifecycle::created(Timestamp::from_micros(
+                1_500_000_000_000_000,
+            )),
         };
         let body = Item(HostBody::from(&host));
         let text = serde_json::to_string(&body).unwrap();

@@ -47,7 +47,7 @@ impl NotificationBody {
             status: n.status,
             failover_segment_uuid: n.failover_segment_uuid,
             message: n.message.clone(),
-            lifecycle: Lifecycle::new(n.created_at, n.updated_at, n.deleted_at, n.deleted),
+            lifecycle: n.lifecycle.into(),
             recovery_workflow_details: workflow
                 .map(|steps| steps.iter().map(WorkflowStepBody::from).collect()),
         }
@@ -149,10 +149,9 @@ mod tests {
             status: NotificationStatus::Running,
             failover_segment_uuid: Some("9a0b5e4c-1d2e-4f3a-8b7c-6d5e4f3a2b1c".parse().unwrap()),
             message: None,
-            created_at: Timestamp::from_micros(1_500_000_001_000_000),
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
+            lifecycle: vigil_domain::Lifecycle::created(Timestamp::from_micros(
+                1_500_000_001_000_000,
+            )),
         }
     }
 

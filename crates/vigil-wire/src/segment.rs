@@ -32,7 +32,7 @@ impl From<&Segment> for SegmentBody {
             enabled: s.enabled,
             description: s.description.clone(),
             recovery_method: s.recovery_method,
-            lifecycle: Lifecycle::new(s.created_at, s.updated_at, s.deleted_at, s.deleted),
+            lifecycle: s.lifecycle.into(),
         }
     }
 }
@@ -94,10 +94,10 @@ pub(crate) mod tests {
             enabled: true,
             description: None,
             recovery_method: RecoveryMethod::ReservedHost,
-            created_at: Timestamp::from_micros(1_500_000_000_000_000),
-            updated_at: Some(Timestamp::from_micros(1_500_000_001_000_000)),
-            deleted_at: None,
-            deleted: false,
+            lifecycle: vigil_domain::Lifecycle {
+                updated_at: Some(Timestamp::from_micros(1_500_000_001_000_000)),
+                ..vigil_domain::Lifecycle::created(Timestamp::from_micros(1_500_000_000_000_000))
+            },
         }
     }
 

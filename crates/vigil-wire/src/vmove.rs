@@ -46,7 +46,7 @@ impl From<&VMove> for VMoveBody {
             vmove_type: m.vmove_type,
             status: m.status,
             message: m.message.clone(),
-            lifecycle: Lifecycle::new(v.created_at, v.updated_at, v.deleted_at, v.deleted),
+            lifecycle: v.lifecycle.into(),
         }
     }
 }
@@ -74,10 +74,9 @@ mod tests {
                 status: VMoveStatus::Ongoing,
                 message: None,
             },
-            created_at: Timestamp::from_micros(1_500_000_000_000_000),
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
+            lifecycle: vigil_domain::Lifecycle::created(Timestamp::from_micros(
+                1_500_000_000_000_000,
+            )),
         };
         let body = Item(VMoveBody::from(&v));
         let text = serde_json::to_string(&body).unwrap();

@@ -1,14 +1,14 @@
 //! `/v1/segments/{id}/hosts`: the hosts of a segment.
 
-use super::params::{list_body, Params};
-use super::{ok, parse_id, read, schemas, segment_id};
+use super::params::{page_body, Params};
+use super::{ok, parse_id, read, replace, schemas, segment_id};
 use crate::error::ApiError;
 use crate::routes::{json_response, Call};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use vigil_domain::HostId;
-use vigil_store::{HostFilter, HostUpdate, NewHost};
-use vigil_wire::{CreateHost, HostBody, Item, UpdateHost};
+use vigil_domain::{Host, HostId};
+use vigil_store::{HostFilter, NewHost};
+use vigil_wire::{CreateHost, HostBody, Item, List, UpdateHost};
 
 fn host_id(segment: &str, raw: &str) -> Result<HostId, ApiError> {
     parse_id(raw, || {
@@ -51,10 +51,9 @@ pub async fn host_list(call: &Call<'_>, segment: &str) -> Result<Response, ApiEr
         control_attributes: params.text("control_attributes"),
     };
     let rows = call.st.store.host_list(seg, &filter, &page).await?;
-    let last = rows.last().map(|h| h.id);
-    let items = rows.iter().map(HostBody::from).collect();
     let path = format!("segments/{seg}/hosts");
-    Ok(ok(&list_body(call, &path, items, last, &page)))
+    let body: List<HostBody> = page_body(call, &path, &rows, |h| h.id, &page);
+    Ok(ok(&body))
 }
 
 pub async fn host_create(call: &Call<'_>, segment: &str) -> Result<Response, ApiError> {
@@ -96,14 +95,14 @@ pub async fn host_update(call: &Call<'_>, segment: &str, id: &str) -> Result<Res
             check_compute(call, name).await?;
         }
     }
-    let update = HostUpdate {
-        name: h.name,
-        host_type: h.host_type,
-        control_attributes: h.control_attributes,
-        reserved: h.reserved.map(|b| b.0),
-        on_maintenance: h.on_maintenance.map(|b| b.0),
+    let change = |host: &mut Host| {
+        replace(&mut host.name, h.name);
+        replace(&mut host.host_type, h.host_type);
+        replace(&mut host.control_attributes, h.control_attributes);
+        replace(&mut host.reserved, h.reserved.map(|b| b.0));
+        replace(&mut host.on_maintenance, h.on_maintenance.map(|b| b.0));
     };
-    let host = call.st.store.host_update(seg, hid, update).await?;
+    let host = call.st.store.host_update(seg, hid, change).await?;
     Ok(ok(&Item(HostBody::from(&host))))
 }
 

@@ -46,6 +46,13 @@ fn parse_id<T: std::str::FromStr>(
     raw.parse().map_err(|_| not_found())
 }
 
+/// Masakari's update: a field the body has replaces the record's.
+fn replace<T>(field: &mut T, from_body: Option<T>) {
+    if let Some(value) = from_body {
+        *field = value;
+    }
+}
+
 fn segment_id(raw: &str) -> Result<SegmentId, ApiError> {
     parse_id(raw, || {
         ApiError::not_found(format!("No failover segment with id {raw}."))

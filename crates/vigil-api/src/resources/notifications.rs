@@ -1,6 +1,6 @@
 //! `/v1/notifications`: monitors' failure reports, and the vmoves (1.3) of a host recovery.
 
-use super::params::{list_body, Params};
+use super::params::{page_body, Params};
 use super::{checked, notification_id, ok, parse_id, read, schemas};
 use crate::error::ApiError;
 use crate::microversion::Version;
@@ -35,9 +35,8 @@ pub async fn notification_list(call: &Call<'_>) -> Result<Response, ApiError> {
         }
     }
     let rows = call.st.store.notification_list(&filter, &page).await?;
-    let last = rows.last().map(|n| n.id);
-    let items = rows.iter().map(NotificationBody::from).collect();
-    Ok(ok(&list_body(call, "notifications", items, last, &page)))
+    let body: List<NotificationBody> = page_body(call, "notifications", &rows, |n| n.id, &page);
+    Ok(ok(&body))
 }
 
 pub async fn notification_create(call: &Call<'_>) -> Result<Response, ApiError> {
@@ -117,10 +116,9 @@ pub async fn vmove_list(call: &Call<'_>, id: &str) -> Result<Response, ApiError>
         vmove_type: params.text("type"),
     };
     let rows = call.st.store.vmove_list(nid, &filter, &page).await?;
-    let last = rows.last().map(|v| v.id);
-    let items = rows.iter().map(VMoveBody::from).collect();
     let path = format!("notifications/{nid}/vmoves");
-    Ok(ok(&list_body(call, &path, items, last, &page)))
+    let body: List<VMoveBody> = page_body(call, &path, &rows, |v| v.id, &page);
+    Ok(ok(&body))
 }
 
 pub async fn vmove_show(call: &Call<'_>, id: &str, vmove: &str) -> Result<Response, ApiError> {

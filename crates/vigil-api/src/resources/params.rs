@@ -110,18 +110,22 @@ fn parse_dir(v: &str) -> Result<SortDir, ApiError> {
     }
 }
 
-/// A list body, with a `next` link when the page is full (Masakari has none; clients ignore
-/// it, and without it nothing past the first page was reachable by hand). `path` is the
-/// collection's path below `/v1/`, `last_id` the id of the last row.
-pub fn list_body<T>(
+/// The list body of a page of `rows`, with a `next` link when the page is full (Masakari has
+/// none; clients ignore it, and without it nothing past the first page was reachable by hand).
+/// `path` is the collection's path below `/v1/`; `id` reads a row's integer id, the marker.
+pub fn page_body<R, B>(
     call: &Call<'_>,
     path: &str,
-    items: Vec<T>,
-    last_id: Option<i64>,
+    rows: &[R],
+    id: impl Fn(&R) -> i64,
     page: &Page,
-) -> List<T> {
+) -> List<B>
+where
+    B: for<'r> From<&'r R>,
+{
+    let items: Vec<B> = rows.iter().map(B::from).collect();
     let full = page.limit > 0 && items.len() as u32 == page.limit;
-    let links = match (full, last_id) {
+    let links = match (full, rows.last().map(id)) {
         (true, Some(last)) => {
             let mut q = form_urlencoded::Serializer::new(String::new());
             for (k, v) in call.params() {

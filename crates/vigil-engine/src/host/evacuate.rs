@@ -285,7 +285,7 @@ async fn drive(
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut evacuation = Evacuation::new(
         ctx.config.evacuation_attempts,
-        ctx.notification.created_at,
+        ctx.notification.lifecycle.created_at,
         Timestamp::now(),
     );
     // Decisions need a snapshot asked for after the last action, or an evacuation just
