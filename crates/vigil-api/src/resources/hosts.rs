@@ -1,6 +1,6 @@
 //! `/v1/segments/{id}/hosts`: the hosts of a segment.
 
-use super::params::{page_body, Params};
+use super::params::{listed, Params};
 use super::{ok, parse_id, read, replace, schemas, segment_id};
 use crate::error::ApiError;
 use crate::routes::{json_response, Call};
@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use vigil_domain::{Host, HostId};
 use vigil_store::{HostFilter, NewHost};
-use vigil_wire::{CreateHost, HostBody, Item, List, UpdateHost};
+use vigil_wire::{CreateHost, HostBody, Item, UpdateHost};
 
 fn host_id(segment: &str, raw: &str) -> Result<HostId, ApiError> {
     parse_id(raw, || {
@@ -41,8 +41,7 @@ async fn check_compute(call: &Call<'_>, name: &str) -> Result<(), ApiError> {
 pub async fn host_list(call: &Call<'_>, segment: &str) -> Result<Response, ApiError> {
     call.authorize("os_masakari_api:os-hosts:index")?;
     let seg = segment_id(segment)?;
-    let params = Params::of(call);
-    let page = params.page()?;
+    let (params, page) = Params::paged(call)?;
     let filter = HostFilter {
         host_type: params.text("type"),
         on_maintenance: params.strict_bool("on_maintenance")?,
@@ -52,8 +51,7 @@ pub async fn host_list(call: &Call<'_>, segment: &str) -> Result<Response, ApiEr
     };
     let rows = call.st.store.host_list(seg, &filter, &page).await?;
     let path = format!("segments/{seg}/hosts");
-    let body: List<HostBody> = page_body(call, &path, &rows, |h| h.id, &page);
-    Ok(ok(&body))
+    Ok(listed(call, &path, &rows, HostBody::from, |h| h.id, &page))
 }
 
 pub async fn host_create(call: &Call<'_>, segment: &str) -> Result<Response, ApiError> {

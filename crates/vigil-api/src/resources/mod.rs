@@ -54,15 +54,11 @@ fn replace<T>(field: &mut T, from_body: Option<T>) {
 }
 
 fn segment_id(raw: &str) -> Result<SegmentId, ApiError> {
-    parse_id(raw, || {
-        ApiError::not_found(format!("No failover segment with id {raw}."))
-    })
+    parse_id(raw, || ApiError::no_such("failover segment", raw))
 }
 
 fn notification_id(raw: &str) -> Result<NotificationId, ApiError> {
-    parse_id(raw, || {
-        ApiError::not_found(format!("No notification with id {raw}."))
-    })
+    parse_id(raw, || ApiError::no_such("notification", raw))
 }
 
 fn ok<T: Serialize>(body: &T) -> Response {

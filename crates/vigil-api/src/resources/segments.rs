@@ -1,6 +1,6 @@
 //! `/v1/segments`: failover segments.
 
-use super::params::{page_body, Params};
+use super::params::{listed, nothing_listed, Params};
 use super::{ok, read, replace, schemas, segment_id};
 use crate::error::ApiError;
 use crate::routes::{json_response, Call};
@@ -8,28 +8,31 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use vigil_domain::{RecoveryMethod, Segment};
 use vigil_store::{NewSegment, SegmentFilter};
-use vigil_wire::{CreateSegment, Item, List, SegmentBody, UpdateSegment};
+use vigil_wire::{CreateSegment, Item, SegmentBody, UpdateSegment};
 
 pub async fn segment_list(call: &Call<'_>) -> Result<Response, ApiError> {
     call.authorize("os_masakari_api:segments:index")?;
-    let params = Params::of(call);
-    let page = params.page()?;
+    let (params, page) = Params::paged(call)?;
     let mut filter = SegmentFilter {
         service_type: params.text("service_type"),
         enabled: params.strict_bool("enabled")?,
         name: params.text("name"),
         ..Default::default()
     };
-    if let Some(m) = params.get("recovery_method") {
-        match m.parse::<RecoveryMethod>() {
-            Ok(m) => filter.recovery_method = Some(m),
-            // Masakari compares the raw string: an unknown method matches nothing.
-            Err(_) => return Ok(ok(&List::<SegmentBody>::default())),
-        }
-    }
+    // An unknown recovery method matches nothing.
+    let Ok(method) = params.parsed::<RecoveryMethod>("recovery_method") else {
+        return Ok(nothing_listed::<SegmentBody>());
+    };
+    filter.recovery_method = method;
     let rows = call.st.store.segment_list(&filter, &page).await?;
-    let body: List<SegmentBody> = page_body(call, "segments", &rows, |s| s.id, &page);
-    Ok(ok(&body))
+    Ok(listed(
+        call,
+        "segments",
+        &rows,
+        SegmentBody::from,
+        |s| s.id,
+        &page,
+    ))
 }
 
 pub async fn segment_create(call: &Call<'_>) -> Result<Response, ApiError> {
