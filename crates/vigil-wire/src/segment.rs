@@ -1,6 +1,6 @@
 //! Failover segments: the body Masakari shows, and the bodies that create and update one.
 
-use crate::envelope::{keys, Keyed};
+use crate::envelope::keys;
 use crate::field::{present, BoolLike};
 use crate::lifecycle::Lifecycle;
 use serde::{Deserialize, Serialize};
@@ -50,9 +50,7 @@ pub struct CreateSegment {
     pub enabled: Option<BoolLike>,
 }
 
-impl Keyed for CreateSegment {
-    const KEY: &'static str = "segment";
-}
+keys!(CreateSegment, "segment");
 
 /// The body of `PUT /v1/segments/{id}`: only the fields present change.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -75,9 +73,7 @@ pub struct UpdateSegment {
     pub enabled: Option<BoolLike>,
 }
 
-impl Keyed for UpdateSegment {
-    const KEY: &'static str = "segment";
-}
+keys!(UpdateSegment, "segment");
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -106,10 +102,7 @@ pub(crate) mod tests {
     #[test]
     fn a_segment_round_trips_in_masakari_order() {
         let body = Item(SegmentBody::from(&segment()));
-        let text = serde_json::to_string(&body).unwrap();
-        assert_eq!(text, format!(r#"{{"segment":{SEGMENT}}}"#));
-        let back: Item<SegmentBody> = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, body);
+        crate::assert_round_trip(&body, &format!(r#"{{"segment":{SEGMENT}}}"#));
     }
 
     #[test]

@@ -65,8 +65,8 @@ pub async fn host_create(call: &Call<'_>, segment: &str) -> Result<Response, Api
         name: h.name,
         host_type: h.host_type,
         control_attributes: h.control_attributes,
-        reserved: h.reserved.is_some_and(|b| b.0),
-        on_maintenance: h.on_maintenance.is_some_and(|b| b.0),
+        reserved: h.flags.reserved.is_some_and(|b| b.0),
+        on_maintenance: h.flags.on_maintenance.is_some_and(|b| b.0),
     };
     let host = call.st.store.host_create(seg, new).await?;
     Ok(json_response(
@@ -97,8 +97,11 @@ pub async fn host_update(call: &Call<'_>, segment: &str, id: &str) -> Result<Res
         replace(&mut host.name, h.name);
         replace(&mut host.host_type, h.host_type);
         replace(&mut host.control_attributes, h.control_attributes);
-        replace(&mut host.reserved, h.reserved.map(|b| b.0));
-        replace(&mut host.on_maintenance, h.on_maintenance.map(|b| b.0));
+        replace(&mut host.reserved, h.flags.reserved.map(|b| b.0));
+        replace(
+            &mut host.on_maintenance,
+            h.flags.on_maintenance.map(|b| b.0),
+        );
     };
     let host = call.st.store.host_update(seg, hid, change).await?;
     Ok(ok(&Item(HostBody::from(&host))))
