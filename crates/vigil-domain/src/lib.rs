@@ -4,12 +4,14 @@
 //! report from a monitor; a vmove records one instance moved during a host recovery. The HTTP
 //! representation of these lives in `vigil-wire`, their storage in `vigil-store`.
 
+mod backoff;
 mod enums;
 mod ids;
 mod model;
 mod retry;
 mod time;
 
+pub use backoff::Backoff;
 pub use enums::{
     NotificationStatus, NotificationType, ParseEnumError, RecoveryMethod, VMoveStatus, VMoveType,
 };

@@ -59,6 +59,8 @@ pub trait Fencer: Send + Sync {
     async fn fence(&self, host: &Host, since: Timestamp) -> Result<String, GateError>;
     /// Asks the host's power state without changing it.
     async fn power_state(&self, host: &Host) -> Result<PowerState, GateError>;
+    /// Powers the host back on (idempotent), for rejoin; says how.
+    async fn power_on(&self, host: &Host) -> Result<String, GateError>;
 }
 
 /// `[fencing]` behind the host flow.
@@ -131,5 +133,19 @@ impl Fencer for Gate {
             Some(e) if !answered => Err(e.into()),
             _ => Ok(state),
         }
+    }
+
+    /// Through the first level that reads the host on afterwards; a host without devices is
+    /// left to the operator.
+    async fn power_on(&self, host: &Host) -> Result<String, GateError> {
+        let topology = self.topology(host)?;
+        if topology.levels.is_empty() {
+            return Ok(format!(
+                "no fencing device bound to {}: powering it on is the operator's",
+                host.name
+            ));
+        }
+        let device = topology.on(&host.name).await?;
+        Ok(format!("on, by {device}"))
     }
 }

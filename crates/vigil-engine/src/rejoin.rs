@@ -8,6 +8,7 @@
 //! maintenance and further reports from it are refused until an operator steps in.
 
 use crate::error::StepError;
+use crate::fence::Fencer;
 use crate::nova::{Nova, NovaError};
 use crate::retry::RetryPolicy;
 use crate::saga::{Ending, Outcome, Output, Outputs, Step};
@@ -31,6 +32,10 @@ pub struct RejoinConfig {
     pub grace_secs: u64,
     /// Give up waiting for the cleanup after this long (the report is then retried).
     pub cleanup_timeout_secs: u64,
+    /// Power the host back on through its fencing devices before waiting for its cleanup,
+    /// for a host that was fenced off and is reported back (by its monitor after a repair, or
+    /// by an operator's `STARTED` report). Off: the host's power is the operator's.
+    pub power_on_after_recovery: bool,
 }
 
 impl Default for RejoinConfig {
@@ -39,6 +44,7 @@ impl Default for RejoinConfig {
             auto_unfence: false,
             grace_secs: 120,
             cleanup_timeout_secs: 600,
+            power_on_after_recovery: false,
         }
     }
 }
@@ -46,6 +52,7 @@ impl Default for RejoinConfig {
 pub struct HostRejoin {
     pub store: Store,
     pub nova: Arc<dyn Nova>,
+    pub fencer: Arc<dyn Fencer>,
     /// The engine's claim: every write on the flow's behalf is fenced by it.
     pub lease: Lease,
     pub notification: Notification,
@@ -60,6 +67,7 @@ pub struct HostRejoin {
 pub fn safety_steps() -> Vec<Box<dyn Step<HostRejoin>>> {
     vec![
         Box::new(CheckFailureRecovered),
+        Box::new(PowerOnHost),
         Box::new(WaitForComputeCleanup),
     ]
 }
@@ -69,6 +77,7 @@ pub fn builtin_steps() -> Vec<Box<dyn Step<HostRejoin>>> {
 }
 
 const RECOVERED: Output<Recovered> = Output::of("CheckHostFailureRecoveredTask");
+const POWERED: Output<Powered> = Output::of("PowerOnHostTask");
 const CLEAN: Output<Clean> = Output::of("WaitForComputeCleanupTask");
 const UNFENCED: Output<Unfenced> = Output::of("UnfenceHostTask");
 
@@ -77,6 +86,11 @@ struct Recovered {
     failure: String,
     failure_status: String,
     vmoves: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Powered {
+    message: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -153,6 +167,35 @@ impl Step<HostRejoin> for CheckFailureRecovered {
             failure_status: failure.status.as_str().to_owned(),
             vmoves: vmoves.len(),
         })
+    }
+}
+
+/// Powers a fenced host back on when the operator asked for it (`power_on_after_recovery`):
+/// only now, with its failure recovered, can it run without an instance running twice.
+struct PowerOnHost;
+
+#[async_trait]
+impl Step<HostRejoin> for PowerOnHost {
+    fn name(&self) -> &str {
+        POWERED.step()
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        const { &[RECOVERED.step()] }
+    }
+    async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
+        let message = if ctx.config.power_on_after_recovery {
+            ctx.fencer
+                .power_on(&ctx.host)
+                .await
+                .map_err(|source| StepError::Fence {
+                    host: ctx.host.name.clone(),
+                    fencer: ctx.fencer.name().to_owned(),
+                    source,
+                })?
+        } else {
+            "power_on_after_recovery is off: the host's power is left as it is".to_owned()
+        };
+        POWERED.put(&Powered { message })
     }
 }
 

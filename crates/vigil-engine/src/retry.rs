@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
-use vigil_domain::{Classify, ErrorClass};
+use vigil_domain::{Backoff, Classify, ErrorClass};
 
 /// `[engine.retry]`: how steps retry a transient failure of Nova or the database.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,14 +35,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The pause before retry number `attempt` (1-based): exponential, capped, with "full
-    /// jitter" (uniform in [delay/2, delay]) so engines retrying one outage do not retry in step.
+    /// The pause before retry number `attempt` (1-based): exponential, capped, with jitter
+    /// (uniform in [delay/2, delay]) so engines retrying one outage do not retry in step.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .initial_delay_ms
-            .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
-        let capped = exp.min(self.max_delay_ms).max(1);
-        Duration::from_millis(fastrand::u64(capped / 2..=capped))
+        Backoff::new(
+            Duration::from_millis(self.initial_delay_ms),
+            Duration::from_millis(self.max_delay_ms),
+        )
+        .delay(attempt)
     }
 
     /// Runs `call` until it succeeds, fails with a class other than transient, or has failed

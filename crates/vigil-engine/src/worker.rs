@@ -263,6 +263,7 @@ impl Engine {
                 let ctx = HostRejoin {
                     store: self.store.clone(),
                     nova: self.nova.clone(),
+                    fencer: self.fencer.clone(),
                     lease: lease.clone(),
                     notification: n.clone(),
                     host,

@@ -18,7 +18,7 @@
 //! fencing = "required"
 //! ```
 
-use crate::drivers::{agent::Agent, ipmi::Ipmi, pacemaker::Pacemaker, redfish};
+use crate::drivers::{agent::Agent, ipmi::Ipmi, pacemaker::Pacemaker, redfish, Named};
 use crate::template::{expand, glob};
 use crate::topology::{Level, Topology};
 use crate::{Fencer, Secret};
@@ -240,9 +240,9 @@ impl Device {
     /// The driver for this device, named after it.
     pub fn build(&self, name: &str) -> Result<Arc<dyn Fencer>, String> {
         Ok(match self {
-            Device::Redfish(d) => Arc::new(
+            Device::Redfish(d) => Arc::new(Named::new(
+                name,
                 redfish::Redfish::new(redfish::RedfishOptions {
-                    name: name.to_owned(),
                     url: d.url.clone(),
                     system_id: d.system_id.clone(),
                     username: d.username.clone(),
@@ -251,25 +251,32 @@ impl Device {
                     insecure: d.insecure,
                 })
                 .map_err(|e| vigil_domain::ErrorChain(&e).to_string())?,
-            ),
-            Device::Ipmi(d) => Arc::new(Ipmi {
-                name: name.to_owned(),
-                program: d.program.clone(),
-                address: d.address.clone(),
-                port: d.port,
-                username: d.username.clone(),
-                password: secret(&d.password_file, &d.password_env),
-            }),
-            Device::FenceAgents(d) => Arc::new(Agent::new(
-                name,
-                agent_path(&d.agent).map_or(d.agent.clone(), |p| p.to_string_lossy().into_owned()),
-                d.options.clone().into_iter().collect(),
-                self.secret(),
             )),
-            Device::Pacemaker(d) => Arc::new(Pacemaker {
-                name: name.to_owned(),
-                program: d.program.clone(),
-            }),
+            Device::Ipmi(d) => Arc::new(Named::new(
+                name,
+                Ipmi {
+                    program: d.program.clone(),
+                    address: d.address.clone(),
+                    port: d.port,
+                    username: d.username.clone(),
+                    password: secret(&d.password_file, &d.password_env),
+                },
+            )),
+            Device::FenceAgents(d) => Arc::new(Named::new(
+                name,
+                Agent::new(
+                    agent_path(&d.agent)
+                        .map_or(d.agent.clone(), |p| p.to_string_lossy().into_owned()),
+                    d.options.clone().into_iter().collect(),
+                    self.secret(),
+                ),
+            )),
+            Device::Pacemaker(d) => Arc::new(Named::new(
+                name,
+                Pacemaker {
+                    program: d.program.clone(),
+                },
+            )),
         })
     }
 }

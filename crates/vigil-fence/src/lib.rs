@@ -47,6 +47,28 @@ impl std::fmt::Display for PowerState {
     }
 }
 
+/// What a device is asked to do to a host's power.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Power off (idempotent). `since` is the failure time: a driver that keeps a history
+    /// (Pacemaker) accepts a power-off completed after it instead of fencing again.
+    Off { since: Option<DateTime<Utc>> },
+    /// Power on (idempotent), for rejoin.
+    On,
+    /// Read the power state without changing it.
+    Status,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Off { .. } => "off",
+            Action::On => "on",
+            Action::Status => "status",
+        }
+    }
+}
+
 /// One power device for a host, through one driver. Every call is bounded by its timeout, so a
 /// hung BMC or agent cannot hold the recovery flow.
 #[async_trait]
@@ -54,19 +76,29 @@ pub trait Fencer: Send + Sync {
     /// A short name for logs and `recovery_workflow_details`, such as `redfish:bmc`.
     fn name(&self) -> &str;
 
-    /// Powers `host` off (idempotent) and returns the state the device reads afterwards; only
-    /// [`PowerState::Off`] counts as fenced. `since` is the failure time: a driver that keeps a
-    /// history (Pacemaker) accepts a power-off completed after it instead of fencing again.
+    /// Carries out `action` on `host` and returns the state the device reads afterwards; only
+    /// [`PowerState::Off`] after [`Action::Off`] counts as fenced.
+    async fn act(
+        &self,
+        host: &str,
+        action: Action,
+        timeout: Duration,
+    ) -> Result<PowerState, FenceError>;
+
     async fn off(
         &self,
         host: &str,
         since: Option<DateTime<Utc>>,
         timeout: Duration,
-    ) -> Result<PowerState, FenceError>;
+    ) -> Result<PowerState, FenceError> {
+        self.act(host, Action::Off { since }, timeout).await
+    }
 
-    /// Powers `host` on (idempotent), for rejoin; returns the state read afterwards.
-    async fn on(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError>;
+    async fn on(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError> {
+        self.act(host, Action::On, timeout).await
+    }
 
-    /// Reads the power state without changing it.
-    async fn status(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError>;
+    async fn status(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError> {
+        self.act(host, Action::Status, timeout).await
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil_domain::{Classify, ErrorClass};
 use vigil_fence::drivers::agent::Agent;
+use vigil_fence::drivers::Named;
 use vigil_fence::topology::{Level, Topology};
 use vigil_fence::{FenceError, Fencer, PowerState, Secret, TopologyError};
 
@@ -67,18 +68,15 @@ impl Lab {
         path
     }
 
-    fn agent(&self, name: &str, body: &str) -> Agent {
+    fn agent(&self, name: &str, body: &str) -> Named<Agent> {
         let program = self.script(name, body);
         let options = vec![(
             "state_dir".to_owned(),
             self.dir.path().to_string_lossy().into_owned(),
         )];
-        Agent::new(
-            name,
-            program.to_string_lossy(),
-            options,
-            Some(Secret::from_file(self.dir.path().join("password"))),
-        )
+        let password = Secret::from_file(self.dir.path().join("password"));
+        let agent = Agent::new(program.to_string_lossy(), options, Some(password));
+        Named::new(name, agent)
     }
 }
 
@@ -200,17 +198,13 @@ async fn an_agent_that_prints_garbage_for_status_is_a_bad_answer() {
 #[tokio::test]
 async fn a_missing_agent_is_unreachable() {
     let lab = Lab::new();
-    let agent = Agent::new(
-        "none",
-        lab.dir.path().join("fence_absent").to_string_lossy(),
-        vec![],
-        None,
-    );
+    let program = lab.dir.path().join("fence_absent");
+    let agent = Named::new("none", Agent::new(program.to_string_lossy(), vec![], None));
     let err = agent.status("c1", T).await.unwrap_err();
     assert!(matches!(err, FenceError::Unreachable { .. }), "{err:?}");
 }
 
-fn level(agent: Agent) -> Level {
+fn level(agent: Named<Agent>) -> Level {
     Level {
         device: Arc::new(agent),
         timeout: T,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use vigil_fence::config::agent_path;
 use vigil_fence::drivers::agent::Agent;
 use vigil_fence::drivers::ipmi::Ipmi;
+use vigil_fence::drivers::Named;
 use vigil_fence::{FenceError, Fencer, Secret};
 
 /// A local port just released: nothing answers there, TCP or UDP.
@@ -40,14 +41,16 @@ async fn ipmitool_against_a_dead_bmc_is_stopped_at_the_deadline() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
-    let bmc = Ipmi {
-        name: "ipmi".into(),
-        program: "ipmitool".into(),
-        address: "127.0.0.1".into(),
-        port: dead_port(),
-        username: "admin".into(),
-        password: Secret::from_file(dir.path().join("pw")),
-    };
+    let bmc = Named::new(
+        "ipmi",
+        Ipmi {
+            program: "ipmitool".into(),
+            address: "127.0.0.1".into(),
+            port: dead_port(),
+            username: "admin".into(),
+            password: Secret::from_file(dir.path().join("pw")),
+        },
+    );
     let started = Instant::now();
     let err = bmc
         .off("c1", None, Duration::from_secs(2))
@@ -78,14 +81,16 @@ async fn fence_redfish_against_a_dead_bmc_fails_with_its_reason() {
         ("username", "admin".to_owned()),
     ];
     let program = agent_path("fence_redfish").expect("fence_redfish is installed");
-    let agent = Agent::new(
+    let agent = Named::new(
         "fence_redfish",
-        program.to_string_lossy(),
-        options
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-        Some(Secret::from_file(dir.path().join("pw"))),
+        Agent::new(
+            program.to_string_lossy(),
+            options
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            Some(Secret::from_file(dir.path().join("pw"))),
+        ),
     );
     let err = agent
         .status("c1", Duration::from_secs(30))

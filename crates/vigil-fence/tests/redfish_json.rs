@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use vigil_fence::drivers::redfish::{parse_members, parse_power, reset_target, system_matches};
+use vigil_fence::drivers::settled;
 use vigil_fence::PowerState;
 
 #[test]
@@ -90,4 +91,28 @@ fn the_reset_action_is_taken_from_the_system() {
         reset_target(path, &json!({})),
         "/redfish/v1/Systems/abc/Actions/ComputerSystem.Reset"
     );
+}
+
+/// A device that reads `Off` only after several polls is fenced at that poll, not before;
+/// one that never does is not, whatever it read meanwhile.
+#[test]
+fn a_device_is_off_only_once_it_reads_off() {
+    use vigil_fence::PowerState::{Off, On, Unknown};
+    let table: Vec<(Vec<PowerState>, PowerState, Option<PowerState>)> = vec![
+        (vec![], Off, None),
+        (vec![On], Off, None),
+        (vec![On, Unknown], Off, None),
+        (vec![On, Unknown, Unknown, Off], Off, Some(Off)),
+        (vec![Unknown], Off, None),
+        (vec![Off, On], Off, None),
+        (vec![Off, Unknown, On], On, Some(On)),
+        (vec![Unknown], On, None),
+    ];
+    for (readings, want, expected) in table {
+        assert_eq!(
+            settled(&readings, want),
+            expected,
+            "{readings:?} for {want}"
+        );
+    }
 }

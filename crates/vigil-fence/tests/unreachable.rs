@@ -3,19 +3,19 @@
 
 use std::time::Duration;
 use vigil_fence::drivers::redfish::{Redfish, RedfishOptions};
+use vigil_fence::drivers::Named;
 use vigil_fence::{FenceError, Fencer, Secret};
 
-fn device(url: String, password: Secret) -> Redfish {
-    Redfish::new(RedfishOptions {
-        name: "bmc".into(),
+fn device(url: String, password: Secret) -> Named<Redfish> {
+    let redfish = Redfish::new(RedfishOptions {
         url,
         system_id: Some("1".into()),
         username: "admin".into(),
         password,
         ca_file: None,
         insecure: false,
-    })
-    .unwrap()
+    });
+    Named::new("bmc", redfish.unwrap())
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@
 
 mod cloud;
 mod env;
+mod power;
 mod turn;
 mod wait;
 
@@ -35,6 +36,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use cloud::{Cloud, CloudError, ServerId, ServiceState};
 pub use env::LabEnv;
+pub use power::{IpmiEndpoint, PowerHost, PowerLab, RedfishEndpoint};
 pub use turn::LabTurn;
 pub use vigil_openstack::nova::{Server, ServerCreate, Service};
 pub use vigil_openstack::Credentials;
@@ -54,6 +56,18 @@ pub enum LabError {
         command: String,
         status: std::process::ExitStatus,
         tail: String,
+    },
+    #[error("reading {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` printed what is not the JSON expected")]
+    Parse {
+        command: String,
+        #[source]
+        source: serde_json::Error,
     },
     #[error("`lab/lab env` printed no {variable}")]
     EnvMissing { variable: &'static str },

@@ -35,15 +35,20 @@ enum Target<'a> {
 impl Session {
     /// A session for `creds`, with a named cloud's values filled in from `clouds.yaml`.
     pub fn new(creds: Credentials) -> Result<Session, OsError> {
-        let creds = creds.resolve_cloud()?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|source| OsError::HttpClient { source })?;
+        Self::with_http_client(creds, http)
+    }
+
+    /// A session whose requests, Keystone's included, go through `http`: one that trusts a
+    /// private CA, for instance.
+    pub fn with_http_client(creds: Credentials, http: reqwest::Client) -> Result<Session, OsError> {
         Ok(Session {
             http,
-            creds,
+            creds: creds.resolve_cloud()?,
             token: Mutex::new(None),
         })
     }
@@ -161,6 +166,21 @@ impl Session {
             return Err(failed(refusal(resp).await));
         }
         json_body(resp).await.map_err(failed)
+    }
+
+    /// Sends a JSON request like [`Session::request`] and hands back the answer whatever its
+    /// status, with the URL it went to: for a caller that reads a refusal's body itself.
+    /// `headers` are added to the token and `Accept`.
+    pub async fn send_json(
+        &self,
+        service_type: &str,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(String, Response), OsError> {
+        let target = Target::Service { service_type, path };
+        self.send(&method, target, headers, body).await
     }
 
     /// Validates a caller's token with our own token as the service token. `None`: Keystone

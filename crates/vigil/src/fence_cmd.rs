@@ -73,38 +73,18 @@ pub async fn run(
         FenceCommand::Off(args) => {
             let segment = segment_of(&args, store.as_ref()).await?;
             let topology = fencing.topology(&args.host, &segment)?;
-            match topology.fence(&args.host, None).await {
-                Ok(fenced) => {
-                    println!("{}: {fenced}", args.host);
-                    Ok(true)
-                }
-                Err(e) => {
-                    println!(
-                        "{}: not fenced: {}",
-                        args.host,
-                        vigil_domain::ErrorChain(&e)
-                    );
-                    Ok(false)
-                }
-            }
+            let done = topology.fence(&args.host, None).await;
+            Ok(say(&args.host, "fenced", done.map(|f| f.to_string())))
         }
         FenceCommand::On(args) => {
             let segment = segment_of(&args, store.as_ref()).await?;
             let topology = fencing.topology(&args.host, &segment)?;
-            match topology.on(&args.host).await {
-                Ok(device) => {
-                    println!("{}: on, by {device}", args.host);
-                    Ok(true)
-                }
-                Err(e) => {
-                    println!(
-                        "{}: not powered on: {}",
-                        args.host,
-                        vigil_domain::ErrorChain(&e)
-                    );
-                    Ok(false)
-                }
-            }
+            let done = topology.on(&args.host).await;
+            Ok(say(
+                &args.host,
+                "powered on",
+                done.map(|d| format!("on, by {d}")),
+            ))
         }
         FenceCommand::Check(format) => {
             let store = store.context("`vigil fence check` reads the hosts from the database")?;
@@ -139,6 +119,16 @@ pub async fn run(
             Ok(ok)
         }
     }
+}
+
+/// Prints what a power change did to `host`; whether it did it.
+fn say(host: &str, done: &str, result: Result<String, vigil_fence::TopologyError>) -> bool {
+    let ok = result.is_ok();
+    match result {
+        Ok(how) => println!("{host}: {how}"),
+        Err(e) => println!("{host}: not {done}: {}", vigil_domain::ErrorChain(&e)),
+    }
+    ok
 }
 
 async fn segment_of(args: &HostArgs, store: Option<&Store>) -> anyhow::Result<String> {

@@ -2,6 +2,7 @@
 
 mod config;
 mod fence_cmd;
+mod monitor_cmd;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -41,6 +42,14 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Compute-node commands: the monitors (`process`), their `status`, and `send`, which
+    /// delivers an outbox's reports to the API.
+    Monitor {
+        #[command(subcommand)]
+        command: monitor_cmd::MonitorCommand,
+    },
+    /// Append one report to an outbox, for `vigil monitor send` to deliver as a monitor's.
+    Notify(monitor_cmd::NotifyArgs),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -145,6 +154,8 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Monitor { command } => monitor_cmd::run(command).await,
+        Command::Notify(args) => monitor_cmd::notify(args).await,
         Command::Api(args) => {
             let config = load_config(&args.common, args.listen)?;
             let store = open_store(&config).await?;

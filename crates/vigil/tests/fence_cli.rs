@@ -8,7 +8,7 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use support::power::power_lab;
+use vigil_lab::PowerLab;
 
 /// The lab host these tests power off and on (the fencing crate's tests use the first one).
 const HOST: &str = "compute3";
@@ -45,39 +45,21 @@ fn power_of(config: &Path) -> String {
 
 /// A configuration whose one Redfish device fences the lab's `compute*` hosts; the embedded
 /// database in `dir`.
-fn write_config(lab: &Value, dir: &Path) -> std::path::PathBuf {
+fn write_config(lab: &PowerLab, dir: &Path) -> std::path::PathBuf {
     let config = dir.join("vigil.toml");
-    let redfish = &lab["redfish"];
-    std::fs::write(
-        &config,
-        format!(
-            r#"data_dir = "{data}"
-
-[fencing.devices.bmc]
-driver = "redfish"
-url = "{url}"
-username = "{user}"
-password_file = "{password}"
-ca_file = "{ca}"
-
-[[fencing.bindings]]
-hosts = "compute*"
-levels = ["bmc"]
-"#,
-            data = dir.display(),
-            url = redfish["url"].as_str().unwrap(),
-            user = redfish["username"].as_str().unwrap(),
-            password = redfish["password_file"].as_str().unwrap(),
-            ca = redfish["ca_file"].as_str().unwrap(),
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "data_dir = \"{}\"\n\n{}",
+        dir.display(),
+        lab.redfish_fencing(None, "compute*")
+    );
+    std::fs::write(&config, text).unwrap();
     config
 }
 
 #[test]
 fn fence_status_off_and_on_drive_a_real_redfish_device() {
-    let Some(lab) = power_lab("fence_status_off_and_on_drive_a_real_redfish_device") else {
+    let Some(lab) = PowerLab::for_test("fence_status_off_and_on_drive_a_real_redfish_device")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -110,7 +92,7 @@ fn a_fencing_configuration_with_an_unknown_driver_is_refused_with_one_line() {
 /// names is an error row, and the exit status says a host is not covered.
 #[tokio::test]
 async fn fence_check_covers_every_host_of_the_database() {
-    let Some(lab) = power_lab("fence_check_covers_every_host_of_the_database") else {
+    let Some(lab) = PowerLab::for_test("fence_check_covers_every_host_of_the_database") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -9,66 +9,27 @@
 mod support;
 
 use chrono::{NaiveDateTime, Timelike};
-use serde_json::Value;
-use std::process::Command;
+use serde_json::{json, Value};
 use support::api::step_names;
 use support::lab::{restoring, LabTest, HOST_STEPS, WITHIN};
-use support::power::{lab_script, power_lab};
+use vigil_lab::PowerLab;
 
 fn domain_power(host: &str) -> String {
-    let status = power_lab("domain_power").expect("the power lab");
-    status["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == host)
-        .and_then(|h| h["power"].as_str())
-        .unwrap_or("missing")
-        .to_owned()
+    PowerLab::power_of(host).expect("lab/lab power status")
 }
 
 /// Powers a lab domain back on (a test's restore).
 async fn power_on(host: &str) -> anyhow::Result<()> {
-    let out = Command::new(lab_script())
-        .args(["power", "on", host])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "lab/lab power on {host}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    Ok(PowerLab::power_on(host)?)
 }
 
-/// A configuration binding every lab compute to one Redfish device at `url`, and the lab's
-/// segment (`serve` names it `lab-auto`) requiring fencing.
-fn fencing_config(t: &LabTest, power: &Value, url: &str) -> String {
-    let redfish = &power["redfish"];
+/// A configuration binding every lab compute to one Redfish device at `url` (the emulator's
+/// unless given), and the lab's segment (`serve` names it `lab-auto`) requiring fencing.
+fn fencing_config(t: &LabTest, power: &PowerLab, url: Option<&str>) -> String {
     let path = t.path("vigil.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[fencing.devices.bmc]
-driver = "redfish"
-url = "{url}"
-username = "{user}"
-password_file = "{password}"
-ca_file = "{ca}"
-timeout_secs = 10
-
-[[fencing.bindings]]
-hosts = "compute*"
-levels = ["bmc"]
-
-[fencing.segments.lab-auto]
-fencing = "required"
-"#,
-            user = redfish["username"].as_str().unwrap(),
-            password = redfish["password_file"].as_str().unwrap(),
-            ca = redfish["ca_file"].as_str().unwrap(),
-        ),
-    )
-    .unwrap();
+    let config = power.redfish_fencing(url, "compute*")
+        + "\n[fencing.segments.lab-auto]\nfencing = \"required\"\n";
+    std::fs::write(&path, config).unwrap();
     path.to_string_lossy().into_owned()
 }
 
@@ -83,17 +44,24 @@ fn step_ended(view: &Value, step: &str) -> NaiveDateTime {
         .expect("a progress timestamp")
 }
 
+/// A required fence powers the failed host off before the first evacuation; once the host is
+/// repaired and reported back, the rejoin flow powers it on (`power_on_after_recovery`) and
+/// takes it back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_required_fence_powers_the_host_off_before_any_evacuation() -> anyhow::Result<()> {
-    let test = "a_required_fence_powers_the_host_off_before_any_evacuation";
-    let Some(power) = power_lab(test) else {
+async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_rejoin(
+) -> anyhow::Result<()> {
+    let test = "a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_rejoin";
+    let Some(power) = PowerLab::for_test(test) else {
         return Ok(());
     };
-    let Some(t) = LabTest::start(test).await? else {
+    let Some(mut t) = LabTest::start(test).await? else {
         return Ok(());
     };
-    let config = fencing_config(&t, &power, power["redfish"]["url"].as_str().unwrap());
-    let (_vigil, api, _sid) = t.serve(&["--config", &config]).await?;
+    let config = fencing_config(&t, &power, None);
+    t.set("VIGIL_ENGINE__REJOIN__POWER_ON_AFTER_RECOVERY", "true");
+    t.set("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true");
+    t.set("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2");
+    let (_vigil, api, sid) = t.serve(&["--config", &config]).await?;
     let victim = t.computes()[1].to_owned();
     assert_eq!(domain_power(&victim), "on");
     let servers = t
@@ -132,6 +100,102 @@ async fn a_required_fence_powers_the_host_off_before_any_evacuation() -> anyhow:
                 "{s:?} evacuated at {at} before the fence ended at {fenced}"
             );
         }
+        t.assert_recovered(&servers, &victim).await?;
+
+        // Repaired and reported back: powered on before its cleanup is awaited, then taken back.
+        t.lab.restart_host_fenced(&victim).await?;
+        let back = api
+            .report(
+                "COMPUTE_HOST",
+                &victim,
+                json!({"event": "STARTED", "host_status": "NORMAL", "cluster_status": "ONLINE"}),
+            )
+            .await?;
+        let view = api.wait_ended(&back, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        assert_eq!(
+            step_names(&view),
+            [
+                "CheckHostFailureRecoveredTask",
+                "PowerOnHostTask",
+                "WaitForComputeCleanupTask",
+                "UnfenceHostTask"
+            ],
+            "{view}"
+        );
+        assert_eq!(domain_power(&victim), "on", "not powered on at rejoin");
+        assert_eq!(api.host(&sid, &victim).await?["on_maintenance"], false);
+        Ok(())
+    });
+    restoring(recovered, power_on(&victim)).await
+}
+
+/// kill -9 of the engine holding the flow just after the fence step powered the host off, its
+/// completion not yet recorded: the engine that takes over runs the fence step again — the
+/// device already reads off, so it confirms at once — and every server is evacuated once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again() -> anyhow::Result<()> {
+    let test = "an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again";
+    let Some(power) = PowerLab::for_test(test) else {
+        return Ok(());
+    };
+    let Some(mut t) = LabTest::start(test).await? else {
+        return Ok(());
+    };
+    let Some(db) = vigil_store::testing::server(vigil_store::Backend::Postgres).await else {
+        return Ok(());
+    };
+    let config = fencing_config(&t, &power, None);
+    let crash_file = t.path("crash-at");
+    t.set("VIGIL_CONFIG", config);
+    t.set("VIGIL_DATABASE__URL", db.url.clone());
+    t.set("VIGIL_ENGINE__LEASE_SECS", "3");
+    t.set("VIGIL_ENGINE__POLL_INTERVAL_MS", "200");
+    t.set("VIGIL_CRASH_FILE", crash_file.to_string_lossy());
+    let (_api_proc, api) = t.vigil("api", &[]);
+    let hosts: Vec<(&str, bool)> = t.computes().into_iter().map(|h| (h, false)).collect();
+    api.segment("auto", &hosts).await?;
+    let victim = t.computes()[2].to_owned();
+    let servers = t
+        .boot(
+            (0..2)
+                .map(|i| t.server_on(format!("fence-crash-{i}"), &victim))
+                .collect(),
+        )
+        .await?;
+    let mut engines = [t.engine(), t.engine()];
+    let recovered = t.with_failed_host(&victim, &servers, || async {
+        std::fs::write(&crash_file, "FenceHostTask")?;
+        let nid = api.report_host_down(&victim).await?;
+        let deadline = std::time::Instant::now() + WITHIN;
+        while !engines.iter_mut().any(|e| e.exited()) {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "no engine crashed in the fence step"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(domain_power(&victim), "off", "crashed before fencing");
+        let view = api.wait_ended(&nid, WITHIN).await?;
+        assert_eq!(view["notification"]["status"], "finished", "{view}");
+        assert_eq!(step_names(&view), HOST_STEPS);
+        let fence = view["notification"]["recovery_workflow_details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "FenceHostTask")
+            .unwrap()
+            .clone();
+        let started = fence["progress_details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["message"] == "FenceHostTask started")
+            .count();
+        assert_eq!(started, 2, "the fence step ran twice: {fence}");
+        for s in &servers {
+            assert_eq!(t.evacuations(s).await?.len(), 1, "{s:?} evacuated once");
+        }
         t.assert_recovered(&servers, &victim).await
     });
     restoring(recovered, power_on(&victim)).await
@@ -141,14 +205,14 @@ async fn a_required_fence_powers_the_host_off_before_any_evacuation() -> anyhow:
 async fn an_unreachable_power_device_stops_the_recovery_before_anything_changes(
 ) -> anyhow::Result<()> {
     let test = "an_unreachable_power_device_stops_the_recovery_before_anything_changes";
-    let Some(power) = power_lab(test) else {
+    let Some(power) = PowerLab::for_test(test) else {
         return Ok(());
     };
     let Some(mut t) = LabTest::start(test).await? else {
         return Ok(());
     };
     // Nothing listens on port 1.
-    let config = fencing_config(&t, &power, "https://127.0.0.1:1");
+    let config = fencing_config(&t, &power, Some("https://127.0.0.1:1"));
     t.set("VIGIL_ENGINE__MAX_ATTEMPTS", "1");
     let (_vigil, api, sid) = t.serve(&["--config", &config]).await?;
     let victim = t.computes()[1].to_owned();

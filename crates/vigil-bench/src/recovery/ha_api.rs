@@ -9,6 +9,11 @@ use vigil_lab::Lab;
 
 use super::RECOVERY_LIMIT;
 
+/// The bench's segment's name: one per run.
+pub fn segment_name() -> String {
+    format!("bench-{}", std::process::id())
+}
+
 /// A segment of every lab compute, recovery method `auto`.
 pub async fn segment(
     http: &reqwest::Client,
@@ -16,7 +21,7 @@ pub async fn segment(
     token: Option<&str>,
     lab: &Lab,
 ) -> Result<()> {
-    let name = format!("bench-{}", std::process::id());
+    let name = segment_name();
     let seg = call(
         http,
         Method::POST,
@@ -71,7 +76,8 @@ pub async fn report(
 }
 
 /// Where Vigil's time went: each step of its flow, from its first to its last progress entry.
-pub async fn print_steps(http: &reqwest::Client, base: &str, id: &str) -> Result<()> {
+/// Returns the fence step's seconds.
+pub async fn print_steps(http: &reqwest::Client, base: &str, id: &str) -> Result<Option<f64>> {
     // The workflow details are shown from microversion 1.1.
     let v: Value = http
         .get(format!("{base}/notifications/{id}"))
@@ -84,6 +90,7 @@ pub async fn print_steps(http: &reqwest::Client, base: &str, id: &str) -> Result
     let accepted = v["notification"]["created_at"].as_str().unwrap_or_default();
     eprintln!("vigil: notification created {accepted}; its steps:");
     let steps = v["notification"]["recovery_workflow_details"].as_array();
+    let mut fence = None;
     for step in steps.into_iter().flatten() {
         let times: Vec<&str> = step["progress_details"]
             .as_array()
@@ -91,14 +98,26 @@ pub async fn print_steps(http: &reqwest::Client, base: &str, id: &str) -> Result
             .flatten()
             .filter_map(|p| p["timestamp"].as_str())
             .collect();
+        let name = step["name"].as_str().unwrap_or_default();
         eprintln!(
-            "  {:<32} {} .. {}",
-            step["name"].as_str().unwrap_or_default(),
+            "  {name:<32} {} .. {}",
             times.first().unwrap_or(&"-"),
             times.last().unwrap_or(&"-")
         );
+        if let (true, Some(a), Some(b)) = (name == "FenceHostTask", times.first(), times.last()) {
+            fence = Some(seconds_between(a, b)?);
+        }
     }
-    Ok(())
+    Ok(fence)
+}
+
+/// Seconds from one progress timestamp (`2026-11-30 08:00:00.123456`) to another.
+fn seconds_between(from: &str, to: &str) -> Result<f64> {
+    let parse = |t: &str| {
+        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f")
+            .with_context(|| format!("a progress timestamp: {t:?}"))
+    };
+    Ok((parse(to)? - parse(from)?).as_seconds_f64())
 }
 
 /// Waits until Masakari's notification has left `new`/`running`; returns its status.

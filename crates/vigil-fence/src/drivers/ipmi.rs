@@ -1,16 +1,14 @@
 //! The IPMI driver: `ipmitool -I lanplus … chassis power off|on|status`, the password handed over
 //! in a file (`-f`) so it never shows in the process list.
 
-use super::Target;
-use crate::{FenceError, Fencer, PowerState, Secret};
+use super::{Answer, Driver, Target};
+use crate::{Action, FenceError, PowerState, Secret};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// One BMC reached over IPMI v2 (lanplus). `address` may hold `{host}`, expanded per call.
 pub struct Ipmi {
-    pub name: String,
     pub program: String,
     pub address: String,
     pub port: u16,
@@ -54,17 +52,10 @@ impl Ipmi {
         verb: &str,
         timeout: Duration,
     ) -> Result<String, FenceError> {
-        let password =
-            self.password
-                .read()
-                .map_err(|source| FenceError::CredentialsUnreadable {
-                    device: self.name.clone(),
-                    host: target.host.to_owned(),
-                    source,
-                })?;
+        let password = target.password(&self.password)?;
         // A private file (0600, removed on drop) whatever the secret's source was.
         let mut file = tempfile::NamedTempFile::new().map_err(|e| FenceError::Unreachable {
-            device: self.name.clone(),
+            device: target.device.to_owned(),
             host: target.host.to_owned(),
             source: Box::new(e),
         })?;
@@ -107,55 +98,31 @@ impl Ipmi {
     /// the power actually drops on many BMCs.
     async fn power(
         &self,
-        host: &str,
-        action: &'static str,
+        target: &Target<'_>,
         want: PowerState,
         timeout: Duration,
     ) -> Result<PowerState, FenceError> {
-        let target = Target {
-            device: &self.name,
-            host,
-            action,
-        };
         let deadline = Instant::now() + timeout;
-        self.chassis(&target, action, timeout).await?;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(target.timed_out(timeout));
-            }
-            let state = self.read(&target, left).await?;
-            if state == want {
-                return Ok(state);
-            }
-            tokio::time::sleep(Duration::from_millis(500).min(left)).await;
-        }
+        self.chassis(target, target.action, timeout).await?;
+        target
+            .wait_for(want, deadline, timeout, POLL, |left| {
+                self.read(target, left)
+            })
+            .await
     }
 }
 
+/// How often the power state is read after `chassis power off|on`.
+const POLL: Duration = Duration::from_millis(500);
+
 #[async_trait]
-impl Fencer for Ipmi {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    async fn off(
-        &self,
-        host: &str,
-        _since: Option<DateTime<Utc>>,
-        timeout: Duration,
-    ) -> Result<PowerState, FenceError> {
-        self.power(host, "off", PowerState::Off, timeout).await
-    }
-    async fn on(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError> {
-        self.power(host, "on", PowerState::On, timeout).await
-    }
-    async fn status(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError> {
-        let target = Target {
-            device: &self.name,
-            host,
-            action: "status",
-        };
-        self.read(&target, timeout).await
+impl Driver for Ipmi {
+    async fn run(&self, target: &Target<'_>, action: Action, timeout: Duration) -> Answer {
+        match action {
+            Action::Off { .. } => self.power(target, PowerState::Off, timeout).await,
+            Action::On => self.power(target, PowerState::On, timeout).await,
+            Action::Status => self.read(target, timeout).await,
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! The Pacemaker driver: asks the cluster's own fencer (`stonith_admin --fence`) and confirms
 //! from its history, so Vigil and Pacemaker never fence the same host twice for one failure.
 
-use super::Target;
-use crate::{FenceError, Fencer, PowerState};
+use super::{Answer, Driver, Target};
+use crate::{Action, FenceError, PowerState};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use regex::Regex;
@@ -11,7 +11,6 @@ use std::time::Duration;
 
 /// Pacemaker's fencer, reached through `stonith_admin` on this machine.
 pub struct Pacemaker {
-    pub name: String,
     pub program: String,
 }
 
@@ -77,36 +76,24 @@ impl Pacemaker {
         timeout: Duration,
     ) -> Result<Vec<HistoryEntry>, FenceError> {
         let args = vec!["--history".to_owned(), target.host.to_owned()];
-        let done = target.run(&self.program, &args, None, timeout).await?;
-        if !done.status.success() {
-            return Err(target.failed(&done));
-        }
+        let done = target.run_ok(&self.program, &args, timeout).await?;
         Ok(parse_history(&done.stdout))
     }
 }
 
-#[async_trait]
-impl Fencer for Pacemaker {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn off(
+impl Pacemaker {
+    async fn fence(
         &self,
-        host: &str,
+        target: &Target<'_>,
         since: Option<DateTime<Utc>>,
         timeout: Duration,
     ) -> Result<PowerState, FenceError> {
-        let target = Target {
-            device: &self.name,
-            host,
-            action: "off",
-        };
+        let host = target.host;
         let started = tokio::time::Instant::now();
         // Pacemaker may have fenced the host already for this failure: a second power-off
         // would only delay its return.
         if let Some(since) = since {
-            if fenced_since(&self.history(&target, timeout).await?, host, since) {
+            if fenced_since(&self.history(target, timeout).await?, host, since) {
                 return Ok(PowerState::Off);
             }
         }
@@ -120,14 +107,11 @@ impl Fencer for Pacemaker {
             "--timeout".to_owned(),
             left.as_secs().max(1).to_string(),
         ];
-        let done = target.run(&self.program, &args, None, left).await?;
-        if !done.status.success() {
-            return Err(target.failed(&done));
-        }
+        target.run_ok(&self.program, &args, left).await?;
         // stonith_admin's exit code is the fencer's word; the history is the record we keep.
         let left = timeout.saturating_sub(started.elapsed());
         let history = self
-            .history(&target, left.max(Duration::from_secs(1)))
+            .history(target, left.max(Duration::from_secs(1)))
             .await?;
         if fenced_since(&history, host, since) {
             Ok(PowerState::Off)
@@ -136,43 +120,49 @@ impl Fencer for Pacemaker {
         }
     }
 
-    async fn on(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError> {
-        let target = Target {
-            device: &self.name,
-            host,
-            action: "on",
-        };
+    async fn unfence(
+        &self,
+        target: &Target<'_>,
+        timeout: Duration,
+    ) -> Result<PowerState, FenceError> {
         let args = vec![
             "--unfence".to_owned(),
-            host.to_owned(),
+            target.host.to_owned(),
             "--timeout".to_owned(),
             timeout.as_secs().max(1).to_string(),
         ];
-        let done = target.run(&self.program, &args, None, timeout).await?;
-        if !done.status.success() {
-            return Err(target.failed(&done));
-        }
+        target.run_ok(&self.program, &args, timeout).await?;
         // Unfencing does not report a power state; nothing more is known.
         Ok(PowerState::Unknown)
     }
 
     /// Pacemaker keeps no live power reading, only its history: a host last fenced and not
     /// since unfenced is off as far as it knows, anything else is unknown.
-    async fn status(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError> {
-        let target = Target {
-            device: &self.name,
-            host,
-            action: "status",
-        };
-        let history = self.history(&target, timeout).await?;
+    async fn last_known(
+        &self,
+        target: &Target<'_>,
+        timeout: Duration,
+    ) -> Result<PowerState, FenceError> {
+        let history = self.history(target, timeout).await?;
         let last = history
             .iter()
-            .filter(|e| e.target == host && e.succeeded)
+            .filter(|e| e.target == target.host && e.succeeded)
             .max_by_key(|e| e.completed);
         Ok(match last {
             Some(e) if e.action == "off" => PowerState::Off,
             _ => PowerState::Unknown,
         })
+    }
+}
+
+#[async_trait]
+impl Driver for Pacemaker {
+    async fn run(&self, target: &Target<'_>, action: Action, timeout: Duration) -> Answer {
+        match action {
+            Action::Off { since } => self.fence(target, since, timeout).await,
+            Action::On => self.unfence(target, timeout).await,
+            Action::Status => self.last_known(target, timeout).await,
+        }
     }
 }
 

@@ -1,10 +1,9 @@
 //! The Redfish driver: a native HTTPS client for a BMC's ComputerSystem — `ForceOff` / `On`
 //! through `ComputerSystem.Reset`, then `PowerState` polled until the device reads it.
 
-use super::Target;
-use crate::{FenceError, Fencer, PowerState, Secret};
+use super::{Answer, Driver, Target};
+use crate::{Action, FenceError, PowerState, Secret};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -13,7 +12,6 @@ use std::time::{Duration, Instant};
 /// How to reach one Redfish service. `url` may hold `{host}`, expanded per call.
 #[derive(Clone, Debug)]
 pub struct RedfishOptions {
-    pub name: String,
     pub url: String,
     /// The system's id under `/redfish/v1/Systems/`; without it the collection is searched
     /// for a system whose `Name`, `HostName` or `Id` is the host's name.
@@ -37,6 +35,9 @@ pub fn parse_power(system: &Value) -> Option<PowerState> {
         _ => PowerState::Unknown,
     })
 }
+
+/// How often `PowerState` is read after a reset.
+const POLL: Duration = Duration::from_millis(250);
 
 /// The member links of a Systems collection.
 pub fn parse_members(collection: &Value) -> Option<Vec<String>> {
@@ -123,7 +124,7 @@ impl Redfish {
             let text = c.to_string().to_ascii_lowercase();
             if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
                 return FenceError::Tls {
-                    device: self.options.name.clone(),
+                    device: target.device.to_owned(),
                     host: target.host.to_owned(),
                     source: Box::new(e),
                 };
@@ -134,7 +135,7 @@ impl Redfish {
             return target.bad_answer(&e.to_string());
         }
         FenceError::Unreachable {
-            device: self.options.name.clone(),
+            device: target.device.to_owned(),
             host: target.host.to_owned(),
             source: Box::new(e),
         }
@@ -147,15 +148,7 @@ impl Redfish {
         request: reqwest::RequestBuilder,
         left: Duration,
     ) -> Result<Value, FenceError> {
-        let password =
-            self.options
-                .password
-                .read()
-                .map_err(|source| FenceError::CredentialsUnreadable {
-                    device: self.options.name.clone(),
-                    host: target.host.to_owned(),
-                    source,
-                })?;
+        let password = target.password(&self.options.password)?;
         let response = request
             .basic_auth(&self.options.username, Some(password))
             .timeout(left)
@@ -169,7 +162,7 @@ impl Redfish {
             .map_err(|e| self.error(target, e, left))?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(FenceError::Credentials {
-                device: self.options.name.clone(),
+                device: target.device.to_owned(),
                 host: target.host.to_owned(),
             });
         }
@@ -188,7 +181,7 @@ impl Redfish {
                 .and_then(Value::as_str)
                 .unwrap_or("no message");
             return Err(FenceError::Device {
-                device: self.options.name.clone(),
+                device: target.device.to_owned(),
                 host: target.host.to_owned(),
                 detail: format!("HTTP {status}: {message}"),
             });
@@ -229,7 +222,7 @@ impl Redfish {
             }
         }
         Err(FenceError::NoSuchHost {
-            device: self.options.name.clone(),
+            device: target.device.to_owned(),
             host: target.host.to_owned(),
         })
     }
@@ -237,67 +230,44 @@ impl Redfish {
     /// Resets to `reset_type` unless already in `want`, then polls until the device reads it.
     async fn power(
         &self,
-        host: &str,
-        action: &'static str,
+        target: &Target<'_>,
         reset_type: &str,
         want: PowerState,
         timeout: Duration,
     ) -> Result<PowerState, FenceError> {
-        let target = Target {
-            device: &self.options.name,
-            host,
-            action,
-        };
         let deadline = Instant::now() + timeout;
         let left = || deadline.saturating_duration_since(Instant::now());
-        let (path, system) = self.system(&target, deadline).await?;
-        let url = format!("{}{path}", self.base(host));
+        let (path, system) = self.system(target, deadline).await?;
+        let url = format!("{}{path}", self.base(target.host));
         if parse_power(&system) == Some(want) {
             return Ok(want);
         }
-        let reset = format!("{}{}", self.base(host), reset_target(&path, &system));
+        let reset = format!("{}{}", self.base(target.host), reset_target(&path, &system));
         let body = serde_json::json!({ "ResetType": reset_type });
-        self.call(&target, self.client.post(reset).json(&body), left())
+        self.call(target, self.client.post(reset).json(&body), left())
             .await?;
-        loop {
-            if left().is_zero() {
-                return Err(target.timed_out(timeout));
-            }
-            let system = self.call(&target, self.client.get(&url), left()).await?;
-            let state =
-                parse_power(&system).ok_or_else(|| target.bad_answer(&system.to_string()))?;
-            if state == want {
-                return Ok(state);
-            }
-            tokio::time::sleep(Duration::from_millis(250).min(left())).await;
-        }
+        let url = &url;
+        let read = |left| async move {
+            let system = self.call(target, self.client.get(url), left).await?;
+            parse_power(&system).ok_or_else(|| target.bad_answer(&system.to_string()))
+        };
+        target.wait_for(want, deadline, timeout, POLL, read).await
     }
 }
 
 #[async_trait]
-impl Fencer for Redfish {
-    fn name(&self) -> &str {
-        &self.options.name
-    }
-    async fn off(
-        &self,
-        host: &str,
-        _since: Option<DateTime<Utc>>,
-        timeout: Duration,
-    ) -> Result<PowerState, FenceError> {
-        self.power(host, "off", "ForceOff", PowerState::Off, timeout)
-            .await
-    }
-    async fn on(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError> {
-        self.power(host, "on", "On", PowerState::On, timeout).await
-    }
-    async fn status(&self, host: &str, timeout: Duration) -> Result<PowerState, FenceError> {
-        let target = Target {
-            device: &self.options.name,
-            host,
-            action: "status",
-        };
-        let (_, system) = self.system(&target, Instant::now() + timeout).await?;
-        parse_power(&system).ok_or_else(|| target.bad_answer(&system.to_string()))
+impl Driver for Redfish {
+    async fn run(&self, target: &Target<'_>, action: Action, timeout: Duration) -> Answer {
+        match action {
+            Action::Off { .. } => {
+                self.power(target, "ForceOff", PowerState::Off, timeout)
+                    .await
+            }
+            Action::On => self.power(target, "On", PowerState::On, timeout).await,
+            Action::Status => {
+                let (_, system) = self.system(target, Instant::now() + timeout).await?;
+                parse_power(&system).ok_or_else(|| target.bad_answer(&system.to_string()))
+            }
+        }
     }
 }

@@ -4,7 +4,6 @@
 
 pub mod api;
 pub mod lab;
-pub mod power;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,0 +1,26 @@
+//! Vigil's compute-node monitors, and the sender that delivers what they report.
+//!
+//! Every monitor is a reconciler ([`runner::Reconciler`]): on each tick, or when woken, it
+//! observes, compares with the last state it persisted (`vigil_outbox::StateFile`), acts
+//! locally, and appends what must be reported to the outbox. A monitor never sends: `sender`'s
+//! [`sender::ApiSink`] is what a `vigil_outbox::Dispatcher` delivers through, in a process of
+//! its own (`vigil monitor send`). Each monitor writes a small JSON status file ([`status`])
+//! that `vigil monitor status` reads from another process.
+//!
+//! - `process`: processes listed in Masakari's `process_list.yaml`, restarted locally, reported
+//!   `PROCESS`/`STOPPED` past the retries and `STARTED` when back.
+//!
+//! Nothing here depends on the store, the engine or the API: compute nodes run only this.
+
+pub mod process;
+pub mod runner;
+pub mod sender;
+pub mod status;
+
+/// This machine's host name, as masakari-monitors reports it (Python's `socket.gethostname()`).
+pub fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,164 @@
+//! The process monitor end to end: `vigil monitor process` watching a process it cannot
+//! restart, `vigil monitor send` delivering its outbox to a real `vigil serve` (no
+//! authentication): the API receives exactly one PROCESS/STOPPED notification, with the
+//! payload masakari-monitors sends, and `vigil monitor status` shows it all.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::api::Api;
+use support::Vigil;
+use vigil_client::{Client, ClientConfig};
+
+const HOST: &str = "compute-1";
+
+/// A child process killed (by its own PID) when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn vigil(args: &[&str], dir: &Path, log: &str) -> Killed {
+    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(log)).unwrap())
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+fn status(state: &Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["monitor", "status", "--state-dir"])
+        .arg(state)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_that_cannot_be_restarted_is_one_process_stopped_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let api = Vigil::start("serve", &d.join("data"), &[]);
+    Api::new(api.url())
+        .segment_named("process", "auto", &[(HOST, false)])
+        .await
+        .unwrap();
+
+    // A process that never runs, with start and restart commands that fail.
+    let name = format!("vigil-e2e-absent-{}", std::process::id());
+    let list = d.join("process_list.yaml");
+    std::fs::write(
+        &list,
+        format!(
+            "-\n    process_name: /usr/sbin/{name}\n    start_command: /bin/false\n    \
+             pre_start_command:\n    post_start_command:\n    restart_command: /bin/false\n    \
+             pre_restart_command:\n    post_restart_command:\n    run_as_root: False\n"
+        ),
+    )
+    .unwrap();
+    let outbox = d.join("outbox");
+    let state = d.join("state");
+    let (outbox_arg, state_arg, list_arg) = (
+        outbox.to_str().unwrap(),
+        state.to_str().unwrap(),
+        list.to_str().unwrap(),
+    );
+    let _monitor = vigil(
+        &[
+            "monitor",
+            "process",
+            "--config",
+            list_arg,
+            "--outbox",
+            outbox_arg,
+            "--state-dir",
+            state_arg,
+            "--hostname",
+            HOST,
+            "--check-interval",
+            "0.1",
+            "--restart-interval",
+            "0.1",
+        ],
+        d,
+        "monitor.log",
+    );
+    let url = format!("{}/v1", api.url());
+    let _sender = vigil(
+        &[
+            "monitor",
+            "send",
+            "--outbox",
+            outbox_arg,
+            "--url",
+            &url,
+            "--initial-delay-ms",
+            "20",
+            "--max-delay-ms",
+            "200",
+            "--poll-interval-ms",
+            "50",
+        ],
+        d,
+        "sender.log",
+    );
+
+    let client = Client::from_config(&ClientConfig {
+        url,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stored = loop {
+        let stored = client.list_notifications(&[]).await.unwrap();
+        if !stored.is_empty() {
+            break stored;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no notification; monitor log:\n{}",
+            std::fs::read_to_string(d.join("monitor.log")).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Past the report, the monitor keeps checking (and reports nothing more).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let s = status(&state);
+        let m = &s["monitors"][0];
+        if m["outbox_pending"] == 0 && m["watching"][0]["phase"] == "reported" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "status: {s:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let again = client.list_notifications(&[]).await.unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+
+    let n = &stored[0];
+    assert_eq!(n.notification_type.to_string(), "PROCESS");
+    assert_eq!(
+        serde_json::Value::Object(n.payload.clone()),
+        serde_json::json!({"process_name": name, "event": "STOPPED"})
+    );
+    let m = &seen["monitors"][0];
+    assert_eq!(m["monitor"], "process");
+    assert_eq!(m["hostname"], HOST);
+    assert_eq!(m["reports_appended"], 1);
+    assert_eq!(m["outbox_dead_letters"], 0);
+    assert_eq!(m["last_error"], serde_json::Value::Null);
+}
