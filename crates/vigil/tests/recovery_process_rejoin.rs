@@ -8,7 +8,6 @@
 mod support;
 
 use reqwest::Method;
-use serde_json::json;
 use std::time::{Duration, Instant};
 use support::lab::{restoring, LabTest, NO_DUPLICATE_WINDOW, WITHIN};
 
@@ -121,13 +120,7 @@ async fn a_recovered_host_rejoins_and_can_fail_again() -> anyhow::Result<()> {
         let view = api.wait_ended(&nid, WITHIN).await?;
         assert_eq!(view["notification"]["status"], "finished", "{view}");
         t.lab.restart_host_fenced(&victim).await?;
-        let back = api
-            .report(
-                "COMPUTE_HOST",
-                &victim,
-                json!({"event": "STARTED", "host_status": "NORMAL", "cluster_status": "ONLINE"}),
-            )
-            .await?;
+        let back = api.report_host_back(&victim).await?;
         let view = api.wait_ended(&back, WITHIN).await?;
         assert_eq!(view["notification"]["status"], "finished", "{view}");
         let svc = t
