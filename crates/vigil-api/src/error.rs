@@ -28,6 +28,20 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, message)
     }
+    /// Masakari's 404 for an id that names no `what` (`failover segment`, `notification`, …).
+    pub fn no_such(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::not_found(format!("No {what} with id {id}."))
+    }
+    /// Masakari's 409 for a name another live `what` (`Failover segment`, `Host`) has.
+    fn name_exists(what: &str, name: &str) -> Self {
+        Self::conflict(format!("{what} with name {name} already exists."))
+    }
+    /// Masakari's 409 for a change refused while a notification of the segment is handled.
+    fn in_use(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::conflict(format!(
+            "{what} {id} can't be updated as it is in-use to process notifications."
+        ))
+    }
     pub fn forbidden(rule: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
@@ -83,33 +97,19 @@ pub fn plain_not_found() -> Response {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::SegmentNotFound(id) => {
-                ApiError::not_found(format!("No failover segment with id {id}."))
-            }
+            StoreError::SegmentNotFound(id) => ApiError::no_such("failover segment", id),
             StoreError::HostNotFound { segment, host } => ApiError::not_found(format!(
                 "Host '{host}' under failover_segment '{segment}' could not be found."
             )),
             StoreError::HostNameNotFound(name) => {
                 ApiError::bad_request(format!("Host with name {name} could not be found."))
             }
-            StoreError::NotificationNotFound(id) => {
-                ApiError::not_found(format!("No notification with id {id}."))
-            }
-            StoreError::VMoveNotFound(id) => {
-                ApiError::not_found(format!("No vm move with id {id}."))
-            }
-            StoreError::SegmentNameExists(name) => ApiError::conflict(format!(
-                "Failover segment with name {name} already exists."
-            )),
-            StoreError::HostNameExists(name) => {
-                ApiError::conflict(format!("Host with name {name} already exists."))
-            }
-            StoreError::SegmentInUse(id) => ApiError::conflict(format!(
-                "Failover segment {id} can't be updated as it is in-use to process notifications."
-            )),
-            StoreError::HostInUse(id) => ApiError::conflict(format!(
-                "Host {id} can't be updated as it is in-use to process notifications."
-            )),
+            StoreError::NotificationNotFound(id) => ApiError::no_such("notification", id),
+            StoreError::VMoveNotFound(id) => ApiError::no_such("vm move", id),
+            StoreError::SegmentNameExists(name) => ApiError::name_exists("Failover segment", &name),
+            StoreError::HostNameExists(name) => ApiError::name_exists("Host", &name),
+            StoreError::SegmentInUse(id) => ApiError::in_use("Failover segment", id),
+            StoreError::HostInUse(id) => ApiError::in_use("Host", id),
             StoreError::MarkerNotFound(m) => {
                 ApiError::bad_request(format!("Marker {m} could not be found."))
             }

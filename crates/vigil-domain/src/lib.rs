@@ -16,6 +16,8 @@ pub use enums::{
     NotificationStatus, NotificationType, ParseEnumError, RecoveryMethod, VMoveStatus, VMoveType,
 };
 pub use ids::{HostId, NotificationId, SegmentId, VMoveId};
-pub use model::{Host, InstanceMove, Notification, ProgressDetail, Segment, VMove, WorkflowStep};
+pub use model::{
+    Host, InstanceMove, Lifecycle, Notification, ProgressDetail, Segment, VMove, WorkflowStep,
+};
 pub use retry::{Classify, ErrorChain, ErrorClass};
 pub use time::Timestamp;

@@ -6,6 +6,36 @@ use crate::{
 };
 use serde_json::{Map, Value};
 
+/// When a record was created, last changed and soft-deleted: the fields every Masakari resource
+/// ends with (oslo.db's timestamp and soft-delete columns). A deleted row is kept, marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    pub deleted: bool,
+}
+
+impl Lifecycle {
+    /// A record created at `at` and not changed since.
+    pub fn created(at: Timestamp) -> Self {
+        Self {
+            created_at: at,
+            updated_at: None,
+            deleted_at: None,
+            deleted: false,
+        }
+    }
+
+    /// The same record, changed at `at`.
+    pub fn updated(self, at: Timestamp) -> Self {
+        Self {
+            updated_at: Some(at),
+            ..self
+        }
+    }
+}
+
 /// A failover segment: a set of hosts whose instances may be recovered onto each other.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Segment {
@@ -17,10 +47,7 @@ pub struct Segment {
     pub enabled: bool,
     pub description: Option<String>,
     pub recovery_method: RecoveryMethod,
-    pub created_at: Timestamp,
-    pub updated_at: Option<Timestamp>,
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
+    pub lifecycle: Lifecycle,
 }
 
 /// A compute host under Vigil's protection. Its `name` is the Nova compute service's host name.
@@ -35,10 +62,7 @@ pub struct Host {
     pub control_attributes: Option<String>,
     pub reserved: bool,
     pub on_maintenance: bool,
-    pub created_at: Timestamp,
-    pub updated_at: Option<Timestamp>,
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
+    pub lifecycle: Lifecycle,
 }
 
 /// A failure report from a monitor. Once stored it is kept until handled.
@@ -53,10 +77,7 @@ pub struct Notification {
     pub status: NotificationStatus,
     pub failover_segment_uuid: Option<SegmentId>,
     pub message: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Option<Timestamp>,
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
+    pub lifecycle: Lifecycle,
 }
 
 /// One instance moved (or to be moved) while recovering a failed host.
@@ -67,10 +88,7 @@ pub struct VMove {
     pub notification_uuid: NotificationId,
     /// What the engine recorded about the move.
     pub movement: InstanceMove,
-    pub created_at: Timestamp,
-    pub updated_at: Option<Timestamp>,
-    pub deleted_at: Option<Timestamp>,
-    pub deleted: bool,
+    pub lifecycle: Lifecycle,
 }
 
 /// A vmove as the engine writes it, without the identity and timestamps the store gives it;

@@ -263,6 +263,11 @@ pub fn host_json(h: &vigil_domain::Host) -> Value {
     json!({"name": h.name, "uuid": h.uuid.to_string(), "segment": h.segment.name})
 }
 
+/// The context of a flow about a host: the flow's name, its notification and the host.
+pub fn host_context(flow: &str, n: &vigil_domain::Notification, h: &vigil_domain::Host) -> Value {
+    json!({"flow": flow, "notification": notification_json(n), "host": host_json(h)})
+}
+
 /// The notification as operator steps see it: as the API shows it.
 pub fn notification_json(n: &vigil_domain::Notification) -> Value {
     serde_json::to_value(vigil_wire::NotificationBody::new(n, None)).unwrap_or_default()

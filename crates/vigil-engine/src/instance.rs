@@ -4,11 +4,10 @@
 //! may be failing because of that host.
 
 use crate::error::StepError;
-use crate::nova::{Nova, Server};
+use crate::nova::{Nova, NovaError, Server};
 use crate::planner::truthy;
 use crate::retry::RetryPolicy;
-use crate::saga::{Ending, Outcome, Output, Outputs, Step};
-use async_trait::async_trait;
+use crate::saga::{builtin, BuiltinStep, Ending, Outcome, Output, Outputs, Step, StepKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -79,16 +78,17 @@ impl InstanceFailure {
 /// The flow (Masakari's tasks, and Vigil's relocation step).
 pub fn builtin_steps() -> Vec<Box<dyn Step<InstanceFailure>>> {
     vec![
-        Box::new(StopInstance),
-        Box::new(RelocateInstance),
-        Box::new(StartInstance),
-        Box::new(ConfirmInstanceActive),
+        builtin(StopInstance),
+        builtin(RelocateInstance),
+        builtin(StartInstance),
+        builtin(ConfirmInstanceActive),
     ]
 }
 
 const STOPPED: Output<Stopped> = Output::of("StopInstanceTask");
 /// `null` in the record of a relocation interrupted before it ended.
-const RELOCATED: Output<Option<Relocated>> = Output::of("RelocateInstanceTask");
+const RELOCATED: Output<Option<Relocated>> =
+    Output::of("RelocateInstanceTask").after(&[STOPPED.step()]);
 const STARTED: Output<Started> = Output::of("StartInstanceTask");
 const CONFIRMED: Output<Confirmed> = Output::of("ConfirmInstanceActiveTask");
 
@@ -169,68 +169,88 @@ fn gone(instance: &str) -> Outcome {
     )
 }
 
+/// Nova's answer to a stop or start: whether the server is still there. A conflict (409:
+/// already stopping, stopped or starting) is no failure, as in Masakari.
+fn still_there(
+    answer: Result<(), NovaError>,
+    action: impl Fn() -> String,
+) -> Result<bool, StepError> {
+    match answer {
+        Ok(()) => Ok(true),
+        Err(e) => match e.class() {
+            ErrorClass::Conflict => Ok(true),
+            ErrorClass::Gone => Ok(false),
+            _ => Err(StepError::nova(action(), e)),
+        },
+    }
+}
+
+/// The instance steps' gone check: `act` on the instance's server, or the flow ends when the
+/// server no longer exists.
+async fn on_server(
+    ctx: &InstanceFailure,
+    act: impl AsyncFnOnce(&str, Server) -> Result<Outcome, StepError>,
+) -> Result<Outcome, StepError> {
+    let id = ctx.instance();
+    match server(ctx).await? {
+        Some(s) => act(id, s).await,
+        None => Ok(gone(id)),
+    }
+}
+
 /// Decides restart or relocation, then stops the server (Masakari's StopInstanceTask).
 struct StopInstance;
 
-#[async_trait]
-impl Step<InstanceFailure> for StopInstance {
-    fn name(&self) -> &str {
-        STOPPED.step()
-    }
+impl BuiltinStep<InstanceFailure> for StopInstance {
+    const KEY: StepKey = STOPPED.key();
     async fn run(&self, ctx: &InstanceFailure, _: &Outputs) -> Result<Outcome, StepError> {
-        let id = ctx.instance();
-        let Some(s) = server(ctx).await? else {
-            return Ok(gone(id));
-        };
-        let ha = s
-            .metadata
-            .get(&ctx.config.ha_enabled_instance_metadata_key)
-            .is_some_and(|v| truthy(v));
-        if !ha && !ctx.config.process_all_instances {
-            return Ok(Outcome::Stop(
-                Ending::Finished,
-                format!(
-                    "server {id} is not HA-enabled (metadata {}): nothing done",
-                    ctx.config.ha_enabled_instance_metadata_key
-                ),
-            ));
-        }
-        if matches!(s.vm_state.as_str(), "paused" | "rescued") {
-            return Ok(Outcome::Stop(
-                Ending::Ignored(format!("server {id} is {}: left as it is", s.vm_state)),
-                "ignored".into(),
-            ));
-        }
-        let restarts = restarts_in_window(ctx).await?;
-        let budget = ctx.config.restart_budget;
-        let relocate = budget >= 0 && restarts >= budget;
-        if s.vm_state == "resized" {
-            reset(ctx, id, "active").await?;
-        }
-        if !settled(&s, "stopped") {
-            match ctx.nova.stop_server(id).await {
-                Ok(()) => {}
-                Err(e) => match e.class() {
-                    // 409: already stopping or stopped (Masakari tolerates it too).
-                    ErrorClass::Conflict => {}
-                    ErrorClass::Gone => return Ok(gone(id)),
-                    _ => return Err(StepError::nova(format!("stopping {id}"), e)),
-                },
+        on_server(ctx, async |id, s| {
+            let ha = s
+                .metadata
+                .get(&ctx.config.ha_enabled_instance_metadata_key)
+                .is_some_and(|v| truthy(v));
+            if !ha && !ctx.config.process_all_instances {
+                return Ok(Outcome::Stop(
+                    Ending::Finished,
+                    format!(
+                        "server {id} is not HA-enabled (metadata {}): nothing done",
+                        ctx.config.ha_enabled_instance_metadata_key
+                    ),
+                ));
             }
-            if wait_for(ctx, "stopped", ctx.config.stop_timeout_secs, |s| {
-                settled(s, "stopped")
+            if matches!(s.vm_state.as_str(), "paused" | "rescued") {
+                return Ok(Outcome::Stop(
+                    Ending::Ignored(format!("server {id} is {}: left as it is", s.vm_state)),
+                    "ignored".into(),
+                ));
+            }
+            let restarts = restarts_in_window(ctx).await?;
+            let budget = ctx.config.restart_budget;
+            let relocate = budget >= 0 && restarts >= budget;
+            if s.vm_state == "resized" {
+                reset(ctx, id, "active").await?;
+            }
+            if !settled(&s, "stopped") {
+                let answer = ctx.nova.stop_server(id).await;
+                if !still_there(answer, || format!("stopping {id}"))? {
+                    return Ok(gone(id));
+                }
+                if wait_for(ctx, "stopped", ctx.config.stop_timeout_secs, |s| {
+                    settled(s, "stopped")
+                })
+                .await?
+                .is_none()
+                {
+                    return Ok(gone(id));
+                }
+            }
+            STOPPED.put(&Stopped {
+                host: s.host,
+                restarts_in_window: restarts,
+                relocate,
             })
-            .await?
-            .is_none()
-            {
-                return Ok(gone(id));
-            }
-        }
-        STOPPED.put(&Stopped {
-            host: s.host,
-            restarts_in_window: restarts,
-            relocate,
         })
+        .await
     }
 }
 
@@ -277,14 +297,8 @@ async fn restarts_in_window(ctx: &InstanceFailure) -> Result<i64, StepError> {
 /// Past the restart budget, cold-migrates the stopped server to another host.
 struct RelocateInstance;
 
-#[async_trait]
-impl Step<InstanceFailure> for RelocateInstance {
-    fn name(&self) -> &str {
-        RELOCATED.step()
-    }
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[STOPPED.step()] }
-    }
+impl BuiltinStep<InstanceFailure> for RelocateInstance {
+    const KEY: StepKey = RELOCATED.key();
     async fn run(&self, ctx: &InstanceFailure, done: &Outputs) -> Result<Outcome, StepError> {
         let stop = STOPPED.get(done)?;
         if !stop.relocate {
@@ -393,44 +407,33 @@ async fn migrate(ctx: &InstanceFailure, id: &str, from: &str) -> Result<Option<S
 
 struct StartInstance;
 
-#[async_trait]
-impl Step<InstanceFailure> for StartInstance {
-    fn name(&self) -> &str {
-        STARTED.step()
-    }
+impl BuiltinStep<InstanceFailure> for StartInstance {
+    const KEY: StepKey = STARTED.key();
     async fn run(&self, ctx: &InstanceFailure, _: &Outputs) -> Result<Outcome, StepError> {
-        let id = ctx.instance();
-        let Some(s) = server(ctx).await? else {
-            return Ok(gone(id));
-        };
-        if s.vm_state == "active" {
-            return STARTED.put(&Started { started: false });
-        }
-        if !settled(&s, "stopped") {
-            return Err(StepError::refused(format!(
-                "{id} cannot be started from vm_state {} (task_state {:?})",
-                s.vm_state, s.task_state
-            )));
-        }
-        match ctx.nova.start_server(id).await {
-            Ok(()) => {}
-            Err(e) => match e.class() {
-                ErrorClass::Conflict => {}
-                ErrorClass::Gone => return Ok(gone(id)),
-                _ => return Err(StepError::nova(format!("starting {id}"), e)),
-            },
-        }
-        STARTED.put(&Started { started: true })
+        on_server(ctx, async |id, s| {
+            if s.vm_state == "active" {
+                return STARTED.put(&Started { started: false });
+            }
+            if !settled(&s, "stopped") {
+                return Err(StepError::refused(format!(
+                    "{id} cannot be started from vm_state {} (task_state {:?})",
+                    s.vm_state, s.task_state
+                )));
+            }
+            let answer = ctx.nova.start_server(id).await;
+            if !still_there(answer, || format!("starting {id}"))? {
+                return Ok(gone(id));
+            }
+            STARTED.put(&Started { started: true })
+        })
+        .await
     }
 }
 
 struct ConfirmInstanceActive;
 
-#[async_trait]
-impl Step<InstanceFailure> for ConfirmInstanceActive {
-    fn name(&self) -> &str {
-        CONFIRMED.step()
-    }
+impl BuiltinStep<InstanceFailure> for ConfirmInstanceActive {
+    const KEY: StepKey = CONFIRMED.key();
     async fn run(&self, ctx: &InstanceFailure, _: &Outputs) -> Result<Outcome, StepError> {
         match wait_for(ctx, "ACTIVE", ctx.config.start_timeout_secs, |s| {
             settled(s, "active")

@@ -6,12 +6,13 @@
 //! failure, a recovered host coming back); `planner` and `host::decide` hold the pure
 //! decisions (which instances, in what order, in which tiers; when to issue, wait, reset or
 //! give up an evacuation) and are tested by tables; `error` and `retry` are how steps fail and
-//! retry; `nova` and `fence` are the engine's view of the outside world.
+//! retry, `flags` how they set a host's flags in the store; `nova` and `fence` are the engine's view of the outside world.
 
 pub mod config;
 pub mod custom;
 pub mod error;
 pub mod fence;
+pub mod flags;
 pub mod host;
 pub mod instance;
 mod log;

@@ -8,8 +8,7 @@
 use crate::error::StepError;
 use crate::nova::Nova;
 use crate::retry::RetryPolicy;
-use crate::saga::{Ending, Outcome, Output, Outputs, Step};
-use async_trait::async_trait;
+use crate::saga::{builtin, BuiltinStep, Ending, Outcome, Output, Outputs, Step, StepKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -64,13 +63,14 @@ impl ProcessFailure {
 /// The flow (Masakari's tasks).
 pub fn builtin_steps() -> Vec<Box<dyn Step<ProcessFailure>>> {
     vec![
-        Box::new(DisableComputeNode),
-        Box::new(ConfirmComputeNodeDisabled),
+        builtin(DisableComputeNode),
+        builtin(ConfirmComputeNodeDisabled),
     ]
 }
 
 const DISABLED: Output<Disabled> = Output::of("DisableComputeNodeTask");
-const CONFIRMED: Output<Confirmed> = Output::of("ConfirmComputeNodeDisabledTask");
+const CONFIRMED: Output<Confirmed> =
+    Output::of("ConfirmComputeNodeDisabledTask").after(&[DISABLED.step()]);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Disabled {
@@ -85,22 +85,17 @@ struct Confirmed {
 
 impl crate::custom::FlowContext for ProcessFailure {
     fn context(&self) -> serde_json::Value {
-        json!({
-            "flow": "process_failure",
-            "notification": crate::custom::notification_json(&self.notification),
-            "host": crate::custom::host_json(&self.host),
-            "process_name": self.process_name(),
-        })
+        let mut context =
+            crate::custom::host_context("process_failure", &self.notification, &self.host);
+        context["process_name"] = json!(self.process_name());
+        context
     }
 }
 
 struct DisableComputeNode;
 
-#[async_trait]
-impl Step<ProcessFailure> for DisableComputeNode {
-    fn name(&self) -> &str {
-        DISABLED.step()
-    }
+impl BuiltinStep<ProcessFailure> for DisableComputeNode {
+    const KEY: StepKey = DISABLED.key();
     async fn run(&self, ctx: &ProcessFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let process = ctx.process_name();
         if !ctx.config.critical_processes.iter().any(|p| p == process) {
@@ -113,10 +108,7 @@ impl Step<ProcessFailure> for DisableComputeNode {
                 ),
             ));
         }
-        ctx.store
-            .host_set_flags(&ctx.lease, ctx.host.uuid, Some(true), None)
-            .await
-            .map_err(|e| StepError::store("putting the host in maintenance", e))?;
+        crate::flags::set_maintenance(&ctx.store, &ctx.lease, &ctx.host, true).await?;
         let service = ctx
             .retry
             .compute_service(ctx.nova.as_ref(), &ctx.host.name)
@@ -138,14 +130,8 @@ impl Step<ProcessFailure> for DisableComputeNode {
 
 struct ConfirmComputeNodeDisabled;
 
-#[async_trait]
-impl Step<ProcessFailure> for ConfirmComputeNodeDisabled {
-    fn name(&self) -> &str {
-        CONFIRMED.step()
-    }
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[DISABLED.step()] }
-    }
+impl BuiltinStep<ProcessFailure> for ConfirmComputeNodeDisabled {
+    const KEY: StepKey = CONFIRMED.key();
     async fn run(&self, ctx: &ProcessFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let deadline = Instant::now() + Duration::from_secs(ctx.config.confirm_timeout_secs);
         loop {

@@ -101,6 +101,19 @@ impl RetryPolicy {
                 StepError::refused(format!("Nova has no nova-compute service on {host}"))
             })
     }
+
+    /// Enables `service` unless Nova shows it enabled already; the error names `action`.
+    pub async fn enable_service(
+        &self,
+        nova: &dyn crate::nova::Nova,
+        service: &crate::nova::Service,
+        action: &str,
+    ) -> Result<(), StepError> {
+        if service.status == "enabled" {
+            return Ok(());
+        }
+        self.nova(action, || nova.enable_service(&service.id)).await
+    }
 }
 
 #[cfg(test)]

@@ -62,22 +62,49 @@ pub enum Outcome {
     Stop(Ending, String),
 }
 
+/// A step's identity: its name and the steps whose outputs it reads.
+#[derive(Clone, Copy, Debug)]
+pub struct StepKey {
+    pub name: &'static str,
+    /// They must come before it in the flow.
+    pub needs: &'static [&'static str],
+}
+
 /// The typed key of a step's output: the step's name and the type of what it stores.
 pub struct Output<T> {
-    step: &'static str,
+    key: StepKey,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Output<T> {
     pub const fn of(step: &'static str) -> Self {
         Output {
-            step,
+            key: StepKey {
+                name: step,
+                needs: &[],
+            },
+            _type: PhantomData,
+        }
+    }
+
+    /// The key of a step that reads the outputs of `needs`: declared with its output, so a
+    /// flow module's keys say what each of its steps depends on.
+    pub const fn after(self, needs: &'static [&'static str]) -> Self {
+        Output {
+            key: StepKey {
+                name: self.key.name,
+                needs,
+            },
             _type: PhantomData,
         }
     }
 
     pub const fn step(&self) -> &'static str {
-        self.step
+        self.key.name
+    }
+
+    pub const fn key(&self) -> StepKey {
+        self.key
     }
 }
 
@@ -85,17 +112,16 @@ impl<T: Serialize + DeserializeOwned> Output<T> {
     /// The output of the step, which must have completed in this flow: a missing output is a
     /// wrongly assembled flow, never a default.
     pub fn get(&self, done: &Outputs) -> Result<T, StepError> {
-        let value = done
-            .0
-            .get(self.step)
-            .ok_or(StepError::MissingOutput { step: self.step })?;
+        let value = done.0.get(self.key.name).ok_or(StepError::MissingOutput {
+            step: self.key.name,
+        })?;
         self.decode(value.clone())
     }
 
     /// Reads a stored output, e.g. from the log of an earlier flow.
     pub fn decode(&self, value: Value) -> Result<T, StepError> {
         serde_json::from_value(value).map_err(|source| StepError::BadOutput {
-            step: self.step,
+            step: self.key.name,
             source,
         })
     }
@@ -105,7 +131,7 @@ impl<T: Serialize + DeserializeOwned> Output<T> {
         serde_json::to_value(value)
             .map(Outcome::Continue)
             .map_err(|source| StepError::BadOutput {
-                step: self.step,
+                step: self.key.name,
                 source,
             })
     }
@@ -159,6 +185,37 @@ pub trait Step<C: Sync>: Send + Sync {
         &[]
     }
     async fn run(&self, ctx: &C, done: &Outputs) -> Result<Outcome, StepError>;
+}
+
+/// A step whose name and needs are constants, its output key's: every built-in step. A flow
+/// lists it as `builtin(step)`; operator steps, whose names are configured, implement `Step`.
+pub(crate) trait BuiltinStep<C: Sync>: Send + Sync {
+    const KEY: StepKey;
+    fn run(
+        &self,
+        ctx: &C,
+        done: &Outputs,
+    ) -> impl std::future::Future<Output = Result<Outcome, StepError>> + Send;
+}
+
+/// A built-in step as the runner sees it.
+pub(crate) fn builtin<C: Sync, S: BuiltinStep<C> + 'static>(step: S) -> Box<dyn Step<C>> {
+    Box::new(Builtin(step))
+}
+
+struct Builtin<S>(S);
+
+#[async_trait]
+impl<C: Sync, S: BuiltinStep<C>> Step<C> for Builtin<S> {
+    fn name(&self) -> &str {
+        S::KEY.name
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        S::KEY.needs
+    }
+    async fn run(&self, ctx: &C, done: &Outputs) -> Result<Outcome, StepError> {
+        self.0.run(ctx, done).await
+    }
 }
 
 /// Why a list of steps is not a flow.

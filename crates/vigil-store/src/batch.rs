@@ -17,7 +17,7 @@
 //! batches could starve the other writer; so both take the store's `write_turn` first, a fair
 //! queue, and SQLite's lock is then only ever contended by other processes.
 
-use crate::notifications::{parse_payload, payload_digest, PayloadColumns};
+use crate::notifications::{accepted, parse_payload, payload_digest, PayloadColumns};
 use crate::{NewNotification, StoreError};
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
@@ -26,9 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
-use vigil_domain::{
-    HostId, Notification, NotificationId, NotificationStatus, SegmentId, Timestamp,
-};
+use vigil_domain::{HostId, Notification, NotificationId, SegmentId, Timestamp};
 
 /// Reports committed together at most.
 const MAX_BATCH: usize = 256;
@@ -214,23 +212,16 @@ fn store_one(
         Some(row) => row,
         None => checked_insert(tx, new, &report)?,
     };
-    Ok(Notification {
+    Ok(accepted(
+        new.clone(),
         id,
-        uuid: report.uuid,
-        generated_time: new.generated_time,
-        source_host_uuid: parse::<HostId>("source_host_uuid", &host)?,
-        notification_type: new.notification_type,
-        payload: new.payload.clone(),
-        status: NotificationStatus::New,
-        failover_segment_uuid: segment
+        report.uuid,
+        parse::<HostId>("source_host_uuid", &host)?,
+        segment
             .map(|s| parse::<SegmentId>("failover_segment_uuid", &s))
             .transpose()?,
-        message: None,
-        created_at: report.now,
-        updated_at: None,
-        deleted_at: None,
-        deleted: false,
-    })
+        report.now,
+    ))
 }
 
 /// What `store_one` computes once for both of its statements.

@@ -1,44 +1,27 @@
 //! Hosts, each loaded with its segment.
 
-use crate::listing::{col, Kind, Listing};
+use crate::listing::{Filter, Table};
+use crate::names::UniqueNames;
 use crate::segments::{self, COLUMNS_AS_S};
-use crate::sql::{args, is_unique_violation, Arg, Cols};
+use crate::sql::{args, Arg, Cols};
 use crate::store::Tx;
-use crate::{HostFilter, HostUpdate, NewHost, Page, Store, StoreError};
+use crate::{HostFilter, NewHost, Page, Store, StoreError};
 use sqlx::any::AnyRow;
-use vigil_domain::{Host, HostId, Segment, SegmentId, Timestamp};
+use vigil_domain::{Host, HostId, Lifecycle, Segment, SegmentId, Timestamp};
 
 const HOST_COLUMNS: &str = "h.id, h.uuid, h.name, h.type, h.control_attributes, h.reserved, \
      h.on_maintenance, h.created_at, h.updated_at, h.deleted_at, h.deleted";
 
-const FROM: &str = "hosts h JOIN segments s ON s.id = h.segment_id";
-
-const LISTING: Listing = Listing {
-    from: FROM,
-    id: "h.id",
-    columns: &[
-        col("id", "h.id", Kind::Int),
-        col("uuid", "h.uuid", Kind::Text),
-        col("name", "h.name", Kind::Text),
-        col("type", "h.type", Kind::NullableText),
-        col(
-            "control_attributes",
-            "h.control_attributes",
-            Kind::NullableText,
-        ),
-        col("reserved", "h.reserved", Kind::Int),
-        col("on_maintenance", "h.on_maintenance", Kind::Int),
-        col("failover_segment_id", "s.uuid", Kind::Text),
-        col("created_at", "h.created_at", Kind::Int),
-        col("updated_at", "h.updated_at", Kind::NullableInt),
-        col("deleted_at", "h.deleted_at", Kind::NullableInt),
-        col("deleted", "h.deleted", Kind::Int),
-    ],
+/// Every host is read with its segment.
+const HOSTS: Table<Host> = Table {
+    from: "hosts h JOIN segments s ON s.id = h.segment_id",
+    columns: HOST_COLUMNS,
+    also: COLUMNS_AS_S,
+    nullable_text: &["type", "control_attributes"],
+    nullable_int: &[],
+    joined: &[("failover_segment_id", "s.uuid")],
+    read: from_row,
 };
-
-fn select(cond: &str) -> String {
-    format!("SELECT {HOST_COLUMNS}, {COLUMNS_AS_S} FROM {FROM} WHERE {cond}")
-}
 
 fn from_row(row: &AnyRow) -> Result<Host, StoreError> {
     let c = Cols::new(row);
@@ -51,91 +34,83 @@ fn from_row(row: &AnyRow) -> Result<Host, StoreError> {
         control_attributes: c.opt_text("control_attributes")?,
         reserved: c.bool("reserved")?,
         on_maintenance: c.bool("on_maintenance")?,
-        created_at: c.ts("created_at")?,
-        updated_at: c.opt_ts("updated_at")?,
-        deleted_at: c.opt_ts("deleted_at")?,
-        deleted: c.int("deleted")? != 0,
+        lifecycle: c.lifecycle()?,
     })
 }
+
+/// What a client sets on a host, in the order the insert and the update bind it.
+fn fields(h: &Host) -> Vec<Arg> {
+    args![
+        h.name.as_str(),
+        h.host_type.clone(),
+        h.control_attributes.clone(),
+        h.reserved,
+        h.on_maintenance,
+    ]
+}
+
+const NAMES: UniqueNames = UniqueNames {
+    table: "hosts",
+    check: "host name check",
+    taken: StoreError::HostNameExists,
+};
 
 impl Store {
     pub async fn host_create(&self, segment: SegmentId, new: NewHost) -> Result<Host, StoreError> {
         let mut tx = self.tx().await?;
         let seg = segments::lock(&mut tx, self.for_update(), segment).await?;
-        name_free(&mut tx, &new.name, None).await?;
-        let uuid = HostId::new_random();
+        NAMES.check_free(&mut tx, &new.name, None).await?;
         let now = Timestamp::now().truncate_to_seconds();
-        let id = tx
-            .insert(
-                "host insert",
-                "INSERT INTO hosts (uuid, name, segment_id, type, control_attributes, reserved, \
-                 on_maintenance, created_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                args![
-                    uuid.to_string(),
-                    new.name.as_str(),
-                    seg.id,
-                    new.host_type.clone(),
-                    new.control_attributes.clone(),
-                    new.reserved,
-                    new.on_maintenance,
-                    now,
-                ],
-            )
-            .await
-            .map_err(|e| name_taken(e, &new.name))?;
-        tx.commit().await?;
-        Ok(Host {
-            id,
-            uuid,
+        let mut created = Host {
+            id: 0, // the database's, known once inserted
+            uuid: HostId::new_random(),
             name: new.name,
             segment: seg,
             host_type: new.host_type,
             control_attributes: new.control_attributes,
             reserved: new.reserved,
             on_maintenance: new.on_maintenance,
-            created_at: now,
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
-        })
+            lifecycle: Lifecycle::created(now),
+        };
+        let identity = args![created.uuid.to_string(), created.segment.id, now];
+        created.id = tx
+            .insert(
+                "host insert",
+                "INSERT INTO hosts (name, type, control_attributes, reserved, on_maintenance, \
+                 uuid, segment_id, created_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                [fields(&created), identity].concat(),
+            )
+            .await
+            .map_err(|e| NAMES.refused(e, &created.name))?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     /// 404s name the segment first when it does not exist, then the host, as Masakari does.
     pub async fn host_get(&self, segment: SegmentId, id: HostId) -> Result<Host, StoreError> {
         self.segment_get(segment).await?;
-        let row = self
-            .fetch_optional(
-                "host get",
-                &select("h.uuid = ? AND s.uuid = ? AND h.deleted = 0"),
-                args![id.to_string(), segment.to_string()],
-            )
-            .await?
-            .ok_or(StoreError::HostNotFound { segment, host: id })?;
-        from_row(&row)
+        let cond = "h.uuid = ? AND s.uuid = ?";
+        self.find(
+            &HOSTS,
+            "host get",
+            cond,
+            args![id.to_string(), segment.to_string()],
+        )
+        .await?
+        .ok_or(StoreError::HostNotFound { segment, host: id })
     }
 
     pub async fn host_get_by_name(&self, name: &str) -> Result<Host, StoreError> {
-        let row = self
-            .fetch_optional(
-                "host get by name",
-                &select("h.name = ? AND h.deleted = 0"),
-                args![name],
-            )
+        self.find(&HOSTS, "host get by name", "h.name = ?", args![name])
             .await?
-            .ok_or_else(|| StoreError::HostNameNotFound(name.to_owned()))?;
-        from_row(&row)
+            .ok_or_else(|| StoreError::HostNameNotFound(name.to_owned()))
     }
 
     /// Every live host, in all segments (for monitors' and the engine's views).
     pub async fn host_get_by_uuid(&self, id: HostId) -> Result<Option<Host>, StoreError> {
-        let row = self
-            .fetch_optional(
-                "host get by uuid",
-                &select("h.uuid = ? AND h.deleted = 0"),
-                args![id.to_string()],
-            )
-            .await?;
-        row.as_ref().map(from_row).transpose()
+        let id = id.to_string();
+        self.find(&HOSTS, "host get by uuid", "h.uuid = ?", args![id])
+            .await
     }
 
     pub async fn host_list(
@@ -145,85 +120,49 @@ impl Store {
         page: &Page,
     ) -> Result<Vec<Host>, StoreError> {
         let seg = self.segment_get(segment).await?;
-        self.check_marker("hosts", page).await?;
-        let mut conds = vec!["h.segment_id = ?".to_owned(), "h.deleted = 0".to_owned()];
-        let mut args: Vec<Arg> = args![seg.id];
-        if let Some(t) = &filter.host_type {
-            conds.push("h.type = ?".into());
-            args.push(t.as_str().into());
-        }
-        if let Some(m) = filter.on_maintenance {
-            conds.push("h.on_maintenance = ?".into());
-            args.push(m.into());
-        }
-        if let Some(r) = filter.reserved {
-            conds.push("h.reserved = ?".into());
-            args.push(r.into());
-        }
-        if let Some(n) = &filter.name {
-            conds.push("h.name = ?".into());
-            args.push(n.as_str().into());
-        }
-        if let Some(a) = &filter.control_attributes {
-            conds.push("h.control_attributes = ?".into());
-            args.push(a.as_str().into());
-        }
-        let tail = LISTING.finish(page, &mut conds, &mut args)?;
-        let rows = self
-            .fetch_all(
-                "host list",
-                &format!("SELECT {HOST_COLUMNS}, {COLUMNS_AS_S} FROM {FROM}{tail}"),
-                args,
-            )
-            .await?;
-        rows.iter().map(from_row).collect()
+        let filter = Filter::live("h")
+            .with("h.segment_id = ?", seg.id)
+            .when("h.type = ?", filter.host_type.as_deref())
+            .when("h.on_maintenance = ?", filter.on_maintenance)
+            .when("h.reserved = ?", filter.reserved)
+            .when("h.name = ?", filter.name.as_deref())
+            .when(
+                "h.control_attributes = ?",
+                filter.control_attributes.as_deref(),
+            );
+        self.list(&HOSTS, "host list", filter, page).await
     }
 
-    /// Refused with `HostInUse` while a notification of a host of its segment is being handled.
+    /// Applies `change` to the host under its row lock and stores the result. Refused with
+    /// `HostInUse` while a notification of a host of its segment is being handled.
     pub async fn host_update(
         &self,
         segment: SegmentId,
         id: HostId,
-        update: HostUpdate,
+        change: impl FnOnce(&mut Host) + Send,
     ) -> Result<Host, StoreError> {
         let mut tx = self.tx().await?;
-        let (seg, current) = lock(&mut tx, self.for_update(), segment, id).await?;
+        let (seg, mut host) = lock(&mut tx, self.for_update(), segment, id).await?;
         if segments::in_use(&mut tx, seg.id).await? {
             return Err(StoreError::HostInUse(id));
         }
-        if let Some(name) = &update.name {
-            name_free(&mut tx, name, Some(current.id)).await?;
+        let name = host.name.clone();
+        change(&mut host);
+        if host.name != name {
+            NAMES.check_free(&mut tx, &host.name, Some(host.id)).await?;
         }
         let now = Timestamp::now().truncate_to_seconds();
-        let next = Host {
-            name: update.name.unwrap_or(current.name),
-            host_type: update.host_type.unwrap_or(current.host_type),
-            control_attributes: update
-                .control_attributes
-                .unwrap_or(current.control_attributes),
-            reserved: update.reserved.unwrap_or(current.reserved),
-            on_maintenance: update.on_maintenance.unwrap_or(current.on_maintenance),
-            updated_at: Some(now),
-            ..current
-        };
+        host.lifecycle = host.lifecycle.updated(now);
         tx.execute(
             "host update",
             "UPDATE hosts SET name = ?, type = ?, control_attributes = ?, reserved = ?, \
              on_maintenance = ?, updated_at = ? WHERE id = ?",
-            args![
-                next.name.as_str(),
-                next.host_type.clone(),
-                next.control_attributes.clone(),
-                next.reserved,
-                next.on_maintenance,
-                now,
-                next.id,
-            ],
+            [fields(&host), args![now, host.id]].concat(),
         )
         .await
-        .map_err(|e| name_taken(e, &next.name))?;
+        .map_err(|e| NAMES.refused(e, &host.name))?;
         tx.commit().await?;
-        Ok(next)
+        Ok(host)
     }
 
     pub async fn host_delete(&self, segment: SegmentId, id: HostId) -> Result<(), StoreError> {
@@ -254,36 +193,10 @@ async fn lock(
     let row = tx
         .fetch_optional(
             "host lock",
-            &format!(
-                "{}{for_update}",
-                select("h.uuid = ? AND h.segment_id = ? AND h.deleted = 0")
-            ),
+            &HOSTS.find("h.uuid = ? AND h.segment_id = ?", for_update),
             args![id.to_string(), seg.id],
         )
         .await?
         .ok_or(StoreError::HostNotFound { segment, host: id })?;
     Ok((seg, from_row(&row)?))
-}
-
-/// Host names are unique among live hosts of all segments.
-async fn name_free(tx: &mut Tx, name: &str, except: Option<i64>) -> Result<(), StoreError> {
-    let row = tx
-        .fetch_optional(
-            "host name check",
-            "SELECT id FROM hosts WHERE name = ? AND deleted = 0 AND id <> ?",
-            args![name, except.unwrap_or(-1)],
-        )
-        .await?;
-    match row {
-        Some(_) => Err(StoreError::HostNameExists(name.to_owned())),
-        None => Ok(()),
-    }
-}
-
-fn name_taken(e: StoreError, name: &str) -> StoreError {
-    if is_unique_violation(&e) {
-        StoreError::HostNameExists(name.to_owned())
-    } else {
-        e
-    }
 }

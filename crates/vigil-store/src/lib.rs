@@ -12,6 +12,7 @@ mod flow_log;
 mod history;
 mod hosts;
 mod listing;
+mod names;
 mod notifications;
 mod query;
 mod segments;
@@ -24,7 +25,7 @@ pub use claims::{Claimed, Lease};
 pub use error::StoreError;
 pub use flow_log::FlowStep;
 pub use query::{
-    HostFilter, HostUpdate, NewHost, NewNotification, NewSegment, NotificationFilter, Page,
-    SegmentFilter, SegmentUpdate, SortDir, VMoveFilter,
+    HostFilter, NewHost, NewNotification, NewSegment, NotificationFilter, Page, SegmentFilter,
+    SortDir, VMoveFilter,
 };
 pub use store::{Backend, Store};

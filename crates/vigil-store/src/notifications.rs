@@ -1,7 +1,7 @@
 //! Notifications (failure reports): intake with its duplicate check, reads and lists.
 
-use crate::listing::{col, Kind, Listing};
-use crate::sql::{args, Arg, Cols};
+use crate::listing::{Filter, Table};
+use crate::sql::{args, Cols};
 use crate::store::Tx;
 use crate::{NewNotification, NotificationFilter, Page, Store, StoreError};
 use serde_json::{Map, Value};
@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use std::time::Duration;
 use vigil_domain::{
-    HostId, Notification, NotificationId, NotificationStatus, SegmentId, Timestamp,
+    HostId, Lifecycle, Notification, NotificationId, NotificationStatus, SegmentId, Timestamp,
 };
 
 pub(crate) const COLUMNS: &str =
@@ -17,28 +17,14 @@ pub(crate) const COLUMNS: &str =
      n.source_host_uuid, n.failover_segment_uuid, n.message, n.created_at, n.updated_at, \
      n.deleted_at, n.deleted";
 
-const LISTING: Listing = Listing {
+const NOTIFICATIONS: Table<Notification> = Table {
     from: "notifications n",
-    id: "n.id",
-    columns: &[
-        col("id", "n.id", Kind::Int),
-        col("notification_uuid", "n.notification_uuid", Kind::Text),
-        col("generated_time", "n.generated_time", Kind::Int),
-        col("type", "n.type", Kind::Text),
-        col("payload", "n.payload", Kind::Text),
-        col("status", "n.status", Kind::Text),
-        col("source_host_uuid", "n.source_host_uuid", Kind::Text),
-        col(
-            "failover_segment_uuid",
-            "n.failover_segment_uuid",
-            Kind::NullableText,
-        ),
-        col("message", "n.message", Kind::NullableText),
-        col("created_at", "n.created_at", Kind::Int),
-        col("updated_at", "n.updated_at", Kind::NullableInt),
-        col("deleted_at", "n.deleted_at", Kind::NullableInt),
-        col("deleted", "n.deleted", Kind::Int),
-    ],
+    columns: COLUMNS,
+    also: "",
+    nullable_text: &["failover_segment_uuid", "message"],
+    nullable_int: &[],
+    joined: &[],
+    read: from_row,
 };
 
 pub(crate) fn from_row(row: &AnyRow) -> Result<Notification, StoreError> {
@@ -53,11 +39,31 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<Notification, StoreError> {
         status: c.parsed("status")?,
         failover_segment_uuid: c.opt_parsed("failover_segment_uuid")?,
         message: c.opt_text("message")?,
-        created_at: c.ts("created_at")?,
-        updated_at: c.opt_ts("updated_at")?,
-        deleted_at: c.opt_ts("deleted_at")?,
-        deleted: c.int("deleted")? != 0,
+        lifecycle: c.lifecycle()?,
     })
+}
+
+/// The record of a report just stored as row `id` (by `create_in`, or by a batch on SQLite).
+pub(crate) fn accepted(
+    new: NewNotification,
+    id: i64,
+    uuid: NotificationId,
+    host: HostId,
+    segment: Option<SegmentId>,
+    at: Timestamp,
+) -> Notification {
+    Notification {
+        id,
+        uuid,
+        generated_time: new.generated_time,
+        source_host_uuid: host,
+        notification_type: new.notification_type,
+        payload: new.payload,
+        status: NotificationStatus::New,
+        failover_segment_uuid: segment,
+        message: None,
+        lifecycle: Lifecycle::created(at),
+    }
 }
 
 pub(crate) fn parse_payload(text: &str) -> Result<Map<String, Value>, StoreError> {
@@ -150,18 +156,15 @@ impl Store {
     }
 
     pub async fn notification_get(&self, id: NotificationId) -> Result<Notification, StoreError> {
-        let row = self
-            .fetch_optional(
-                "notification get",
-                &format!(
-                    "SELECT {COLUMNS} FROM notifications n \
-                     WHERE n.notification_uuid = ? AND n.deleted = 0"
-                ),
-                args![id.to_string()],
-            )
-            .await?
-            .ok_or(StoreError::NotificationNotFound(id))?;
-        from_row(&row)
+        let cond = "n.notification_uuid = ?";
+        self.find(
+            &NOTIFICATIONS,
+            "notification get",
+            cond,
+            args![id.to_string()],
+        )
+        .await?
+        .ok_or(StoreError::NotificationNotFound(id))
     }
 
     pub async fn notification_list(
@@ -169,34 +172,16 @@ impl Store {
         filter: &NotificationFilter,
         page: &Page,
     ) -> Result<Vec<Notification>, StoreError> {
-        self.check_marker("notifications", page).await?;
-        let mut conds = vec!["n.deleted = 0".to_owned()];
-        let mut args: Vec<Arg> = Vec::new();
-        if let Some(s) = &filter.status {
-            conds.push("n.status = ?".into());
-            args.push(s.as_str().into());
-        }
-        if let Some(h) = filter.source_host_uuid {
-            conds.push("n.source_host_uuid = ?".into());
-            args.push(h.to_string().into());
-        }
-        if let Some(t) = &filter.notification_type {
-            conds.push("n.type = ?".into());
-            args.push(t.as_str().into());
-        }
-        if let Some(t) = filter.generated_since {
-            conds.push("n.generated_time >= ?".into());
-            args.push(t.into());
-        }
-        let tail = LISTING.finish(page, &mut conds, &mut args)?;
-        let rows = self
-            .fetch_all(
-                "notification list",
-                &format!("SELECT {COLUMNS} FROM notifications n{tail}"),
-                args,
+        let filter = Filter::live("n")
+            .when("n.status = ?", filter.status.as_deref())
+            .when(
+                "n.source_host_uuid = ?",
+                filter.source_host_uuid.map(|h| h.to_string()),
             )
-            .await?;
-        rows.iter().map(from_row).collect()
+            .when("n.type = ?", filter.notification_type.as_deref())
+            .when("n.generated_time >= ?", filter.generated_since);
+        self.list(&NOTIFICATIONS, "notification list", filter, page)
+            .await
     }
 
     /// Moves a notification to `status` (with an operator-facing `message`, or none).
@@ -305,21 +290,7 @@ pub(crate) async fn create_in(
             ],
         )
         .await?;
-    Ok(Notification {
-        id,
-        uuid,
-        generated_time: new.generated_time,
-        source_host_uuid: host_uuid,
-        notification_type: new.notification_type,
-        payload: new.payload,
-        status: NotificationStatus::New,
-        failover_segment_uuid: Some(segment_uuid),
-        message: None,
-        created_at: now,
-        updated_at: None,
-        deleted_at: None,
-        deleted: false,
-    })
+    Ok(accepted(new, id, uuid, host_uuid, Some(segment_uuid), now))
 }
 
 #[cfg(test)]

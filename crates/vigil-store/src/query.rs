@@ -12,16 +12,6 @@ pub struct NewSegment {
     pub recovery_method: RecoveryMethod,
 }
 
-/// Fields to change; `None` leaves a field as it is. `description: Some(None)` clears it.
-#[derive(Clone, Debug, Default)]
-pub struct SegmentUpdate {
-    pub name: Option<String>,
-    pub service_type: Option<String>,
-    pub enabled: Option<bool>,
-    pub description: Option<Option<String>>,
-    pub recovery_method: Option<RecoveryMethod>,
-}
-
 #[derive(Clone, Debug)]
 pub struct NewHost {
     pub name: String,
@@ -29,15 +19,6 @@ pub struct NewHost {
     pub control_attributes: Option<String>,
     pub reserved: bool,
     pub on_maintenance: bool,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct HostUpdate {
-    pub name: Option<String>,
-    pub host_type: Option<Option<String>>,
-    pub control_attributes: Option<Option<String>>,
-    pub reserved: Option<bool>,
-    pub on_maintenance: Option<bool>,
 }
 
 /// A failure report to store. Its host is named, not identified: the store resolves the name,

@@ -1,11 +1,11 @@
 //! Failover segments.
 
-use crate::listing::{col, Kind, Listing};
-use crate::sql::{args, is_unique_violation, Arg, Cols};
+use crate::listing::{Filter, Table};
+use crate::names::UniqueNames;
+use crate::sql::{args, Arg, Cols};
 use crate::store::Tx;
-use crate::{NewSegment, Page, SegmentFilter, SegmentUpdate, Store, StoreError};
-use sqlx::any::AnyRow;
-use vigil_domain::{Segment, SegmentId, Timestamp};
+use crate::{NewSegment, Page, SegmentFilter, Store, StoreError};
+use vigil_domain::{Lifecycle, Segment, SegmentId, Timestamp};
 
 pub(crate) const COLUMNS: &str = "s.id, s.uuid, s.name, s.service_type, s.enabled, \
      s.description, s.recovery_method, s.created_at, s.updated_at, s.deleted_at, s.deleted";
@@ -16,24 +16,17 @@ pub(crate) const COLUMNS_AS_S: &str = "s.id AS s_id, s.uuid AS s_uuid, s.name AS
      s.recovery_method AS s_recovery_method, s.created_at AS s_created_at, \
      s.updated_at AS s_updated_at, s.deleted_at AS s_deleted_at, s.deleted AS s_deleted";
 
-const LISTING: Listing = Listing {
+const SEGMENTS: Table<Segment> = Table {
     from: "segments s",
-    id: "s.id",
-    columns: &[
-        col("id", "s.id", Kind::Int),
-        col("uuid", "s.uuid", Kind::Text),
-        col("name", "s.name", Kind::Text),
-        col("service_type", "s.service_type", Kind::Text),
-        col("enabled", "s.enabled", Kind::Int),
-        col("description", "s.description", Kind::NullableText),
-        col("recovery_method", "s.recovery_method", Kind::Text),
-        col("created_at", "s.created_at", Kind::Int),
-        col("updated_at", "s.updated_at", Kind::NullableInt),
-        col("deleted_at", "s.deleted_at", Kind::NullableInt),
-        col("deleted", "s.deleted", Kind::Int),
-    ],
+    columns: COLUMNS,
+    also: "",
+    nullable_text: &["description"],
+    nullable_int: &[],
+    joined: &[],
+    read: |row| from_row(&Cols::new(row)),
 };
 
+/// A segment from its columns, read directly or (joined to a host) as `s_<name>`.
 pub(crate) fn from_row(c: &Cols<'_>) -> Result<Segment, StoreError> {
     Ok(Segment {
         id: c.int("id")?,
@@ -43,15 +36,19 @@ pub(crate) fn from_row(c: &Cols<'_>) -> Result<Segment, StoreError> {
         enabled: c.bool("enabled")?,
         description: c.opt_text("description")?,
         recovery_method: c.parsed("recovery_method")?,
-        created_at: c.ts("created_at")?,
-        updated_at: c.opt_ts("updated_at")?,
-        deleted_at: c.opt_ts("deleted_at")?,
-        deleted: c.int("deleted")? != 0,
+        lifecycle: c.lifecycle()?,
     })
 }
 
-fn from_rows(rows: &[AnyRow]) -> Result<Vec<Segment>, StoreError> {
-    rows.iter().map(|r| from_row(&Cols::new(r))).collect()
+/// What a client sets on a segment, in the order the insert and the update bind it.
+fn fields(s: &Segment) -> Vec<Arg> {
+    args![
+        s.name.as_str(),
+        s.service_type.as_str(),
+        s.enabled,
+        s.description.clone(),
+        s.recovery_method.as_str(),
+    ]
 }
 
 /// Whether a notification of one of the segment's hosts is still being handled (new, running
@@ -69,64 +66,50 @@ pub(crate) async fn in_use(tx: &mut Tx, segment_id: i64) -> Result<bool, StoreEr
     Ok(row.is_some())
 }
 
+const NAMES: UniqueNames = UniqueNames {
+    table: "segments",
+    check: "segment name check",
+    taken: StoreError::SegmentNameExists,
+};
+
 impl Store {
     pub async fn segment_create(&self, new: NewSegment) -> Result<Segment, StoreError> {
         let mut tx = self.tx().await?;
-        let exists = tx
-            .fetch_optional(
-                "segment name check",
-                "SELECT id FROM segments WHERE name = ? AND deleted = 0",
-                args![new.name.as_str()],
-            )
-            .await?;
-        if exists.is_some() {
-            return Err(StoreError::SegmentNameExists(new.name));
-        }
-        let uuid = SegmentId::new_random();
+        NAMES.check_free(&mut tx, &new.name, None).await?;
         let now = Timestamp::now().truncate_to_seconds();
-        let id = tx
-            .insert(
-                "segment insert",
-                "INSERT INTO segments (uuid, name, service_type, enabled, description, \
-                 recovery_method, created_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                args![
-                    uuid.to_string(),
-                    new.name.as_str(),
-                    new.service_type.as_str(),
-                    new.enabled,
-                    new.description.clone(),
-                    new.recovery_method.as_str(),
-                    now,
-                ],
-            )
-            .await
-            .map_err(|e| name_taken(e, &new.name))?;
-        tx.commit().await?;
-        Ok(Segment {
-            id,
-            uuid,
+        let mut created = Segment {
+            id: 0, // the database's, known once inserted
+            uuid: SegmentId::new_random(),
             name: new.name,
             service_type: new.service_type,
             enabled: new.enabled,
             description: new.description,
             recovery_method: new.recovery_method,
-            created_at: now,
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
-        })
+            lifecycle: Lifecycle::created(now),
+        };
+        let values = [fields(&created), args![created.uuid.to_string(), now]].concat();
+        created.id = tx
+            .insert(
+                "segment insert",
+                "INSERT INTO segments (name, service_type, enabled, description, \
+                 recovery_method, uuid, created_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                values,
+            )
+            .await
+            .map_err(|e| NAMES.refused(e, &created.name))?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     pub async fn segment_get(&self, id: SegmentId) -> Result<Segment, StoreError> {
-        let row = self
-            .fetch_optional(
-                "segment get",
-                &format!("SELECT {COLUMNS} FROM segments s WHERE s.uuid = ? AND s.deleted = 0"),
-                args![id.to_string()],
-            )
-            .await?
-            .ok_or(StoreError::SegmentNotFound(id))?;
-        from_row(&Cols::new(&row))
+        self.find(
+            &SEGMENTS,
+            "segment get",
+            "s.uuid = ?",
+            args![id.to_string()],
+        )
+        .await?
+        .ok_or(StoreError::SegmentNotFound(id))
     }
 
     pub async fn segment_list(
@@ -134,85 +117,44 @@ impl Store {
         filter: &SegmentFilter,
         page: &Page,
     ) -> Result<Vec<Segment>, StoreError> {
-        self.check_marker("segments", page).await?;
-        let mut conds = vec!["s.deleted = 0".to_owned()];
-        let mut args: Vec<Arg> = Vec::new();
-        if let Some(m) = filter.recovery_method {
-            conds.push("s.recovery_method = ?".into());
-            args.push(m.as_str().into());
-        }
-        if let Some(t) = &filter.service_type {
-            conds.push("s.service_type = ?".into());
-            args.push(t.as_str().into());
-        }
-        if let Some(e) = filter.enabled {
-            conds.push("s.enabled = ?".into());
-            args.push(e.into());
-        }
-        if let Some(n) = &filter.name {
-            conds.push("s.name = ?".into());
-            args.push(n.as_str().into());
-        }
-        let tail = LISTING.finish(page, &mut conds, &mut args)?;
-        let rows = self
-            .fetch_all(
-                "segment list",
-                &format!("SELECT {COLUMNS} FROM segments s{tail}"),
-                args,
+        let filter = Filter::live("s")
+            .when(
+                "s.recovery_method = ?",
+                filter.recovery_method.map(|m| m.as_str()),
             )
-            .await?;
-        from_rows(&rows)
+            .when("s.service_type = ?", filter.service_type.as_deref())
+            .when("s.enabled = ?", filter.enabled)
+            .when("s.name = ?", filter.name.as_deref());
+        self.list(&SEGMENTS, "segment list", filter, page).await
     }
 
-    /// Refused with `SegmentInUse` while a notification of one of its hosts is new/running/error.
+    /// Applies `change` to the segment under its row lock and stores the result. Refused with
+    /// `SegmentInUse` while a notification of one of its hosts is new/running/error.
     pub async fn segment_update(
         &self,
         id: SegmentId,
-        update: SegmentUpdate,
+        change: impl FnOnce(&mut Segment) + Send,
     ) -> Result<Segment, StoreError> {
         let mut tx = self.tx().await?;
         let current = lock(&mut tx, self.for_update(), id).await?;
         if in_use(&mut tx, current.id).await? {
             return Err(StoreError::SegmentInUse(id));
         }
-        if let Some(name) = &update.name {
-            let taken = tx
-                .fetch_optional(
-                    "segment name check",
-                    "SELECT id FROM segments WHERE name = ? AND deleted = 0 AND id <> ?",
-                    args![name.as_str(), current.id],
-                )
-                .await?;
-            if taken.is_some() {
-                return Err(StoreError::SegmentNameExists(name.clone()));
-            }
+        let mut next = current.clone();
+        change(&mut next);
+        if next.name != current.name {
+            NAMES.check_free(&mut tx, &next.name, Some(next.id)).await?;
         }
         let now = Timestamp::now().truncate_to_seconds();
-        let next = Segment {
-            name: update.name.unwrap_or(current.name),
-            service_type: update.service_type.unwrap_or(current.service_type),
-            enabled: update.enabled.unwrap_or(current.enabled),
-            description: update.description.unwrap_or(current.description),
-            recovery_method: update.recovery_method.unwrap_or(current.recovery_method),
-            updated_at: Some(now),
-            ..current
-        };
+        next.lifecycle = next.lifecycle.updated(now);
         tx.execute(
             "segment update",
             "UPDATE segments SET name = ?, service_type = ?, enabled = ?, description = ?, \
              recovery_method = ?, updated_at = ? WHERE id = ?",
-            args![
-                next.name.as_str(),
-                next.service_type.as_str(),
-                next.enabled,
-                next.description.clone(),
-                next.recovery_method.as_str(),
-                now,
-                next.id,
-            ],
+            [fields(&next), args![now, next.id]].concat(),
         )
         .await
-        .map_err(|e| name_taken(e, &next.name))?;
+        .map_err(|e| NAMES.refused(e, &next.name))?;
         tx.commit().await?;
         Ok(next)
     }
@@ -240,28 +182,6 @@ impl Store {
         .await?;
         tx.commit().await
     }
-
-    /// A marker must name an existing row (Masakari answers 400 otherwise).
-    pub(crate) async fn check_marker(
-        &self,
-        table: &'static str,
-        page: &Page,
-    ) -> Result<(), StoreError> {
-        let Some(marker) = page.marker else {
-            return Ok(());
-        };
-        let found = self
-            .fetch_optional(
-                "marker lookup",
-                &format!("SELECT id FROM {table} WHERE id = ? AND deleted = 0"),
-                args![marker],
-            )
-            .await?;
-        match found {
-            Some(_) => Ok(()),
-            None => Err(StoreError::MarkerNotFound(marker.to_string())),
-        }
-    }
 }
 
 /// Reads a live segment inside a write transaction, locking its row where the backend can.
@@ -273,20 +193,10 @@ pub(crate) async fn lock(
     let row = tx
         .fetch_optional(
             "segment lock",
-            &format!(
-                "SELECT {COLUMNS} FROM segments s WHERE s.uuid = ? AND s.deleted = 0{for_update}"
-            ),
+            &SEGMENTS.find("s.uuid = ?", for_update),
             args![id.to_string()],
         )
         .await?
         .ok_or(StoreError::SegmentNotFound(id))?;
     from_row(&Cols::new(&row))
-}
-
-fn name_taken(e: StoreError, name: &str) -> StoreError {
-    if is_unique_violation(&e) {
-        StoreError::SegmentNameExists(name.to_owned())
-    } else {
-        e
-    }
 }

@@ -10,7 +10,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 use std::borrow::Cow;
-use vigil_domain::Timestamp;
+use vigil_domain::{Lifecycle, Timestamp};
 
 /// A bind value. Owned, so a statement and its arguments can be built up before running.
 #[derive(Clone, Debug)]
@@ -165,6 +165,15 @@ impl<'r> Cols<'r> {
                 Err(_) => Err(corrupt(col, text_err)),
             },
         }
+    }
+    /// The lifecycle columns every resource ends with.
+    pub(crate) fn lifecycle(&self) -> Result<Lifecycle, StoreError> {
+        Ok(Lifecycle {
+            created_at: self.ts("created_at")?,
+            updated_at: self.opt_ts("updated_at")?,
+            deleted_at: self.opt_ts("deleted_at")?,
+            deleted: self.bool("deleted")?,
+        })
     }
     /// A column holding `Display`/`FromStr` text: UUIDs and Masakari's enum spellings.
     pub(crate) fn parsed<T>(&self, col: &str) -> Result<T, StoreError>

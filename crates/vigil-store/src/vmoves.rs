@@ -2,7 +2,7 @@
 //! engine writes about the world, each checked against its lease.
 
 use crate::claims::{check_lease, Lease};
-use crate::listing::{col, Kind, Listing};
+use crate::listing::{Filter, Table};
 use crate::sql::{args, Arg, Cols};
 use crate::{Page, Store, StoreError, VMoveFilter};
 use sqlx::any::AnyRow;
@@ -12,27 +12,14 @@ const VMOVE_COLUMNS: &str = "v.id, v.uuid, v.notification_uuid, v.instance_uuid,
      v.instance_name, v.source_host, v.dest_host, v.start_time, v.end_time, v.type, v.status, \
      v.message, v.created_at, v.updated_at, v.deleted_at, v.deleted";
 
-const VMOVE_LISTING: Listing = Listing {
+const VMOVES: Table<VMove> = Table {
     from: "vmoves v",
-    id: "v.id",
-    columns: &[
-        col("id", "v.id", Kind::Int),
-        col("uuid", "v.uuid", Kind::Text),
-        col("notification_uuid", "v.notification_uuid", Kind::Text),
-        col("instance_uuid", "v.instance_uuid", Kind::Text),
-        col("instance_name", "v.instance_name", Kind::Text),
-        col("source_host", "v.source_host", Kind::NullableText),
-        col("dest_host", "v.dest_host", Kind::NullableText),
-        col("start_time", "v.start_time", Kind::NullableInt),
-        col("end_time", "v.end_time", Kind::NullableInt),
-        col("type", "v.type", Kind::Text),
-        col("status", "v.status", Kind::Text),
-        col("message", "v.message", Kind::NullableText),
-        col("created_at", "v.created_at", Kind::Int),
-        col("updated_at", "v.updated_at", Kind::NullableInt),
-        col("deleted_at", "v.deleted_at", Kind::NullableInt),
-        col("deleted", "v.deleted", Kind::Int),
-    ],
+    columns: VMOVE_COLUMNS,
+    also: "",
+    nullable_text: &["source_host", "dest_host", "message"],
+    nullable_int: &["start_time", "end_time"],
+    joined: &[],
+    read: vmove_from_row,
 };
 
 fn vmove_from_row(row: &AnyRow) -> Result<VMove, StoreError> {
@@ -52,10 +39,7 @@ fn vmove_from_row(row: &AnyRow) -> Result<VMove, StoreError> {
             status: c.parsed("status")?,
             message: c.opt_text("message")?,
         },
-        created_at: c.ts("created_at")?,
-        updated_at: c.opt_ts("updated_at")?,
-        deleted_at: c.opt_ts("deleted_at")?,
-        deleted: c.int("deleted")? != 0,
+        lifecycle: c.lifecycle()?,
     })
 }
 
@@ -67,41 +51,17 @@ impl Store {
         filter: &VMoveFilter,
         page: &Page,
     ) -> Result<Vec<VMove>, StoreError> {
-        self.check_marker("vmoves", page).await?;
-        let mut conds = vec![
-            "v.notification_uuid = ?".to_owned(),
-            "v.deleted = 0".to_owned(),
-        ];
-        let mut args: Vec<Arg> = args![notification.to_string()];
-        if let Some(s) = &filter.status {
-            conds.push("v.status = ?".into());
-            args.push(s.as_str().into());
-        }
-        if let Some(t) = &filter.vmove_type {
-            conds.push("v.type = ?".into());
-            args.push(t.as_str().into());
-        }
-        let tail = VMOVE_LISTING.finish(page, &mut conds, &mut args)?;
-        let rows = self
-            .fetch_all(
-                "vmove list",
-                &format!("SELECT {VMOVE_COLUMNS} FROM vmoves v{tail}"),
-                args,
-            )
-            .await?;
-        rows.iter().map(vmove_from_row).collect()
+        let filter = Filter::live("v")
+            .with("v.notification_uuid = ?", notification.to_string())
+            .when("v.status = ?", filter.status.as_deref())
+            .when("v.type = ?", filter.vmove_type.as_deref());
+        self.list(&VMOVES, "vmove list", filter, page).await
     }
 
     pub async fn vmove_get(&self, id: VMoveId) -> Result<VMove, StoreError> {
-        let row = self
-            .fetch_optional(
-                "vmove get",
-                &format!("SELECT {VMOVE_COLUMNS} FROM vmoves v WHERE v.uuid = ? AND v.deleted = 0"),
-                args![id.to_string()],
-            )
+        self.find(&VMOVES, "vmove get", "v.uuid = ?", args![id.to_string()])
             .await?
-            .ok_or(StoreError::VMoveNotFound(id))?;
-        vmove_from_row(&row)
+            .ok_or(StoreError::VMoveNotFound(id))
     }
 
     /// Records an instance move (inserted on first sight, updated after), if `lease` is still

@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{evacuation, report, setup, step, LEASE};
+use common::{each_store, evacuation, report, setup, step, LEASE};
 use std::time::Duration;
 use vigil_domain::{NotificationStatus, NotificationType, VMoveStatus};
-use vigil_store::testing::test_stores;
 use vigil_store::{Claimed, Store, StoreError};
 
 /// Every write a claim's holder makes, each expected to succeed or to be refused as a lost lease.
@@ -43,9 +42,7 @@ async fn writes(s: &Store, c: &Claimed) -> Vec<(&'static str, Result<(), StoreEr
 /// the generation tells the two claims apart.
 #[tokio::test]
 async fn a_stale_claim_cannot_write_after_a_takeover() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
+    each_store(async |s, b| {
         setup(s, 2).await;
         for (round, b_owner) in ["engine-b", "engine-a"].into_iter().enumerate() {
             let n = report(s, &format!("node{round}"), NotificationType::ComputeHost).await;
@@ -109,5 +106,6 @@ async fn a_stale_claim_cannot_write_after_a_takeover() {
             let late = s.flow_step_save(&taken.lease, &step("late")).await;
             assert!(matches!(late, Err(StoreError::LeaseLost(_))), "{b:?}");
         }
-    }
+    })
+    .await;
 }

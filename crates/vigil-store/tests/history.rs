@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{report, report_with, setup};
+use common::{each_store, report, report_with, setup};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection, Row};
 use vigil_domain::{NotificationId, NotificationStatus, NotificationType, Timestamp};
-use vigil_store::testing::{test_stores, test_stores_before};
+use vigil_store::testing::test_stores_before;
 use vigil_store::NewNotification;
 
 const X: &str = "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e";
@@ -19,9 +19,7 @@ fn vm(instance: &str, domain_event: &str) -> Value {
 
 #[tokio::test]
 async fn history_queries_read_the_payload_columns() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
+    each_store(async |s, b| {
         setup(s, 3).await;
         let long_ago = Timestamp::from_micros(0);
         let failed = report(s, "node0", NotificationType::ComputeHost).await;
@@ -101,7 +99,8 @@ async fn history_queries_read_the_payload_columns() {
                 .is_empty(),
             "{b:?}"
         );
-    }
+    })
+    .await;
 }
 
 /// Reads a text column whichever way the driver hands it over (MySQL: bytes).

@@ -3,30 +3,23 @@
 
 mod common;
 
-use common::{host, host_down, page, payload, segment, WINDOW};
+use common::{each_pair, each_store, host_down, page, payload, segment_with, WINDOW};
 use serde_json::{json, Value};
-use vigil_domain::{NotificationStatus, NotificationType, ProgressDetail, Timestamp, WorkflowStep};
-use vigil_store::testing::test_stores;
-use vigil_store::{
-    HostUpdate, NotificationFilter, Page, SegmentUpdate, SortDir, Store, StoreError, VMoveFilter,
+use vigil_domain::{
+    NotificationStatus, NotificationType, ProgressDetail, Segment, Timestamp, WorkflowStep,
 };
+use vigil_store::{NotificationFilter, Page, SortDir, StoreError, VMoveFilter};
 
 #[tokio::test]
 async fn notifications_check_host_maintenance_and_duplicates() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
-        let seg = s.segment_create(segment("a")).await.unwrap();
-        let h = s.host_create(seg.uuid, host("node1")).await.unwrap();
+    each_store(async |s, b| {
+        let (seg, [h]) = segment_with(s, ["node1"]).await;
         let t0 = Timestamp::from_micros(1_700_000_000_123_456);
 
-        let err = s
-            .notification_create(host_down("nodeX", t0), WINDOW)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::HostNameNotFound(n) if n == "nodeX"),
-            "{b:?}"
+        assert_err!(
+            b,
+            s.notification_create(host_down("nodeX", t0), WINDOW).await,
+            StoreError::HostNameNotFound(n) if n == "nodeX"
         );
 
         let n = s
@@ -47,8 +40,11 @@ async fn notifications_check_host_maintenance_and_duplicates() {
         again.payload = payload(
             json!({"cluster_status": "OFFLINE", "host_status": "NORMAL", "event": "STOPPED"}),
         );
-        let err = s.notification_create(again, WINDOW).await.unwrap_err();
-        assert!(matches!(err, StoreError::DuplicateNotification(_)), "{b:?}");
+        assert_err!(
+            b,
+            s.notification_create(again, WINDOW).await,
+            StoreError::DuplicateNotification(_)
+        );
         // Earlier than the stored one: also a duplicate (Masakari checks ">= new - window").
         let earlier = host_down("node1", Timestamp::from_micros(t0.as_micros() - 1_000_000));
         assert!(
@@ -82,40 +78,28 @@ async fn notifications_check_host_maintenance_and_duplicates() {
                 .await
                 .unwrap();
         }
-        s.host_update(
-            seg.uuid,
-            h.uuid,
-            HostUpdate {
-                on_maintenance: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        let err = s
-            .notification_create(host_down("node1", Timestamp::now()), WINDOW)
+        s.host_update(seg.uuid, h.uuid, |h| h.on_maintenance = true)
             .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::HostOnMaintenance(n) if n == "node1"),
-            "{b:?}"
+            .unwrap();
+        assert_err!(
+            b,
+            s.notification_create(host_down("node1", Timestamp::now()), WINDOW)
+                .await,
+            StoreError::HostOnMaintenance(n) if n == "node1"
         );
         // The host's report that it is back is how it leaves maintenance: accepted.
         let mut back = host_down("node1", Timestamp::now());
         back.payload = payload(json!({"event": "STARTED", "host_status": "NORMAL"}));
         let n = s.notification_create(back, WINDOW).await.unwrap();
         assert_eq!(s.notification_get(n.uuid).await.unwrap(), n, "{b:?}");
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn notifications_in_progress_hold_the_segment() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
-        let seg = s.segment_create(segment("a")).await.unwrap();
-        let h1 = s.host_create(seg.uuid, host("node1")).await.unwrap();
-        let h2 = s.host_create(seg.uuid, host("node2")).await.unwrap();
+    each_store(async |s, b| {
+        let (seg, [h1, h2]) = segment_with(s, ["node1", "node2"]).await;
         let n = s
             .notification_create(host_down("node1", Timestamp::now()), WINDOW)
             .await
@@ -128,13 +112,10 @@ async fn notifications_in_progress_hold_the_segment() {
             s.notification_set_status(n.uuid, status, None)
                 .await
                 .unwrap();
-            let upd = SegmentUpdate {
-                description: Some(Some("x".into())),
-                ..Default::default()
-            };
+            let described = |s: &mut Segment| s.description = Some("x".into());
             assert!(
                 matches!(
-                    s.segment_update(seg.uuid, upd).await.unwrap_err(),
+                    s.segment_update(seg.uuid, described).await.unwrap_err(),
                     StoreError::SegmentInUse(_)
                 ),
                 "{b:?} {status}"
@@ -148,12 +129,10 @@ async fn notifications_in_progress_hold_the_segment() {
                 s.host_delete(seg.uuid, h2.uuid).await.unwrap_err(),
                 StoreError::HostInUse(id) if id == h2.uuid
             ));
-            let upd = HostUpdate {
-                reserved: Some(true),
-                ..Default::default()
-            };
             assert!(matches!(
-                s.host_update(seg.uuid, h1.uuid, upd).await.unwrap_err(),
+                s.host_update(seg.uuid, h1.uuid, |h| h.reserved = true)
+                    .await
+                    .unwrap_err(),
                 StoreError::HostInUse(_)
             ));
         }
@@ -166,17 +145,14 @@ async fn notifications_in_progress_hold_the_segment() {
         );
         s.host_delete(seg.uuid, h2.uuid).await.unwrap();
         s.segment_delete(seg.uuid).await.unwrap();
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn notification_list_filters_and_pages() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
-        let seg = s.segment_create(segment("a")).await.unwrap();
-        let h1 = s.host_create(seg.uuid, host("node1")).await.unwrap();
-        s.host_create(seg.uuid, host("node2")).await.unwrap();
+    each_store(async |s, b| {
+        let (_, [h1, _]) = segment_with(s, ["node1", "node2"]).await;
         let base = 1_700_000_000_000_000;
         for i in 0..12 {
             let mut n = host_down(
@@ -191,91 +167,65 @@ async fn notification_list_filters_and_pages() {
             n.payload.insert("i".into(), Value::String(i.to_string()));
             s.notification_create(n, WINDOW).await.unwrap();
         }
-        let list = |f: NotificationFilter| async move {
-            s.notification_list(&f, &Page::default()).await.unwrap()
-        };
-        assert_eq!(list(NotificationFilter::default()).await.len(), 12, "{b:?}");
-        assert_eq!(
-            list(NotificationFilter {
-                source_host_uuid: Some(h1.uuid),
-                ..Default::default()
-            })
-            .await
-            .len(),
-            6
-        );
-        assert_eq!(
-            list(NotificationFilter {
-                notification_type: Some("VM".into()),
-                ..Default::default()
-            })
-            .await
-            .len(),
-            4
-        );
-        assert_eq!(
-            list(NotificationFilter {
-                generated_since: Some(Timestamp::from_micros(base + 10 * 1_000_000_000)),
-                ..Default::default()
-            })
-            .await
-            .len(),
-            2
-        );
-        assert!(list(NotificationFilter {
-            status: Some("bogus".into()),
+        let all = NotificationFilter::default();
+        let from = |h| NotificationFilter {
+            source_host_uuid: Some(h),
             ..Default::default()
-        })
-        .await
-        .is_empty());
-        assert_eq!(
-            list(NotificationFilter {
-                status: Some("new".into()),
-                ..Default::default()
-            })
-            .await
-            .len(),
-            12
-        );
+        };
+        let of_type = |t: &str| NotificationFilter {
+            notification_type: Some(t.into()),
+            ..Default::default()
+        };
+        let since = |micros| NotificationFilter {
+            generated_since: Some(Timestamp::from_micros(micros)),
+            ..Default::default()
+        };
+        let status = |s: &str| NotificationFilter {
+            status: Some(s.into()),
+            ..Default::default()
+        };
+        let cases = [
+            (all.clone(), 12),
+            (from(h1.uuid), 6),
+            (of_type("VM"), 4),
+            (since(base + 10 * 1_000_000_000), 2),
+            (status("bogus"), 0),
+            (status("new"), 12),
+        ];
+        for (filter, want) in cases {
+            let found = s.notification_list(&filter, &Page::default()).await;
+            assert_eq!(found.unwrap().len(), want, "{b:?} {filter:?}");
+        }
         // All created in the same second: the id tie-breaker keeps the order total.
         let first = s
-            .notification_list(&NotificationFilter::default(), &page(5, None, &[]))
+            .notification_list(&all, &page(5, None, &[]))
             .await
             .unwrap();
         let second = s
-            .notification_list(
-                &NotificationFilter::default(),
-                &page(5, Some(first[4].id), &[]),
-            )
+            .notification_list(&all, &page(5, Some(first[4].id), &[]))
             .await
             .unwrap();
         assert_eq!(first.len(), 5);
         assert!(second.iter().all(|n| n.id < first[4].id), "{b:?}");
         let sorted = s
-            .notification_list(
-                &NotificationFilter::default(),
-                &page(3, None, &[("generated_time", SortDir::Asc)]),
-            )
+            .notification_list(&all, &page(3, None, &[("generated_time", SortDir::Asc)]))
             .await
             .unwrap();
         assert_eq!(sorted[0].generated_time.as_micros(), base);
-        let err = s
-            .notification_list(
-                &NotificationFilter::default(),
-                &page(3, None, &[("uuid", SortDir::Asc)]),
-            )
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::InvalidSortKey(_)), "{b:?}");
-    }
+        assert_err!(
+            b,
+            s.notification_list(&all, &page(3, None, &[("uuid", SortDir::Asc)]))
+                .await,
+            StoreError::InvalidSortKey(_)
+        );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn workflow_steps_round_trip() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let seg = s.segment_create(segment("a")).await.unwrap();
-        s.host_create(seg.uuid, host("node1")).await.unwrap();
+    each_store(async |s, b| {
+        segment_with(s, ["node1"]).await;
         let n = s
             .notification_create(host_down("node1", Timestamp::now()), WINDOW)
             .await
@@ -321,28 +271,22 @@ async fn workflow_steps_round_trip() {
                 step("DisableComputeServiceTask", "SUCCESS", 1.0)
             ],
             "{:?}",
-            t.backend
+            b
         );
-    }
+    })
+    .await;
 }
 
 /// Two API replicas (two `Store`s on one database) receive the same host-failure report 50
 /// times at once: exactly one is stored, every other attempt is a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicates_store_exactly_one() {
-    for t in test_stores().await {
-        let b = t.backend;
-        let replica = Store::connect(&t.url).await.unwrap();
-        let seg = t.store.segment_create(segment("a")).await.unwrap();
-        t.store.host_create(seg.uuid, host("node1")).await.unwrap();
+    each_pair(async |stores, b| {
+        segment_with(&stores[0], ["node1"]).await;
         let at = Timestamp::now();
         let mut tasks = Vec::new();
         for i in 0..50 {
-            let s = if i % 2 == 0 {
-                t.store.clone()
-            } else {
-                replica.clone()
-            };
+            let s = stores[i % 2].clone();
             tasks.push(tokio::spawn(async move {
                 s.notification_create(host_down("node1", at), WINDOW).await
             }));
@@ -356,12 +300,11 @@ async fn concurrent_duplicates_store_exactly_one() {
             }
         }
         assert_eq!(stored, 1, "{b:?}");
-        let all = t
-            .store
+        let all = stores[0]
             .notification_list(&NotificationFilter::default(), &Page::default())
             .await
             .unwrap();
         assert_eq!(all.len(), 1, "{b:?}");
-        replica.close().await;
-    }
+    })
+    .await;
 }

@@ -2,18 +2,15 @@
 
 mod common;
 
-use common::{evacuation, report, setup, step, LEASE};
+use common::{claimed, each_pair, each_store, evacuation, report, setup, step, LEASE};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use vigil_domain::{NotificationStatus, NotificationType, Timestamp, VMoveStatus};
-use vigil_store::testing::test_stores;
-use vigil_store::{Lease, Store, StoreError};
+use vigil_store::{Lease, StoreError};
 
 #[tokio::test]
 async fn a_claim_is_exclusive_until_its_lease_expires() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
+    each_store(async |s, b| {
         setup(s, 2).await;
         assert!(s.notification_claim("e1", LEASE).await.unwrap().is_none());
         let n = report(s, "node0", NotificationType::ComputeHost).await;
@@ -92,17 +89,14 @@ async fn a_claim_is_exclusive_until_its_lease_expires() {
             NotificationType::Process,
             "{b:?}"
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn errors_are_retried_when_due() {
-    for t in test_stores().await {
-        let s = &t.store;
-        setup(s, 1).await;
-        let n = report(s, "node0", NotificationType::ComputeHost).await;
-        let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
-        assert_eq!(c.lease.notification, n.uuid);
+    each_store(async |s, _| {
+        let (n, c) = claimed(s).await;
         let later = Timestamp::from_micros(Timestamp::now().as_micros() + 3_600_000_000);
         s.notification_release(
             &c.lease,
@@ -140,16 +134,14 @@ async fn errors_are_retried_when_due() {
             s.notification_get(n.uuid).await.unwrap().status,
             NotificationStatus::Failed
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn vmoves_and_host_flags_are_recorded_for_the_claim() {
-    for t in test_stores().await {
-        let s = &t.store;
-        setup(s, 1).await;
-        let n = report(s, "node0", NotificationType::ComputeHost).await;
-        let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+    each_store(async |s, b| {
+        let (n, c) = claimed(s).await;
         let mut rec = evacuation(VMoveStatus::Pending);
         let first = s.vmove_put(&c.lease, &rec).await.unwrap();
         assert_eq!((first.notification_uuid, &first.movement), (n.uuid, &rec));
@@ -178,33 +170,33 @@ async fn vmoves_and_host_flags_are_recorded_for_the_claim() {
                 .await
                 .unwrap();
             let got = s.host_get_by_uuid(h).await.unwrap().unwrap();
-            assert_eq!((got.on_maintenance, got.reserved), want, "{:?}", t.backend);
+            assert_eq!((got.on_maintenance, got.reserved), want, "{:?}", b);
         }
         let list = s
             .vmove_list(n.uuid, &Default::default(), &Default::default())
             .await
             .unwrap();
         assert_eq!(list, [second]);
-    }
+    })
+    .await;
 }
 
 /// Four engines on two store handles drain twenty reports: each is claimed exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn competing_engines_never_share_a_notification() {
-    for t in test_stores().await {
-        let b = t.backend;
-        let replica = Store::connect(&t.url).await.unwrap();
-        setup(&t.store, 20).await;
+    each_pair(async |stores, b| {
+        setup(&stores[0], 20).await;
         for i in 0..20 {
-            report(&t.store, &format!("node{i}"), NotificationType::ComputeHost).await;
+            report(
+                &stores[0],
+                &format!("node{i}"),
+                NotificationType::ComputeHost,
+            )
+            .await;
         }
         let mut engines = Vec::new();
         for e in 0..4 {
-            let s = if e % 2 == 0 {
-                t.store.clone()
-            } else {
-                replica.clone()
-            };
+            let s = stores[e % 2].clone();
             engines.push(tokio::spawn(async move {
                 let owner = format!("engine-{e}");
                 let mut mine = Vec::new();
@@ -239,15 +231,13 @@ async fn competing_engines_never_share_a_notification() {
         let distinct: BTreeSet<_> = all.iter().collect();
         assert_eq!(all.len(), 20, "{b:?}: {all:?}");
         assert_eq!(distinct.len(), 20, "{b:?}");
-        replica.close().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_segment_cap_limits_hosts_in_recovery_at_once() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
+    each_store(async |s, b| {
         setup(s, 3).await;
         for i in 0..3 {
             report(s, &format!("node{i}"), NotificationType::ComputeHost).await;
@@ -269,5 +259,6 @@ async fn a_segment_cap_limits_hosts_in_recovery_at_once() {
             .unwrap();
         let third = s.notification_claim_capped("e3", LEASE, 2).await.unwrap();
         assert!(third.is_some(), "{b:?}");
-    }
+    })
+    .await;
 }

@@ -4,67 +4,58 @@
 
 mod common;
 
-use common::{host, page, segment};
+use common::{each_store, host, page, segment, FilterCase};
 use vigil_domain::{RecoveryMethod, SegmentId};
-use vigil_store::testing::test_stores;
-use vigil_store::{
-    HostFilter, HostUpdate, Page, SegmentFilter, SegmentUpdate, SortDir, StoreError,
-};
+use vigil_store::{HostFilter, Page, SegmentFilter, SortDir, StoreError};
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
-    for t in test_stores().await {
-        t.store.migrate().await.unwrap();
-        t.store.migrate().await.unwrap();
-    }
+    each_store(async |s, _| {
+        s.migrate().await.unwrap();
+        s.migrate().await.unwrap();
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn segment_lifecycle() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
+    each_store(async |s, b| {
         let mut new = segment("seg-a");
         new.description = Some("line one\nline two ✓".into());
         let created = s.segment_create(new).await.unwrap();
-        assert_eq!(created.created_at.as_micros() % 1_000_000, 0, "{b:?}");
+        assert_eq!(
+            created.lifecycle.created_at.as_micros() % 1_000_000,
+            0,
+            "{b:?}"
+        );
         assert_eq!(s.segment_get(created.uuid).await.unwrap(), created, "{b:?}");
 
-        let err = s.segment_create(segment("seg-a")).await.unwrap_err();
-        assert!(
-            matches!(err, StoreError::SegmentNameExists(n) if n == "seg-a"),
-            "{b:?}"
+        assert_err!(
+            b,
+            s.segment_create(segment("seg-a")).await,
+            StoreError::SegmentNameExists(n) if n == "seg-a"
         );
 
         let updated = s
-            .segment_update(
-                created.uuid,
-                SegmentUpdate {
-                    enabled: Some(false),
-                    description: Some(None),
-                    recovery_method: Some(RecoveryMethod::RhPriority),
-                    ..Default::default()
-                },
-            )
+            .segment_update(created.uuid, |s| {
+                s.enabled = false;
+                s.description = None;
+                s.recovery_method = RecoveryMethod::RhPriority;
+            })
             .await
             .unwrap();
         assert!(!updated.enabled);
         assert_eq!(updated.description, None);
-        assert!(updated.updated_at.is_some());
+        assert!(updated.lifecycle.updated_at.is_some());
         assert_eq!(s.segment_get(created.uuid).await.unwrap(), updated, "{b:?}");
 
         s.segment_create(segment("seg-b")).await.unwrap();
-        let err = s
-            .segment_update(
-                created.uuid,
-                SegmentUpdate {
-                    name: Some("seg-b".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::SegmentNameExists(_)), "{b:?}");
+        assert_err!(
+            b,
+            s.segment_update(created.uuid, |s| s.name = "seg-b".into())
+                .await,
+            StoreError::SegmentNameExists(_)
+        );
 
         s.segment_delete(created.uuid).await.unwrap();
         assert!(matches!(
@@ -78,14 +69,13 @@ async fn segment_lifecycle() {
             s.segment_delete(missing).await.unwrap_err(),
             StoreError::SegmentNotFound(id) if id == missing
         ));
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn segment_filters_work_including_the_ones_masakari_breaks() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
+    each_store(async |s, b| {
         s.segment_create(segment("one")).await.unwrap();
         let mut two = segment("two");
         two.enabled = false;
@@ -96,43 +86,30 @@ async fn segment_filters_work_including_the_ones_masakari_breaks() {
         let names = |v: Vec<vigil_domain::Segment>| -> Vec<String> {
             v.into_iter().map(|s| s.name).collect()
         };
-        let all = Page::default();
-        let f = SegmentFilter {
-            enabled: Some(false),
-            ..Default::default()
-        };
-        assert_eq!(
-            names(s.segment_list(&f, &all).await.unwrap()),
-            ["two"],
-            "{b:?}"
-        );
-        let f = SegmentFilter {
-            name: Some("one".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            names(s.segment_list(&f, &all).await.unwrap()),
-            ["one"],
-            "{b:?}"
-        );
-        let f = SegmentFilter {
-            recovery_method: Some(RecoveryMethod::ReservedHost),
-            service_type: Some("OTHER".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            names(s.segment_list(&f, &all).await.unwrap()),
-            ["two"],
-            "{b:?}"
-        );
-    }
+        let cases: [FilterCase<SegmentFilter>; 3] = [
+            (|f| f.enabled = Some(false), "two"),
+            (|f| f.name = Some("one".into()), "one"),
+            (
+                |f| {
+                    f.recovery_method = Some(RecoveryMethod::ReservedHost);
+                    f.service_type = Some("OTHER".into());
+                },
+                "two",
+            ),
+        ];
+        for (set, want) in cases {
+            let mut filter = SegmentFilter::default();
+            set(&mut filter);
+            let found = s.segment_list(&filter, &Page::default()).await.unwrap();
+            assert_eq!(names(found), [want], "{b:?} {filter:?}");
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn paging_reaches_every_row_in_every_order() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
+    each_store(async |s, b| {
         for i in 0..23 {
             let mut new = segment(&format!("s{:02}", (i * 7) % 23));
             new.description = (i % 3 == 0).then(|| format!("d{}", i % 4));
@@ -175,38 +152,29 @@ async fn paging_reaches_every_row_in_every_order() {
         let names: Vec<_> = by_name.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["s00", "s01", "s02"], "{b:?}");
 
-        let err = s
-            .segment_list(&SegmentFilter::default(), &page(5, Some(999_999), &[]))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::MarkerNotFound(m) if m == "999999"),
-            "{b:?}"
+        let any = SegmentFilter::default();
+        assert_err!(
+            b,
+            s.segment_list(&any, &page(5, Some(999_999), &[])).await,
+            StoreError::MarkerNotFound(m) if m == "999999"
         );
-        let err = s
-            .segment_list(
-                &SegmentFilter::default(),
-                &page(5, None, &[("foo", SortDir::Asc)]),
-            )
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::InvalidSortKey(k) if k == "foo"),
-            "{b:?}"
+        assert_err!(
+            b,
+            s.segment_list(&any, &page(5, None, &[("foo", SortDir::Asc)])).await,
+            StoreError::InvalidSortKey(k) if k == "foo"
         );
         let none = s
             .segment_list(&SegmentFilter::default(), &page(0, None, &[]))
             .await
             .unwrap();
         assert!(none.is_empty());
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn hosts_are_unique_across_segments_and_scoped_to_theirs() {
-    for t in test_stores().await {
-        let s = &t.store;
-        let b = t.backend;
+    each_store(async |s, b| {
         let a = s.segment_create(segment("a")).await.unwrap();
         let other = s.segment_create(segment("b")).await.unwrap();
         let h = s.host_create(a.uuid, host("compute-1")).await.unwrap();
@@ -221,21 +189,22 @@ async fn hosts_are_unique_across_segments_and_scoped_to_theirs() {
             "{b:?}: host names are case-sensitive"
         );
 
-        let err = s
-            .host_create(other.uuid, host("compute-1"))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::HostNameExists(_)), "{b:?}");
-        let err = s.host_get(other.uuid, h.uuid).await.unwrap_err();
-        assert!(
-            matches!(err, StoreError::HostNotFound { segment, host } if segment == other.uuid && host == h.uuid),
-            "{b:?}"
+        assert_err!(
+            b,
+            s.host_create(other.uuid, host("compute-1")).await,
+            StoreError::HostNameExists(_)
         );
-        let err = s
-            .host_get(SegmentId::new_random(), h.uuid)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::SegmentNotFound(_)), "{b:?}");
+        assert_err!(
+            b,
+            s.host_get(other.uuid, h.uuid).await,
+            StoreError::HostNotFound { segment, host }
+                if segment == other.uuid && host == h.uuid
+        );
+        assert_err!(
+            b,
+            s.host_get(SegmentId::new_random(), h.uuid).await,
+            StoreError::SegmentNotFound(_)
+        );
 
         let mut spare = host("compute-2");
         spare.reserved = true;
@@ -249,33 +218,16 @@ async fn hosts_are_unique_across_segments_and_scoped_to_theirs() {
                 .map(|h| h.name)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(
-            names(HostFilter {
-                reserved: Some(true),
-                ..Default::default()
-            })
-            .await,
-            ["compute-2"],
-            "{b:?}"
-        );
-        assert_eq!(
-            names(HostFilter {
-                name: Some("compute-1".into()),
-                ..Default::default()
-            })
-            .await,
-            ["compute-1"],
-            "{b:?}"
-        );
-        assert_eq!(
-            names(HostFilter {
-                control_attributes: Some("IPMI".into()),
-                ..Default::default()
-            })
-            .await,
-            ["compute-2"],
-            "{b:?}"
-        );
+        let cases: [FilterCase<HostFilter>; 3] = [
+            (|f| f.reserved = Some(true), "compute-2"),
+            (|f| f.name = Some("compute-1".into()), "compute-1"),
+            (|f| f.control_attributes = Some("IPMI".into()), "compute-2"),
+        ];
+        for (set, want) in cases {
+            let mut filter = HostFilter::default();
+            set(&mut filter);
+            assert_eq!(names(filter.clone()).await, [want], "{b:?} {filter:?}");
+        }
         assert!(s
             .host_list(other.uuid, &HostFilter::default(), &Page::default())
             .await
@@ -283,38 +235,28 @@ async fn hosts_are_unique_across_segments_and_scoped_to_theirs() {
             .is_empty());
 
         let renamed = s
-            .host_update(
-                a.uuid,
-                h.uuid,
-                HostUpdate {
-                    name: Some("compute-9".into()),
-                    on_maintenance: Some(true),
-                    host_type: Some(None),
-                    ..Default::default()
-                },
-            )
+            .host_update(a.uuid, h.uuid, |h| {
+                h.name = "compute-9".into();
+                h.on_maintenance = true;
+                h.host_type = None;
+            })
             .await
             .unwrap();
         assert_eq!(renamed.name, "compute-9");
         assert!(renamed.on_maintenance);
         assert_eq!(renamed.host_type, None);
         assert_eq!(s.host_get(a.uuid, h.uuid).await.unwrap(), renamed, "{b:?}");
-        let err = s
-            .host_update(
-                a.uuid,
-                h.uuid,
-                HostUpdate {
-                    name: Some("compute-2".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::HostNameExists(_)), "{b:?}");
+        assert_err!(
+            b,
+            s.host_update(a.uuid, h.uuid, |h| h.name = "compute-2".into())
+                .await,
+            StoreError::HostNameExists(_)
+        );
 
         // Deleting a segment deletes its hosts and frees their names.
         s.segment_delete(a.uuid).await.unwrap();
         assert!(s.host_get_by_name("compute-2").await.is_err());
         s.host_create(other.uuid, host("compute-2")).await.unwrap();
-    }
+    })
+    .await;
 }

@@ -138,8 +138,13 @@ impl<'de, T: Listed + DeserializeOwned> Visitor<'de> for Wrapped<T, List<T>> {
     }
 }
 
-/// `impl Keyed` and `impl Listed` for a resource body.
+/// `impl Keyed` (and, with the plural, `impl Listed`) for a body.
 macro_rules! keys {
+    ($body:ty, $one:literal) => {
+        impl $crate::Keyed for $body {
+            const KEY: &'static str = $one;
+        }
+    };
     ($body:ty, $one:literal, $many:literal) => {
         impl $crate::Keyed for $body {
             const KEY: &'static str = $one;

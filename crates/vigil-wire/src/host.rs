@@ -1,7 +1,7 @@
 //! Hosts: the body Masakari shows (with its segment nested), and the bodies that create and
 //! update one.
 
-use crate::envelope::{keys, Keyed};
+use crate::envelope::keys;
 use crate::field::{present, BoolLike};
 use crate::lifecycle::Lifecycle;
 use crate::segment::SegmentBody;
@@ -39,7 +39,7 @@ impl From<&Host> for HostBody {
             reserved: h.reserved,
             control_attributes: h.control_attributes.clone(),
             on_maintenance: h.on_maintenance,
-            lifecycle: Lifecycle::new(h.created_at, h.updated_at, h.deleted_at, h.deleted),
+            lifecycle: h.lifecycle.into(),
         }
     }
 }
@@ -52,14 +52,20 @@ pub struct CreateHost {
     #[serde(rename = "type")]
     pub host_type: Option<String>,
     pub control_attributes: Option<String>,
+    #[serde(flatten)]
+    pub flags: HostFlags,
+}
+
+keys!(CreateHost, "host");
+
+/// The flags a client may set on a host, at create and at update alike; an absent one is
+/// false on a new host and left as it is on an update.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostFlags {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved: Option<BoolLike>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_maintenance: Option<BoolLike>,
-}
-
-impl Keyed for CreateHost {
-    const KEY: &'static str = "host";
 }
 
 /// The body of `PUT /v1/segments/{id}/hosts/{id}`: only the fields present change;
@@ -81,15 +87,11 @@ pub struct UpdateHost {
         deserialize_with = "present"
     )]
     pub control_attributes: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reserved: Option<BoolLike>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_maintenance: Option<BoolLike>,
+    #[serde(flatten)]
+    pub flags: HostFlags,
 }
 
-impl Keyed for UpdateHost {
-    const KEY: &'static str = "host";
-}
+keys!(UpdateHost, "host");
 
 #[cfg(test)]
 mod tests {
@@ -109,20 +111,16 @@ mod tests {
             control_attributes: Some("SSH".into()),
             reserved: false,
             on_maintenance: true,
-            created_at: Timestamp::from_micros(1_500_000_000_000_000),
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
+            lifecycle: vigil_domain::Lifecycle::created(Timestamp::from_micros(
+                1_500_000_000_000_000,
+            )),
         };
-        let body = Item(HostBody::from(&host));
-        let text = serde_json::to_string(&body).unwrap();
-        assert_eq!(
-            text,
-            format!(
+        crate::assert_round_trip(
+            &Item(HostBody::from(&host)),
+            &format!(
                 r#"{{"host":{{"id":3,"uuid":"5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e","name":"node1","failover_segment_id":"9a0b5e4c-1d2e-4f3a-8b7c-6d5e4f3a2b1c","failover_segment":{SEGMENT},"type":"COMPUTE","reserved":false,"control_attributes":"SSH","on_maintenance":true,"created_at":"2017-07-14T02:40:00.000000","updated_at":null,"deleted_at":null,"deleted":false}}}}"#
-            )
+            ),
         );
-        assert_eq!(serde_json::from_str::<Item<HostBody>>(&text).unwrap(), body);
     }
 
     #[test]
@@ -132,7 +130,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(create.0.host_type, None);
-        assert_eq!(create.0.reserved, Some(BoolLike(true)));
+        assert_eq!(create.0.flags.reserved, Some(BoolLike(true)));
         assert_eq!(
             serde_json::to_string(&create).unwrap(),
             r#"{"host":{"name":"n","type":null,"control_attributes":"x","reserved":true}}"#
@@ -141,6 +139,6 @@ mod tests {
             serde_json::from_str(r#"{"host": {"type": null, "on_maintenance": false}}"#).unwrap();
         assert_eq!(update.0.host_type, Some(None));
         assert_eq!(update.0.control_attributes, None);
-        assert_eq!(update.0.on_maintenance, Some(BoolLike(false)));
+        assert_eq!(update.0.flags.on_maintenance, Some(BoolLike(false)));
     }
 }

@@ -25,7 +25,7 @@ pub use envelope::{Item, Keyed, Link, List, Listed};
 pub use extension::{extensions, Extension};
 pub use fault::{fault_name, Fault, FaultBody};
 pub use field::{BoolLike, FALSE_STRINGS, TRUE_STRINGS};
-pub use host::{CreateHost, HostBody, UpdateHost};
+pub use host::{CreateHost, HostBody, HostFlags, UpdateHost};
 pub use lifecycle::Lifecycle;
 pub use notification::{
     progress_detail, CreateNotification, NotificationBody, ProgressDetailBody, WorkflowStepBody,
@@ -33,3 +33,14 @@ pub use notification::{
 pub use segment::{CreateSegment, SegmentBody, UpdateSegment};
 pub use version::{choices, version_document, versions, Choice, MediaType, VersionEntry};
 pub use vmove::VMoveBody;
+
+/// What every body's test checks: it is sent as `json`, and read back as itself.
+#[cfg(test)]
+fn assert_round_trip<T>(body: &T, json: &str)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let text = serde_json::to_string(body).unwrap();
+    assert_eq!(text, json);
+    assert_eq!(&serde_json::from_str::<T>(&text).unwrap(), body);
+}

@@ -18,18 +18,13 @@ pub struct Lifecycle {
     pub deleted: bool,
 }
 
-impl Lifecycle {
-    pub fn new(
-        created_at: Timestamp,
-        updated_at: Option<Timestamp>,
-        deleted_at: Option<Timestamp>,
-        deleted: bool,
-    ) -> Self {
+impl From<vigil_domain::Lifecycle> for Lifecycle {
+    fn from(l: vigil_domain::Lifecycle) -> Self {
         Self {
-            created_at,
-            updated_at,
-            deleted_at,
-            deleted,
+            created_at: l.created_at,
+            updated_at: l.updated_at,
+            deleted_at: l.deleted_at,
+            deleted: l.deleted,
         }
     }
 }

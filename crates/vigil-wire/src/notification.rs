@@ -1,7 +1,7 @@
 //! Notifications: the report a monitor sends, and the body Masakari shows, with the recovery
 //! workflow's steps from microversion 1.1.
 
-use crate::envelope::{keys, Keyed};
+use crate::envelope::keys;
 use crate::lifecycle::Lifecycle;
 use crate::time;
 use serde::{Deserialize, Serialize};
@@ -47,7 +47,7 @@ impl NotificationBody {
             status: n.status,
             failover_segment_uuid: n.failover_segment_uuid,
             message: n.message.clone(),
-            lifecycle: Lifecycle::new(n.created_at, n.updated_at, n.deleted_at, n.deleted),
+            lifecycle: n.lifecycle.into(),
             recovery_workflow_details: workflow
                 .map(|steps| steps.iter().map(WorkflowStepBody::from).collect()),
         }
@@ -126,9 +126,7 @@ pub struct CreateNotification {
     pub payload: Map<String, Value>,
 }
 
-impl Keyed for CreateNotification {
-    const KEY: &'static str = "notification";
-}
+keys!(CreateNotification, "notification");
 
 #[cfg(test)]
 mod tests {
@@ -149,10 +147,9 @@ mod tests {
             status: NotificationStatus::Running,
             failover_segment_uuid: Some("9a0b5e4c-1d2e-4f3a-8b7c-6d5e4f3a2b1c".parse().unwrap()),
             message: None,
-            created_at: Timestamp::from_micros(1_500_000_001_000_000),
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
+            lifecycle: vigil_domain::Lifecycle::created(Timestamp::from_micros(
+                1_500_000_001_000_000,
+            )),
         }
     }
 
@@ -162,12 +159,7 @@ mod tests {
     fn workflow_details_come_last_and_only_when_asked_for() {
         let n = notification();
         let plain = Item(NotificationBody::from(&n));
-        let text = serde_json::to_string(&plain).unwrap();
-        assert_eq!(text, format!(r#"{{"notification":{{{FIELDS}}}}}"#));
-        assert_eq!(
-            serde_json::from_str::<Item<NotificationBody>>(&text).unwrap(),
-            plain
-        );
+        crate::assert_round_trip(&plain, &format!(r#"{{"notification":{{{FIELDS}}}}}"#));
 
         let steps = [WorkflowStep {
             name: "DisableComputeServiceTask".into(),
@@ -180,16 +172,11 @@ mod tests {
             }],
         }];
         let detailed = Item(NotificationBody::new(&n, Some(&steps)));
-        let text = serde_json::to_string(&detailed).unwrap();
-        assert_eq!(
-            text,
-            format!(
+        crate::assert_round_trip(
+            &detailed,
+            &format!(
                 r#"{{"notification":{{{FIELDS},"recovery_workflow_details":[{{"name":"DisableComputeServiceTask","progress":1.0,"state":"SUCCESS","progress_details":[{{"timestamp":"2017-07-14 02:40:02.000000","progress":"1.0","message":"Disabling compute service on host: 'node1'"}}]}}]}}}}"#
-            )
-        );
-        assert_eq!(
-            serde_json::from_str::<Item<NotificationBody>>(&text).unwrap(),
-            detailed
+            ),
         );
         let empty = NotificationBody::new(&n, Some(&[]));
         assert!(serde_json::to_string(&empty)

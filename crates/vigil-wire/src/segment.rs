@@ -1,6 +1,6 @@
 //! Failover segments: the body Masakari shows, and the bodies that create and update one.
 
-use crate::envelope::{keys, Keyed};
+use crate::envelope::keys;
 use crate::field::{present, BoolLike};
 use crate::lifecycle::Lifecycle;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ impl From<&Segment> for SegmentBody {
             enabled: s.enabled,
             description: s.description.clone(),
             recovery_method: s.recovery_method,
-            lifecycle: Lifecycle::new(s.created_at, s.updated_at, s.deleted_at, s.deleted),
+            lifecycle: s.lifecycle.into(),
         }
     }
 }
@@ -50,9 +50,7 @@ pub struct CreateSegment {
     pub enabled: Option<BoolLike>,
 }
 
-impl Keyed for CreateSegment {
-    const KEY: &'static str = "segment";
-}
+keys!(CreateSegment, "segment");
 
 /// The body of `PUT /v1/segments/{id}`: only the fields present change.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -75,9 +73,7 @@ pub struct UpdateSegment {
     pub enabled: Option<BoolLike>,
 }
 
-impl Keyed for UpdateSegment {
-    const KEY: &'static str = "segment";
-}
+keys!(UpdateSegment, "segment");
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -94,10 +90,10 @@ pub(crate) mod tests {
             enabled: true,
             description: None,
             recovery_method: RecoveryMethod::ReservedHost,
-            created_at: Timestamp::from_micros(1_500_000_000_000_000),
-            updated_at: Some(Timestamp::from_micros(1_500_000_001_000_000)),
-            deleted_at: None,
-            deleted: false,
+            lifecycle: vigil_domain::Lifecycle {
+                updated_at: Some(Timestamp::from_micros(1_500_000_001_000_000)),
+                ..vigil_domain::Lifecycle::created(Timestamp::from_micros(1_500_000_000_000_000))
+            },
         }
     }
 
@@ -106,10 +102,7 @@ pub(crate) mod tests {
     #[test]
     fn a_segment_round_trips_in_masakari_order() {
         let body = Item(SegmentBody::from(&segment()));
-        let text = serde_json::to_string(&body).unwrap();
-        assert_eq!(text, format!(r#"{{"segment":{SEGMENT}}}"#));
-        let back: Item<SegmentBody> = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, body);
+        crate::assert_round_trip(&body, &format!(r#"{{"segment":{SEGMENT}}}"#));
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl From<&VMove> for VMoveBody {
             vmove_type: m.vmove_type,
             status: m.status,
             message: m.message.clone(),
-            lifecycle: Lifecycle::new(v.created_at, v.updated_at, v.deleted_at, v.deleted),
+            lifecycle: v.lifecycle.into(),
         }
     }
 }
@@ -59,35 +59,28 @@ mod tests {
 
     #[test]
     fn a_vmove_round_trips_in_masakari_order() {
+        let started = Timestamp::from_micros(1_500_000_000_000_000);
+        let movement = InstanceMove {
+            instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
+            instance_name: "vm1".into(),
+            source_host: Some("node1".into()),
+            dest_host: None,
+            start_time: Some(started),
+            end_time: None,
+            vmove_type: VMoveType::Evacuation,
+            status: VMoveStatus::Ongoing,
+            message: None,
+        };
         let v = VMove {
             id: 1,
             uuid: "3e8e34c9-0b0a-4a30-9a1a-5f6c5f6c3e8e".parse().unwrap(),
             notification_uuid: "0b0a5f6c-3e8e-4a30-9a1a-5f6c3e8e34c9".parse().unwrap(),
-            movement: InstanceMove {
-                instance_uuid: "5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e".into(),
-                instance_name: "vm1".into(),
-                source_host: Some("node1".into()),
-                dest_host: None,
-                start_time: Some(Timestamp::from_micros(1_500_000_000_000_000)),
-                end_time: None,
-                vmove_type: VMoveType::Evacuation,
-                status: VMoveStatus::Ongoing,
-                message: None,
-            },
-            created_at: Timestamp::from_micros(1_500_000_000_000_000),
-            updated_at: None,
-            deleted_at: None,
-            deleted: false,
+            movement,
+            lifecycle: vigil_domain::Lifecycle::created(started),
         };
-        let body = Item(VMoveBody::from(&v));
-        let text = serde_json::to_string(&body).unwrap();
-        assert_eq!(
-            text,
-            r#"{"vmove":{"id":1,"uuid":"3e8e34c9-0b0a-4a30-9a1a-5f6c5f6c3e8e","notification_uuid":"0b0a5f6c-3e8e-4a30-9a1a-5f6c3e8e34c9","instance_uuid":"5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e","instance_name":"vm1","source_host":"node1","dest_host":null,"start_time":"2017-07-14T02:40:00.000000","end_time":null,"type":"evacuation","status":"ongoing","message":null,"created_at":"2017-07-14T02:40:00.000000","updated_at":null,"deleted_at":null,"deleted":false}}"#
-        );
-        assert_eq!(
-            serde_json::from_str::<Item<VMoveBody>>(&text).unwrap(),
-            body
+        crate::assert_round_trip(
+            &Item(VMoveBody::from(&v)),
+            r#"{"vmove":{"id":1,"uuid":"3e8e34c9-0b0a-4a30-9a1a-5f6c5f6c3e8e","notification_uuid":"0b0a5f6c-3e8e-4a30-9a1a-5f6c3e8e34c9","instance_uuid":"5f6c3e8e-34c9-4a30-9a1a-0b0a5f6c3e8e","instance_name":"vm1","source_host":"node1","dest_host":null,"start_time":"2017-07-14T02:40:00.000000","end_time":null,"type":"evacuation","status":"ongoing","message":null,"created_at":"2017-07-14T02:40:00.000000","updated_at":null,"deleted_at":null,"deleted":false}}"#,
         );
         let empty: List<VMoveBody> = serde_json::from_str(r#"{"vmoves": []}"#).unwrap();
         assert_eq!(serde_json::to_string(&empty).unwrap(), r#"{"vmoves":[]}"#);

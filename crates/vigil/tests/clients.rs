@@ -7,19 +7,14 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::Vigil;
+use support::{succeeded, Vigil};
 
 /// The virtualenv with the pinned clients, created on first use (tests/clients/venv.sh).
 fn clients_venv() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/venv.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("run tests/clients/venv.sh");
-    assert!(
-        out.status.success(),
-        "installing the Python clients failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::new("bash").arg(script),
+        "installing the Python clients (tests/clients/venv.sh)",
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
@@ -64,6 +59,12 @@ impl Clients {
         cmd
     }
 
+    /// Runs `openstack <line> -f json`, the line split at spaces (none of its arguments has
+    /// one), and parses its output.
+    fn osc_line(&self, line: &str) -> Value {
+        self.osc_json(&line.split(' ').collect::<Vec<_>>())
+    }
+
     /// Runs `openstack <args…> -f json` and parses its output; panics with stderr on failure.
     fn osc_json(&self, args: &[&str]) -> Value {
         let out = self.osc(args, true);
@@ -77,31 +78,20 @@ impl Clients {
         if json {
             cmd.args(["-f", "json"]);
         }
-        let out = cmd.output().expect("run openstack");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "openstack {args:?} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        let out = succeeded(&mut cmd, &format!("openstack {args:?}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Runs a Python snippet with openstacksdk connected to the `vigil` cloud as `conn`.
     fn sdk(&self, body: &str) -> Value {
         let script =
             format!("import json, openstack\nconn = openstack.connect(cloud='vigil')\n{body}\n");
-        let out = self
-            .command("python")
-            .args(["-c", &script])
-            .output()
-            .expect("run python");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "openstacksdk snippet failed:\n{body}\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        let mut python = self.command("python");
+        let out = succeeded(
+            python.args(["-c", &script]),
+            &format!("openstacksdk snippet\n{body}\n"),
         );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         serde_json::from_str(stdout.trim())
             .unwrap_or_else(|e| panic!("snippet printed non-JSON ({e}): {stdout}"))
     }
@@ -147,63 +137,35 @@ fn openstack_cli_segments_hosts_notifications() {
     let shown = c.osc_json(&["segment", "show", &seg_uuid]);
     assert_eq!(shown["uuid"], seg_uuid.as_str());
 
-    let updated = c.osc_json(&[
-        "segment",
-        "update",
-        "--name",
-        "seg-b",
-        "--recovery_method",
-        "reserved_host",
-        &seg_uuid,
-    ]);
+    let updated = c.osc_line(&format!(
+        "segment update --name seg-b --recovery_method reserved_host {seg_uuid}"
+    ));
     assert_eq!(updated["name"], "seg-b");
     assert_eq!(updated["recovery_method"], "reserved_host");
 
     // Hosts: no compute endpoint is configured, so names are not checked against Nova here.
-    let host = c.osc_json(&[
-        "segment", "host", "create", "compute1", "COMPUTE", "SSH", &seg_uuid,
-    ]);
+    let host = c.osc_line(&format!(
+        "segment host create compute1 COMPUTE SSH {seg_uuid}"
+    ));
     assert_eq!(host["name"], "compute1");
     assert_eq!(host["type"], "COMPUTE");
     assert_eq!(host["control_attributes"], "SSH");
     assert_eq!(host["failover_segment_id"], seg_uuid.as_str());
     let host_uuid = host["uuid"].as_str().unwrap().to_owned();
-    let spare = c.osc_json(&[
-        "segment",
-        "host",
-        "create",
-        "--reserved",
-        "True",
-        "compute2",
-        "COMPUTE",
-        "SSH",
-        &seg_uuid,
-    ]);
+    let spare = c.osc_line(&format!(
+        "segment host create --reserved True compute2 COMPUTE SSH {seg_uuid}"
+    ));
     assert_eq!(spare["reserved"], true);
 
     let hosts = c.osc_json(&["segment", "host", "list", &seg_uuid]);
     assert_eq!(hosts.as_array().unwrap().len(), 2);
 
-    let maint = c.osc_json(&[
-        "segment",
-        "host",
-        "update",
-        "--on_maintenance",
-        "True",
-        &seg_uuid,
-        &host_uuid,
-    ]);
-    assert_eq!(maint["on_maintenance"], true);
-    let back = c.osc_json(&[
-        "segment",
-        "host",
-        "update",
-        "--on_maintenance",
-        "False",
-        &seg_uuid,
-        &host_uuid,
-    ]);
-    assert_eq!(back["on_maintenance"], false);
+    for (flag, on) in [("True", true), ("False", false)] {
+        let updated = c.osc_line(&format!(
+            "segment host update --on_maintenance {flag} {seg_uuid} {host_uuid}"
+        ));
+        assert_eq!(updated["on_maintenance"], on);
+    }
 
     // A host failure report, as masakari-monitors send it.
     let payload = r#"{"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}"#;
@@ -224,24 +186,15 @@ fn openstack_cli_segments_hosts_notifications() {
     let notifications = c.osc_json(&["notification", "list"]);
     assert_eq!(notifications.as_array().unwrap().len(), 1);
 
-    let v10 = c.osc_json(&[
-        "--os-ha-api-version",
-        "1.0",
-        "notification",
-        "show",
-        &n_uuid,
-    ]);
-    assert_eq!(v10["notification_uuid"], n_uuid.as_str());
-    assert!(v10.get("recovery_workflow_details").is_none(), "{v10}");
-    let v13 = c.osc_json(&[
-        "--os-ha-api-version",
-        "1.3",
-        "notification",
-        "show",
-        &n_uuid,
-    ]);
-    assert_eq!(v13["notification_uuid"], n_uuid.as_str());
-    assert!(v13.get("recovery_workflow_details").is_some(), "{v13}");
+    // The workflow details come with microversion 1.1.
+    for (version, details) in [("1.0", false), ("1.3", true)] {
+        let shown = c.osc_line(&format!(
+            "--os-ha-api-version {version} notification show {n_uuid}"
+        ));
+        assert_eq!(shown["notification_uuid"], n_uuid.as_str());
+        let has = shown.get("recovery_workflow_details").is_some();
+        assert_eq!(has, details, "{shown}");
+    }
 
     let vmoves = c.osc_json(&["notification", "vmove", "list", &n_uuid]);
     assert_eq!(vmoves, Value::Array(vec![]));
@@ -264,9 +217,7 @@ fn openstack_cli_deletes_cascade() {
     let c = Clients::new(&vigil, dir.path());
     let seg = c.osc_json(&["segment", "create", "seg-del", "auto", "COMPUTE"]);
     let seg_uuid = seg["uuid"].as_str().unwrap().to_owned();
-    let host = c.osc_json(&[
-        "segment", "host", "create", "node9", "COMPUTE", "x", &seg_uuid,
-    ]);
+    let host = c.osc_line(&format!("segment host create node9 COMPUTE x {seg_uuid}"));
     let host_uuid = host["uuid"].as_str().unwrap().to_owned();
     c.osc(&["segment", "host", "delete", &seg_uuid, &host_uuid], false);
     assert_eq!(

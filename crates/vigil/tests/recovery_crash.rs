@@ -19,17 +19,16 @@ use support::lab::{LabTest, HOST_STEPS, WITHIN};
 /// notification still ends `finished`, and every server was evacuated exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_killed_at_every_step_is_taken_over() -> anyhow::Result<()> {
-    let Some(mut t) = LabTest::start("an_engine_killed_at_every_step_is_taken_over").await? else {
-        return Ok(());
-    };
-    let Some(db) = vigil_store::testing::server(vigil_store::Backend::Postgres).await else {
+    let test = "an_engine_killed_at_every_step_is_taken_over";
+    let quick = [
+        ("VIGIL_ENGINE__LEASE_SECS", "3"),
+        ("VIGIL_ENGINE__POLL_INTERVAL_MS", "200"),
+    ];
+    let Some((mut t, _db)) = LabTest::start_on_postgres(test, &quick).await? else {
         return Ok(());
     };
     let victim = t.env.computes[2].clone();
     let crash_file = t.path("crash-at");
-    t.set("VIGIL_DATABASE__URL", db.url.clone());
-    t.set("VIGIL_ENGINE__LEASE_SECS", "3");
-    t.set("VIGIL_ENGINE__POLL_INTERVAL_MS", "200");
     t.set("VIGIL_CRASH_FILE", crash_file.to_string_lossy());
     let (_api_proc, api) = t.vigil("api", &[]);
     let hosts: Vec<(&str, bool)> = t.computes().into_iter().map(|h| (h, false)).collect();
@@ -77,17 +76,16 @@ async fn an_engine_killed_at_every_step_is_taken_over() -> anyhow::Result<()> {
 /// ran exactly once — no notification was processed twice, by one engine or by both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_engines_share_twenty_host_failures() -> anyhow::Result<()> {
-    let Some(mut t) = LabTest::start("two_engines_share_twenty_host_failures").await? else {
-        return Ok(());
-    };
-    let Some(db) = vigil_store::testing::server(vigil_store::Backend::Postgres).await else {
+    // Every host of the segment fails: the partition gate and the cap would hold them back.
+    let ungated = [
+        ("VIGIL_ENGINE__HOST__MASS_FAILURE_SHARE", "1.0"),
+        ("VIGIL_ENGINE__SEGMENT_RECOVERY_CAP", "0"),
+    ];
+    let test = "two_engines_share_twenty_host_failures";
+    let Some((t, db)) = LabTest::start_on_postgres(test, &ungated).await? else {
         return Ok(());
     };
     let ghosts = t.lab.ghosts(20).await?;
-    t.set("VIGIL_DATABASE__URL", db.url.clone());
-    // Every host of the segment fails: the partition gate and the cap would hold them back.
-    t.set("VIGIL_ENGINE__HOST__MASS_FAILURE_SHARE", "1.0");
-    t.set("VIGIL_ENGINE__SEGMENT_RECOVERY_CAP", "0");
     let (_api_proc, api) = t.vigil("api", &[]);
     let hosts: Vec<(&str, bool)> = ghosts.iter().map(|h| (h.as_str(), false)).collect();
     api.segment("auto", &hosts).await?;

@@ -195,11 +195,11 @@ async fn reserved_segment(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_start_starts_a_tier_after_the_one_before_is_active() -> anyhow::Result<()> {
     let test = "tiered_start_starts_a_tier_after_the_one_before_is_active";
-    let Some(mut t) = LabTest::start(test).await? else {
+    let tiered = ("VIGIL_ENGINE__HOST__START_IN_TIERS", "true");
+    let Some(t) = LabTest::start_with(test, &[tiered]).await? else {
         return Ok(());
     };
     let victim = t.env.computes[1].clone();
-    t.set("VIGIL_ENGINE__HOST__START_IN_TIERS", "true");
     let (_vigil, api, _) = t.serve(&[]).await?;
     let tiers = [("gold", "10"), ("silver-a", "5"), ("silver-b", "5")];
     let specs = tiers
@@ -270,12 +270,11 @@ async fn start_action(t: &LabTest, id: &ServerId) -> anyhow::Result<(String, Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn safety_gates_hold_back_a_partition_and_a_nova_without_schedulers() -> anyhow::Result<()> {
     let test = "safety_gates_hold_back_a_partition_and_a_nova_without_schedulers";
-    let Some(mut t) = LabTest::start(test).await? else {
+    // A gate's refusal is final here, not retried.
+    let Some(t) = LabTest::start_with(test, &[("VIGIL_ENGINE__MAX_ATTEMPTS", "1")]).await? else {
         return Ok(());
     };
     let ghosts = t.lab.ghosts(6).await?;
-    // A gate's refusal is final here, not retried.
-    t.set("VIGIL_ENGINE__MAX_ATTEMPTS", "1");
     let (_vigil, api) = t.vigil("serve", &[]);
     let hosts: Vec<(&str, bool)> = ghosts.iter().map(|h| (h.as_str(), false)).collect();
     let partitioned = api.segment("auto", &hosts[..3]).await?;

@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::json;
 use std::time::Duration;
-use support::lab::{restoring, LabTest, WITHIN};
+use support::lab::{restoring, LabTest, NO_DUPLICATE_WINDOW, WITHIN};
 use vigil_lab::ServerId;
 
 /// Instance failure: an HA-enabled server put in error behind the engine's back is restarted
@@ -16,13 +16,16 @@ use vigil_lab::ServerId;
 /// migration. A server without the HA key is left alone, and other event pairs are ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instance_failure_restarts_then_relocates() -> anyhow::Result<()> {
-    let Some(mut t) = LabTest::start("instance_failure_restarts_then_relocates").await? else {
+    // Two failures of one server within seconds are two reports, not a duplicate.
+    let settings = [
+        ("VIGIL_ENGINE__INSTANCE__RESTART_BUDGET", "1"),
+        NO_DUPLICATE_WINDOW,
+    ];
+    let test = "instance_failure_restarts_then_relocates";
+    let Some(t) = LabTest::start_with(test, &settings).await? else {
         return Ok(());
     };
     let home = t.env.computes[0].clone();
-    t.set("VIGIL_ENGINE__INSTANCE__RESTART_BUDGET", "1");
-    // Two failures of one server within seconds are two reports, not a duplicate.
-    t.set("VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL", "0");
     let (_vigil, api, _) = t.serve(&[]).await?;
     let servers = t
         .boot(vec![

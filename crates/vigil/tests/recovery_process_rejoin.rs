@@ -8,9 +8,8 @@
 mod support;
 
 use reqwest::Method;
-use serde_json::json;
 use std::time::{Duration, Instant};
-use support::lab::{restoring, LabTest, WITHIN};
+use support::lab::{restoring, LabTest, NO_DUPLICATE_WINDOW, WITHIN};
 
 /// Process failure: nova-compute stopped → the compute service is disabled with the reason and
 /// the host is in maintenance; a non-critical process → finished, host left in service.
@@ -29,19 +28,10 @@ async fn process_failure_disables_only_for_critical_processes() -> anyhow::Resul
             let view = api.wait_ended(nid, WITHIN).await?;
             assert_eq!(view["notification"]["status"], "finished", "{view}");
         }
-        let hosts = api
-            .call(Method::GET, &format!("/segments/{sid}/hosts"), None)
-            .await?;
-        let maintenance = |name: &str| {
-            hosts["hosts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|h| h["name"] == name)
-                .map(|h| h["on_maintenance"].clone())
-        };
-        assert_eq!(maintenance(critical), Some(json!(true)));
-        assert_eq!(maintenance(other), Some(json!(false)));
+        for (name, maintenance) in [(critical, true), (other, false)] {
+            let host = api.host(&sid, name).await?;
+            assert_eq!(host["on_maintenance"], maintenance, "{host}");
+        }
         let svc = t.cloud.compute_service(critical).await?;
         assert_eq!(svc.status, "disabled", "{svc:?}");
         assert!(
@@ -67,12 +57,14 @@ async fn process_failure_disables_only_for_critical_processes() -> anyhow::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flow_failing_while_nova_is_away_is_retried() -> anyhow::Result<()> {
     let test = "a_flow_failing_while_nova_is_away_is_retried";
-    let Some(mut t) = LabTest::start(test).await? else {
+    let patient = [
+        ("VIGIL_ENGINE__RETRY_BACKOFF_SECS", "1"),
+        ("VIGIL_ENGINE__MAX_ATTEMPTS", "20"),
+    ];
+    let Some(t) = LabTest::start_with(test, &patient).await? else {
         return Ok(());
     };
     let host = t.env.computes[2].clone();
-    t.set("VIGIL_ENGINE__RETRY_BACKOFF_SECS", "1");
-    t.set("VIGIL_ENGINE__MAX_ATTEMPTS", "20");
     let (_vigil, api, _) = t.serve(&[]).await?;
 
     t.lab.stop_service("nova-api").await?;
@@ -109,14 +101,17 @@ async fn a_flow_failing_while_nova_is_away_is_retried() -> anyhow::Result<()> {
 /// host is recovered like the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recovered_host_rejoins_and_can_fail_again() -> anyhow::Result<()> {
-    let Some(mut t) = LabTest::start("a_recovered_host_rejoins_and_can_fail_again").await? else {
+    // The second failure repeats the first report's payload within the default window.
+    let settings = [
+        ("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true"),
+        ("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2"),
+        NO_DUPLICATE_WINDOW,
+    ];
+    let test = "a_recovered_host_rejoins_and_can_fail_again";
+    let Some(t) = LabTest::start_with(test, &settings).await? else {
         return Ok(());
     };
     let victim = t.env.computes[0].clone();
-    t.set("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true");
-    t.set("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2");
-    // The second failure repeats the first report's payload within the default window.
-    t.set("VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL", "0");
     let (_vigil, api, sid) = t.serve(&[]).await?;
     let first = t.boot(vec![t.server_on("rejoin-1", &victim)]).await?;
     let second = std::cell::RefCell::new(Vec::new());
@@ -125,13 +120,7 @@ async fn a_recovered_host_rejoins_and_can_fail_again() -> anyhow::Result<()> {
         let view = api.wait_ended(&nid, WITHIN).await?;
         assert_eq!(view["notification"]["status"], "finished", "{view}");
         t.lab.restart_host_fenced(&victim).await?;
-        let back = api
-            .report(
-                "COMPUTE_HOST",
-                &victim,
-                json!({"event": "STARTED", "host_status": "NORMAL", "cluster_status": "ONLINE"}),
-            )
-            .await?;
+        let back = api.report_host_back(&victim).await?;
         let view = api.wait_ended(&back, WITHIN).await?;
         assert_eq!(view["notification"]["status"], "finished", "{view}");
         let svc = t

@@ -1,13 +1,13 @@
 //! `/v1/segments/{id}/hosts`: the hosts of a segment.
 
-use super::params::{list_body, Params};
-use super::{ok, parse_id, read, schemas, segment_id};
+use super::params::{listed, Params};
+use super::{ok, parse_id, read, replace, schemas, segment_id};
 use crate::error::ApiError;
 use crate::routes::{json_response, Call};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use vigil_domain::HostId;
-use vigil_store::{HostFilter, HostUpdate, NewHost};
+use vigil_domain::{Host, HostId};
+use vigil_store::{HostFilter, NewHost};
 use vigil_wire::{CreateHost, HostBody, Item, UpdateHost};
 
 fn host_id(segment: &str, raw: &str) -> Result<HostId, ApiError> {
@@ -41,8 +41,7 @@ async fn check_compute(call: &Call<'_>, name: &str) -> Result<(), ApiError> {
 pub async fn host_list(call: &Call<'_>, segment: &str) -> Result<Response, ApiError> {
     call.authorize("os_masakari_api:os-hosts:index")?;
     let seg = segment_id(segment)?;
-    let params = Params::of(call);
-    let page = params.page()?;
+    let (params, page) = Params::paged(call)?;
     let filter = HostFilter {
         host_type: params.text("type"),
         on_maintenance: params.strict_bool("on_maintenance")?,
@@ -51,10 +50,8 @@ pub async fn host_list(call: &Call<'_>, segment: &str) -> Result<Response, ApiEr
         control_attributes: params.text("control_attributes"),
     };
     let rows = call.st.store.host_list(seg, &filter, &page).await?;
-    let last = rows.last().map(|h| h.id);
-    let items = rows.iter().map(HostBody::from).collect();
     let path = format!("segments/{seg}/hosts");
-    Ok(ok(&list_body(call, &path, items, last, &page)))
+    Ok(listed(call, &path, &rows, HostBody::from, |h| h.id, &page))
 }
 
 pub async fn host_create(call: &Call<'_>, segment: &str) -> Result<Response, ApiError> {
@@ -68,8 +65,8 @@ pub async fn host_create(call: &Call<'_>, segment: &str) -> Result<Response, Api
         name: h.name,
         host_type: h.host_type,
         control_attributes: h.control_attributes,
-        reserved: h.reserved.is_some_and(|b| b.0),
-        on_maintenance: h.on_maintenance.is_some_and(|b| b.0),
+        reserved: h.flags.reserved.is_some_and(|b| b.0),
+        on_maintenance: h.flags.on_maintenance.is_some_and(|b| b.0),
     };
     let host = call.st.store.host_create(seg, new).await?;
     Ok(json_response(
@@ -96,14 +93,17 @@ pub async fn host_update(call: &Call<'_>, segment: &str, id: &str) -> Result<Res
             check_compute(call, name).await?;
         }
     }
-    let update = HostUpdate {
-        name: h.name,
-        host_type: h.host_type,
-        control_attributes: h.control_attributes,
-        reserved: h.reserved.map(|b| b.0),
-        on_maintenance: h.on_maintenance.map(|b| b.0),
+    let change = |host: &mut Host| {
+        replace(&mut host.name, h.name);
+        replace(&mut host.host_type, h.host_type);
+        replace(&mut host.control_attributes, h.control_attributes);
+        replace(&mut host.reserved, h.flags.reserved.map(|b| b.0));
+        replace(
+            &mut host.on_maintenance,
+            h.flags.on_maintenance.map(|b| b.0),
+        );
     };
-    let host = call.st.store.host_update(seg, hid, update).await?;
+    let host = call.st.store.host_update(seg, hid, change).await?;
     Ok(ok(&Item(HostBody::from(&host))))
 }
 

@@ -46,16 +46,19 @@ fn parse_id<T: std::str::FromStr>(
     raw.parse().map_err(|_| not_found())
 }
 
+/// Masakari's update: a field the body has replaces the record's.
+fn replace<T>(field: &mut T, from_body: Option<T>) {
+    if let Some(value) = from_body {
+        *field = value;
+    }
+}
+
 fn segment_id(raw: &str) -> Result<SegmentId, ApiError> {
-    parse_id(raw, || {
-        ApiError::not_found(format!("No failover segment with id {raw}."))
-    })
+    parse_id(raw, || ApiError::no_such("failover segment", raw))
 }
 
 fn notification_id(raw: &str) -> Result<NotificationId, ApiError> {
-    parse_id(raw, || {
-        ApiError::not_found(format!("No notification with id {raw}."))
-    })
+    parse_id(raw, || ApiError::no_such("notification", raw))
 }
 
 fn ok<T: Serialize>(body: &T) -> Response {

@@ -1,6 +1,6 @@
 //! `/v1/notifications`: monitors' failure reports, and the vmoves (1.3) of a host recovery.
 
-use super::params::{list_body, Params};
+use super::params::{listed, nothing_listed, Params};
 use super::{checked, notification_id, ok, parse_id, read, schemas};
 use crate::error::ApiError;
 use crate::microversion::Version;
@@ -10,12 +10,11 @@ use axum::response::Response;
 use serde_json::Value;
 use vigil_domain::{NotificationId, NotificationType, VMoveId};
 use vigil_store::{NewNotification, NotificationFilter, StoreError, VMoveFilter};
-use vigil_wire::{CreateNotification, Item, List, NotificationBody, VMoveBody};
+use vigil_wire::{CreateNotification, Item, NotificationBody, VMoveBody};
 
 pub async fn notification_list(call: &Call<'_>) -> Result<Response, ApiError> {
     call.authorize("os_masakari_api:notifications:index")?;
-    let params = Params::of(call);
-    let page = params.page()?;
+    let (params, page) = Params::paged(call)?;
     let mut filter = NotificationFilter {
         status: params.text("status"),
         notification_type: params.text("type"),
@@ -27,17 +26,14 @@ pub async fn notification_list(call: &Call<'_>) -> Result<Response, ApiError> {
                 .ok_or_else(|| ApiError::bad_request("Invalid generated-since value"))?,
         );
     }
-    if let Some(h) = params.get("source_host_uuid") {
-        match h.parse() {
-            Ok(h) => filter.source_host_uuid = Some(h),
-            // Not a UUID, so no host's: nothing matches.
-            Err(_) => return Ok(ok(&List::<NotificationBody>::default())),
-        }
-    }
+    // Not a UUID, so no host's: nothing matches.
+    let Ok(host) = params.parsed("source_host_uuid") else {
+        return Ok(nothing_listed::<NotificationBody>());
+    };
+    filter.source_host_uuid = host;
     let rows = call.st.store.notification_list(&filter, &page).await?;
-    let last = rows.last().map(|n| n.id);
-    let items = rows.iter().map(NotificationBody::from).collect();
-    Ok(ok(&list_body(call, "notifications", items, last, &page)))
+    let show = NotificationBody::from;
+    Ok(listed(call, "notifications", &rows, show, |n| n.id, &page))
 }
 
 pub async fn notification_create(call: &Call<'_>) -> Result<Response, ApiError> {
@@ -110,25 +106,20 @@ async fn host_notification(call: &Call<'_>, id: &str) -> Result<NotificationId, 
 pub async fn vmove_list(call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
     call.authorize("os_masakari_api:vmoves:index")?;
     let nid = host_notification(call, id).await?;
-    let params = Params::of(call);
-    let page = params.page()?;
+    let (params, page) = Params::paged(call)?;
     let filter = VMoveFilter {
         status: params.text("status"),
         vmove_type: params.text("type"),
     };
     let rows = call.st.store.vmove_list(nid, &filter, &page).await?;
-    let last = rows.last().map(|v| v.id);
-    let items = rows.iter().map(VMoveBody::from).collect();
     let path = format!("notifications/{nid}/vmoves");
-    Ok(ok(&list_body(call, &path, items, last, &page)))
+    Ok(listed(call, &path, &rows, VMoveBody::from, |v| v.id, &page))
 }
 
 pub async fn vmove_show(call: &Call<'_>, id: &str, vmove: &str) -> Result<Response, ApiError> {
     call.authorize("os_masakari_api:vmoves:detail")?;
     host_notification(call, id).await?;
-    let vid: VMoveId = parse_id(vmove, || {
-        ApiError::not_found(format!("No vm move with id {vmove}."))
-    })?;
+    let vid: VMoveId = parse_id(vmove, || ApiError::no_such("vm move", vmove))?;
     let v = call.st.store.vmove_get(vid).await?;
     Ok(ok(&Item(VMoveBody::from(&v))))
 }

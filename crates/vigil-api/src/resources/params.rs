@@ -3,8 +3,12 @@
 
 use crate::error::ApiError;
 use crate::routes::Call;
+use axum::response::Response;
+use serde::Serialize;
 use vigil_store::{Page, SortDir};
-use vigil_wire::{Link, List};
+use vigil_wire::{Link, List, Listed};
+
+use super::ok;
 
 /// Masakari's `osapi_max_limit`.
 const MAX_LIMIT: u32 = 1000;
@@ -15,6 +19,13 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     pub fn of(call: &Call<'_>) -> Self {
         Self(call.params())
+    }
+
+    /// The parameters of a list, and the page they ask for.
+    pub fn paged(call: &Call<'_>) -> Result<(Self, Page), ApiError> {
+        let params = Self::of(call);
+        let page = params.page()?;
+        Ok((params, page))
     }
 
     /// The last value of `key`, as Masakari's webob reads a repeated parameter.
@@ -29,6 +40,14 @@ impl Params {
     /// The last value of `key`, owned, for a filter.
     pub fn text(&self, key: &str) -> Option<String> {
         self.get(key).map(str::to_owned)
+    }
+
+    /// The last value of `key` read as a `T`: `Err` for one that is not a `T`, which no row
+    /// can have (Masakari compares the raw string, and finds nothing).
+    pub fn parsed<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, NoMatch> {
+        self.get(key)
+            .map(|raw| raw.parse().map_err(|_| NoMatch))
+            .transpose()
     }
 
     /// oslo's `bool_from_string(strict=True)`.
@@ -110,18 +129,29 @@ fn parse_dir(v: &str) -> Result<SortDir, ApiError> {
     }
 }
 
-/// A list body, with a `next` link when the page is full (Masakari has none; clients ignore
-/// it, and without it nothing past the first page was reachable by hand). `path` is the
-/// collection's path below `/v1/`, `last_id` the id of the last row.
-pub fn list_body<T>(
+/// A filter value no row can have.
+pub struct NoMatch;
+
+/// The answer to a list no row matches.
+pub fn nothing_listed<B: Listed + Serialize>() -> Response {
+    ok(&List::<B>::default())
+}
+
+/// The answer to a list: a page of `rows`, each shown as `show` makes it, with a `next` link
+/// when the page is full (Masakari has none; clients ignore it, and without it nothing past
+/// the first page was reachable by hand). `path` is the collection's path below `/v1/`; `id`
+/// reads a row's integer id, the marker.
+pub fn listed<'r, R, B: Listed + Serialize>(
     call: &Call<'_>,
     path: &str,
-    items: Vec<T>,
-    last_id: Option<i64>,
+    rows: &'r [R],
+    show: impl Fn(&'r R) -> B,
+    id: impl Fn(&R) -> i64,
     page: &Page,
-) -> List<T> {
+) -> Response {
+    let items: Vec<B> = rows.iter().map(show).collect();
     let full = page.limit > 0 && items.len() as u32 == page.limit;
-    let links = match (full, last_id) {
+    let links = match (full, rows.last().map(id)) {
         (true, Some(last)) => {
             let mut q = form_urlencoded::Serializer::new(String::new());
             for (k, v) in call.params() {
@@ -136,5 +166,5 @@ pub fn list_body<T>(
         }
         _ => None,
     };
-    List { items, links }
+    ok(&List { items, links })
 }

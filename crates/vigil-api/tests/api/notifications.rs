@@ -10,10 +10,7 @@ async fn notifications_and_vmoves() {
     for t in test_stores().await {
         let api = Api::new(&t);
         let b = t.backend;
-        let seg = api.segment("seg").await;
-        let sid = seg["uuid"].as_str().unwrap();
-        let host = api.host(sid, "node1").await;
-        let hid = host["uuid"].as_str().unwrap();
+        let (sid, hid) = api.segment_with_host("seg", "node1").await;
 
         let r = api.post("/v1/notifications", host_down("nodeX")).await;
         assert_eq!(
@@ -121,15 +118,21 @@ async fn notifications_and_vmoves() {
         // vmoves.
         let r = api.get(&format!("/v1/notifications/{nid}/vmoves")).await;
         assert_eq!(r.json(), json!({"vmoves": []}));
-        let r = api.get(&format!("/v1/notifications/{vm_id}/vmoves")).await;
-        assert_eq!(
-            r.fault("badRequest"),
-            format!("This notification {vm_id} without vm moves.")
-        );
-        let r = api
-            .get(&format!("/v1/notifications/{nid}/vmoves/nope"))
-            .await;
-        assert_eq!(r.fault("itemNotFound"), "No vm move with id nope.");
+        let refused = [
+            (
+                format!("/v1/notifications/{vm_id}/vmoves"),
+                "badRequest",
+                format!("This notification {vm_id} without vm moves."),
+            ),
+            (
+                format!("/v1/notifications/{nid}/vmoves/nope"),
+                "itemNotFound",
+                "No vm move with id nope.".to_owned(),
+            ),
+        ];
+        for (path, fault, message) in refused {
+            assert_eq!(api.get(&path).await.fault(fault), message, "{path}");
+        }
 
         // Maintenance.
         for n in t

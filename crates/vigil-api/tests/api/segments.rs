@@ -73,15 +73,15 @@ async fn segments_and_hosts() {
             r.fault("conflictingRequest"),
             "Host with name node1 already exists."
         );
-        let r = api.get(&format!("/v1/segments/{oid}/hosts/{hid}")).await;
+        let elsewhere = api.get(&format!("/v1/segments/{oid}/hosts/{hid}")).await;
         assert_eq!(
-            r.fault("itemNotFound"),
+            elsewhere.fault("itemNotFound"),
             format!("Host '{hid}' under failover_segment '{oid}' could not be found.")
         );
-        let r = api
-            .get(&format!("/v1/segments/{sid}/hosts?reserved=maybe"))
-            .await;
-        assert!(r
+        let maybe = format!("/v1/segments/{sid}/hosts?reserved=maybe");
+        assert!(api
+            .get(&maybe)
+            .await
             .fault("badRequest")
             .starts_with("Invalid value for reserved: Unrecognized value 'maybe'"));
         let list = api

@@ -104,6 +104,19 @@ impl Api {
         r.json()["segment"].clone()
     }
 
+    /// A segment with one host: their uuids.
+    pub async fn segment_with_host(&self, segment: &str, host: &str) -> (String, String) {
+        let sid = self.segment(segment).await["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let hid = self.host(&sid, host).await["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (sid, hid)
+    }
+
     pub async fn host(&self, segment: &str, name: &str) -> Value {
         let r = self
             .post(

@@ -147,7 +147,7 @@ impl Evacuation {
 }
 
 /// A server Nova has rebuilt elsewhere, as it must be left.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Settle {
     /// Not on another host yet, or still in a task: look again.
     Wait,

@@ -9,10 +9,10 @@ use super::HostFailure;
 use crate::error::StepError;
 use crate::nova::{Migration, Server};
 use crate::planner::{plan, Planned, ServerFacts};
-use crate::saga::{Ending, Outcome, Output, Outputs, Step};
-use async_trait::async_trait;
+use crate::saga::{BuiltinStep, Ending, Outcome, Output, Outputs, StepKey};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{
@@ -21,7 +21,10 @@ use vigil_domain::{
 use vigil_store::{HostFilter, Page};
 
 pub(super) const CHOSEN: Output<Chosen> = Output::of("PrepareHAEnabledInstancesTask");
-pub(super) const EVACUATED: Output<Evacuated> = Output::of("EvacuateInstancesTask");
+/// Evacuating from a host Nova does not have forced down would let the host's
+/// nova-compute, if alive, run the servers too.
+pub(super) const EVACUATED: Output<Evacuated> =
+    Output::of("EvacuateInstancesTask").after(&[DISABLED.step(), CHOSEN.step()]);
 
 /// The servers to evacuate, in priority order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,11 +47,8 @@ pub(super) struct MovedServer {
 
 pub(super) struct PrepareInstances;
 
-#[async_trait]
-impl Step<HostFailure> for PrepareInstances {
-    fn name(&self) -> &str {
-        CHOSEN.step()
-    }
+impl BuiltinStep<HostFailure> for PrepareInstances {
+    const KEY: StepKey = CHOSEN.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let servers = ctx
             .retry
@@ -100,16 +100,8 @@ fn strategies(method: RecoveryMethod) -> &'static [Strategy] {
 
 pub(super) struct EvacuateInstances;
 
-#[async_trait]
-impl Step<HostFailure> for EvacuateInstances {
-    fn name(&self) -> &str {
-        EVACUATED.step()
-    }
-    /// Evacuating from a host Nova does not have forced down would let the host's
-    /// nova-compute, if alive, run the servers too.
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[DISABLED.step(), CHOSEN.step()] }
-    }
+impl BuiltinStep<HostFailure> for EvacuateInstances {
+    const KEY: StepKey = EVACUATED.key();
     async fn run(&self, ctx: &HostFailure, done: &Outputs) -> Result<Outcome, StepError> {
         let mut pending = CHOSEN.get(done)?.servers;
         let mut moved: Vec<MovedServer> = Vec::new();
@@ -138,7 +130,8 @@ impl Step<HostFailure> for EvacuateInstances {
                     .map(|server| {
                         let target = target.clone();
                         async move {
-                            let r = evacuate_one(ctx, feed, &server, target.as_deref()).await;
+                            let evacuation = drive(ctx, feed, &server, target.as_deref());
+                            let r = recorded(ctx, &server, evacuation).await;
                             (server, r)
                         }
                     })
@@ -213,28 +206,21 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
                     .await?;
             }
         }
-        if service.status != "enabled" {
-            retry
-                .nova("enabling a reserved host", || {
-                    ctx.nova.enable_service(&service.id)
-                })
-                .await?;
-        }
-        ctx.store
-            .host_set_flags(&ctx.lease, h.uuid, None, Some(false))
-            .await
-            .map_err(|e| StepError::store(format!("clearing reserved on {}", h.name), e))?;
+        retry
+            .enable_service(ctx.nova.as_ref(), &service, "enabling a reserved host")
+            .await?;
+        crate::flags::clear_reserved(&ctx.store, &ctx.lease, &h).await?;
         out.push(h.name);
     }
     Ok(out)
 }
 
-/// Evacuates one server and waits until it runs elsewhere, keeping its vmove current.
-async fn evacuate_one(
+/// Runs one server's `evacuation`, keeping its vmove current: ongoing from the start, then
+/// how it ended.
+async fn recorded(
     ctx: &HostFailure,
-    feed: &MigrationFeed,
     server: &Planned,
-    target: Option<&str>,
+    evacuation: impl Future<Output = Result<MovedServer, String>>,
 ) -> Result<MovedServer, String> {
     let mut record = InstanceMove {
         instance_uuid: server.id.clone(),
@@ -254,7 +240,7 @@ async fn evacuate_one(
             .map_err(|e| crate::error::chain(&StepError::store("recording the vmove", e)))
     };
     put(record.clone()).await?;
-    let result = drive(ctx, feed, server, target).await;
+    let result = evacuation.await;
     record.end_time = Some(Timestamp::now());
     match &result {
         Ok(m) if m.gone => {
@@ -274,7 +260,8 @@ async fn evacuate_one(
     result
 }
 
-/// Carries out the decisions of one server's [`Evacuation`].
+/// Evacuates one server and waits until it runs elsewhere, carrying out the decisions of its
+/// [`Evacuation`].
 async fn drive(
     ctx: &HostFailure,
     feed: &MigrationFeed,
@@ -285,7 +272,7 @@ async fn drive(
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut evacuation = Evacuation::new(
         ctx.config.evacuation_attempts,
-        ctx.notification.created_at,
+        ctx.notification.lifecycle.created_at,
         Timestamp::now(),
     );
     // Decisions need a snapshot asked for after the last action, or an evacuation just

@@ -20,9 +20,9 @@ use crate::fence::Fencer;
 use crate::nova::Nova;
 use crate::planner::SelectionPolicy;
 use crate::retry::RetryPolicy;
-use crate::saga::Step;
+use crate::saga::{builtin, Step};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_domain::{Host, Notification};
@@ -108,21 +108,17 @@ pub fn safety_steps() -> Vec<Box<dyn Step<HostFailure>>> {
 pub fn builtin_steps(config: &HostRecoveryConfig) -> Vec<Box<dyn Step<HostFailure>>> {
     let mut steps: Vec<Box<dyn Step<HostFailure>>> = vec![
         Box::new(gate::DisableComputeService),
-        Box::new(evacuate::PrepareInstances),
-        Box::new(evacuate::EvacuateInstances),
+        builtin(evacuate::PrepareInstances),
+        builtin(evacuate::EvacuateInstances),
     ];
     if config.start_in_tiers {
-        steps.push(Box::new(tiers::StartInstancesInTiers));
+        steps.push(builtin(tiers::StartInstancesInTiers));
     }
     steps
 }
 
 impl crate::custom::FlowContext for HostFailure {
     fn context(&self) -> Value {
-        json!({
-            "flow": "host_failure",
-            "notification": crate::custom::notification_json(&self.notification),
-            "host": crate::custom::host_json(&self.host),
-        })
+        crate::custom::host_context("host_failure", &self.notification, &self.host)
     }
 }

@@ -6,14 +6,14 @@ use super::evacuate::{CHOSEN, EVACUATED};
 use super::HostFailure;
 use crate::error::StepError;
 use crate::planner::{tiers, Planned};
-use crate::saga::{Outcome, Output, Outputs, Step};
-use async_trait::async_trait;
+use crate::saga::{BuiltinStep, Outcome, Output, Outputs, StepKey};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{Classify, ErrorClass};
 
-const STARTED: Output<Started> = Output::of("StartInstancesInTiersTask");
+const STARTED: Output<Started> =
+    Output::of("StartInstancesInTiersTask").after(&[CHOSEN.step(), EVACUATED.step()]);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Started {
@@ -31,14 +31,8 @@ struct TierReport {
 /// Safe to run twice: an ACTIVE server is not started again, a starting one is waited for.
 pub(super) struct StartInstancesInTiers;
 
-#[async_trait]
-impl Step<HostFailure> for StartInstancesInTiers {
-    fn name(&self) -> &str {
-        STARTED.step()
-    }
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[CHOSEN.step(), EVACUATED.step()] }
-    }
+impl BuiltinStep<HostFailure> for StartInstancesInTiers {
+    const KEY: StepKey = STARTED.key();
     async fn run(&self, ctx: &HostFailure, done: &Outputs) -> Result<Outcome, StepError> {
         let chosen = CHOSEN.get(done)?.servers;
         let evacuated = EVACUATED.get(done)?.moved;

@@ -118,30 +118,38 @@ async fn a_crash_at_any_save_resumes_without_redoing_completed_steps() {
     }
 }
 
-struct Failing;
+/// A step named `ending` that ends the flow with `Err` or a stop.
+struct Ends(fn() -> Result<Outcome, StepError>);
 
 #[async_trait]
-impl Step<Mutex<Vec<String>>> for Failing {
+impl Step<Mutex<Vec<String>>> for Ends {
     fn name(&self) -> &str {
-        "failing"
+        "ending"
     }
     async fn run(&self, _: &Mutex<Vec<String>>, _: &Outputs) -> Result<Outcome, StepError> {
-        Err(StepError::refused("nova said no"))
+        (self.0)()
     }
 }
 
-#[tokio::test]
-async fn a_failing_step_stops_the_flow_with_its_message_logged() {
+/// Runs `a`, `middle`, `c` on a fresh log: how the flow ended, the log, and the steps that ran.
+async fn around(middle: Ends) -> (Result<Ending, FlowError>, MemLog, Vec<String>) {
     let steps: Vec<Box<dyn Step<Mutex<Vec<String>>>>> = vec![
         Box::new(Counting("a", &[])),
-        Box::new(Failing),
+        Box::new(middle),
         Box::new(Counting("c", &[])),
     ];
     let log = MemLog::default();
     let ran = Mutex::new(Vec::new());
-    let err = run_flow(&steps, &ran, &log).await.unwrap_err();
-    assert!(matches!(err, FlowError::Step { ref step, .. } if step == "failing"));
-    assert_eq!(*ran.lock().unwrap(), ["a"]);
+    let ended = run_flow(&steps, &ran, &log).await;
+    (ended, log, ran.into_inner().unwrap())
+}
+
+#[tokio::test]
+async fn a_failing_step_stops_the_flow_with_its_message_logged() {
+    let (ended, log, ran) = around(Ends(|| Err(StepError::refused("nova said no")))).await;
+    let err = ended.unwrap_err();
+    assert!(matches!(err, FlowError::Step { ref step, .. } if step == "ending"));
+    assert_eq!(ran, ["a"]);
     let last = log.records.lock().unwrap().last().cloned().unwrap();
     assert_eq!(
         (last.state, last.message.as_str()),
@@ -149,35 +157,12 @@ async fn a_failing_step_stops_the_flow_with_its_message_logged() {
     );
 }
 
-struct Stopping;
-
-#[async_trait]
-impl Step<Mutex<Vec<String>>> for Stopping {
-    fn name(&self) -> &str {
-        "stopping"
-    }
-    async fn run(&self, _: &Mutex<Vec<String>>, _: &Outputs) -> Result<Outcome, StepError> {
-        Ok(Outcome::Stop(
-            Ending::Finished,
-            "no instances on the host".into(),
-        ))
-    }
-}
-
 #[tokio::test]
 async fn a_stop_ends_the_flow_early() {
-    let steps: Vec<Box<dyn Step<Mutex<Vec<String>>>>> = vec![
-        Box::new(Counting("a", &[])),
-        Box::new(Stopping),
-        Box::new(Counting("c", &[])),
-    ];
-    let log = MemLog::default();
-    let ran = Mutex::new(Vec::new());
-    assert_eq!(
-        run_flow(&steps, &ran, &log).await.unwrap(),
-        Ending::Finished
-    );
-    assert_eq!(*ran.lock().unwrap(), ["a"]);
+    let stop = || Ok(Outcome::Stop(Ending::Finished, "no hosts".into()));
+    let (ended, _, ran) = around(Ends(stop)).await;
+    assert_eq!(ended.unwrap(), Ending::Finished);
+    assert_eq!(ran, ["a"]);
 }
 
 /// A flow whose steps' needs are not met is refused before it runs; a step that runs without

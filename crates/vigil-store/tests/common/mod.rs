@@ -5,11 +5,49 @@
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 use vigil_domain::{
-    InstanceMove, Notification, NotificationType, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
+    Host, InstanceMove, Notification, NotificationType, RecoveryMethod, Segment, Timestamp,
+    VMoveStatus, VMoveType,
 };
-use vigil_store::{FlowStep, NewHost, NewNotification, NewSegment, Page, SortDir, Store};
+use vigil_store::testing::test_stores;
+use vigil_store::{
+    Backend, Claimed, FlowStep, NewHost, NewNotification, NewSegment, Page, SortDir, Store,
+};
+
+/// Asserts that `result` is an error matching `pattern`, naming the backend `b` and showing
+/// what came instead.
+#[macro_export]
+macro_rules! assert_err {
+    ($b:expr, $result:expr, $pattern:pat $(if $guard:expr)?) => {
+        match $result {
+            Err(e) => {
+                let shown = format!("{e:?}");
+                assert!(matches!(e, $pattern $(if $guard)?), "{:?}: {shown}", $b)
+            }
+            Ok(v) => panic!("{:?}: expected an error, got {v:?}", $b),
+        }
+    };
+}
+
+/// One row of a filter table: how the case sets up its filter, and the one name it finds.
+pub type FilterCase<F> = (fn(&mut F), &'static str);
 
 pub const LEASE: Duration = Duration::from_secs(60);
+
+/// Runs `test` on a fresh store of every reachable backend (the backend is for messages).
+pub async fn each_store(test: impl AsyncFn(&Store, Backend)) {
+    for t in test_stores().await {
+        test(&t.store, t.backend).await;
+    }
+}
+
+/// A segment with one host, `node0`, whose failure engine `e1` has claimed.
+pub async fn claimed(s: &Store) -> (Notification, Claimed) {
+    setup(s, 1).await;
+    let n = report(s, "node0", NotificationType::ComputeHost).await;
+    let c = s.notification_claim("e1", LEASE).await.unwrap().unwrap();
+    assert_eq!(c.notification.uuid, n.uuid);
+    (n, c)
+}
 
 pub async fn setup(s: &Store, hosts: usize) {
     let seg = s
@@ -81,6 +119,26 @@ pub fn step(name: &str) -> FlowStep {
 }
 
 pub const WINDOW: Duration = Duration::from_secs(180);
+
+/// Segment `a` with a host of each name (`host(name)`).
+pub async fn segment_with<const N: usize>(s: &Store, names: [&str; N]) -> (Segment, [Host; N]) {
+    let seg = s.segment_create(segment("a")).await.unwrap();
+    let mut hosts = Vec::new();
+    for name in names {
+        hosts.push(s.host_create(seg.uuid, host(name)).await.unwrap());
+    }
+    (seg, hosts.try_into().unwrap())
+}
+
+/// Runs `test` on two handles on one fresh database (two API replicas, or two engines'
+/// stores) of every reachable backend.
+pub async fn each_pair(test: impl AsyncFn([Store; 2], Backend)) {
+    for t in test_stores().await {
+        let replica = Store::connect(&t.url).await.unwrap();
+        test([t.store.clone(), replica.clone()], t.backend).await;
+        replica.close().await;
+    }
+}
 
 pub fn segment(name: &str) -> NewSegment {
     NewSegment {

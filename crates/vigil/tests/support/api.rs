@@ -110,6 +110,13 @@ impl Api {
         self.report("COMPUTE_HOST", host, payload).await
     }
 
+    /// A host's report that it is back (`COMPUTE_HOST`/`STARTED`), which rejoins it.
+    pub async fn report_host_back(&self, host: &str) -> anyhow::Result<String> {
+        let payload = json!({"event": "STARTED", "host_status": "NORMAL",
+            "cluster_status": "ONLINE"});
+        self.report("COMPUTE_HOST", host, payload).await
+    }
+
     /// A PROCESS report that `process` stopped on `host`.
     pub async fn report_process_down(&self, host: &str, process: &str) -> anyhow::Result<String> {
         let payload = json!({"process_name": process, "event": "STOPPED"});

@@ -13,12 +13,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tempfile::TempDir;
 use vigil_lab::{Cloud, Lab, LabEnv, LabTurn, ServerCreate, ServerId};
+use vigil_store::testing::TestStore;
+use vigil_store::Backend;
 
 use super::api::Api;
 use super::{Engine, Vigil};
 
 /// How long any one wait of a lab test may last.
 pub const WITHIN: Duration = Duration::from_secs(180);
+
+/// A setting for tests that report the same failure twice within seconds: each report is
+/// recovered, not refused as a duplicate of the one before.
+pub const NO_DUPLICATE_WINDOW: (&str, &str) =
+    ("VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL", "0");
 
 /// The steps of the host-failure flow, in order.
 pub const HOST_STEPS: [&str; 5] = [
@@ -68,6 +75,36 @@ impl LabTest {
             vars,
             _turn: turn,
         }))
+    }
+
+    /// [`LabTest::start`], with configuration overrides for every process the test starts.
+    pub async fn start_with(
+        test: &str,
+        settings: &[(&'static str, &str)],
+    ) -> anyhow::Result<Option<LabTest>> {
+        let mut started = Self::start(test).await?;
+        if let Some(t) = &mut started {
+            for (name, value) in settings {
+                t.set(name, *value);
+            }
+        }
+        Ok(started)
+    }
+
+    /// [`LabTest::start_with`] on a fresh PostgreSQL database that all the test's processes
+    /// share; `None` also when PostgreSQL cannot be reached (said loudly).
+    pub async fn start_on_postgres(
+        test: &str,
+        settings: &[(&'static str, &str)],
+    ) -> anyhow::Result<Option<(LabTest, TestStore)>> {
+        let Some(mut t) = Self::start_with(test, settings).await? else {
+            return Ok(None);
+        };
+        let Some(db) = vigil_store::testing::server(Backend::Postgres).await else {
+            return Ok(None);
+        };
+        t.set("VIGIL_DATABASE__URL", db.url.clone());
+        Ok(Some((t, db)))
     }
 
     /// Adds a configuration override for the processes started from now on.

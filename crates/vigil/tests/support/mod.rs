@@ -95,6 +95,20 @@ impl Drop for Vigil {
     }
 }
 
+/// Runs `command` to its end; panics, showing what it printed, unless it succeeded.
+pub fn succeeded(command: &mut Command, what: &str) -> std::process::Output {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The test build's `vigil` with `vars`, logging plainly at info to a piped stderr.
 fn vigil_command(vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));

@@ -210,47 +210,22 @@ fn server(host: &str, vm_state: &str, task_state: Option<&str>) -> Server {
 
 #[test]
 fn settle_table() {
-    let done = |restore| Settle::Done { restore };
+    let (wait, fine) = (Settle::Wait, Settle::Done { restore: None });
+    let restore = |r| Settle::Done { restore: Some(r) };
+    let (stop, reset) = (restore(Restore::Stop), restore(Restore::ResetToError));
+    #[rustfmt::skip]
     let cases = [
-        // (before, now on, vm_state, task_state, tiered) → decision
-        ("active", "compute1", "active", None, false, Settle::Wait),
-        (
-            "active",
-            "compute2",
-            "active",
-            Some("rebuilding"),
-            false,
-            Settle::Wait,
-        ),
-        ("active", "compute2", "building", None, false, Settle::Wait),
-        ("active", "compute2", "active", None, false, done(None)),
-        ("active", "compute2", "stopped", None, true, done(None)),
-        (
-            "stopped",
-            "compute2",
-            "active",
-            None,
-            false,
-            done(Some(Restore::Stop)),
-        ),
-        ("stopped", "compute2", "stopped", None, false, done(None)),
-        (
-            "error",
-            "compute2",
-            "active",
-            None,
-            false,
-            done(Some(Restore::ResetToError)),
-        ),
-        (
-            "error",
-            "compute2",
-            "stopped",
-            None,
-            true,
-            done(Some(Restore::ResetToError)),
-        ),
-        ("error", "compute2", "error", None, false, done(None)),
+        // before, now on, vm_state, task_state, tiered → decision
+        ("active", "compute1", "active", None, false, wait),
+        ("active", "compute2", "active", Some("rebuilding"), false, wait),
+        ("active", "compute2", "building", None, false, wait),
+        ("active", "compute2", "active", None, false, fine),
+        ("active", "compute2", "stopped", None, true, fine),
+        ("stopped", "compute2", "active", None, false, stop),
+        ("stopped", "compute2", "stopped", None, false, fine),
+        ("error", "compute2", "active", None, false, reset),
+        ("error", "compute2", "stopped", None, true, reset),
+        ("error", "compute2", "error", None, false, fine),
     ];
     for (before, host, vm_state, task_state, tiered, want) in cases {
         let now = server(host, vm_state, task_state);
