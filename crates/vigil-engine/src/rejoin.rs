@@ -11,10 +11,8 @@ use crate::error::StepError;
 use crate::fence::Fencer;
 use crate::nova::{Nova, NovaError};
 use crate::retry::RetryPolicy;
-use crate::saga::{Ending, Outcome, Output, Outputs, Step};
-use async_trait::async_trait;
+use crate::saga::{builtin, BuiltinStep, Ending, Outcome, Output, Outputs, Step, StepKey};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -66,20 +64,20 @@ pub struct HostRejoin {
 /// The checks that make a rejoin safe: always run, whatever the operator's flow says.
 pub fn safety_steps() -> Vec<Box<dyn Step<HostRejoin>>> {
     vec![
-        Box::new(CheckFailureRecovered),
-        Box::new(PowerOnHost),
-        Box::new(WaitForComputeCleanup),
+        builtin(CheckFailureRecovered),
+        builtin(PowerOnHost),
+        builtin(WaitForComputeCleanup),
     ]
 }
 
 pub fn builtin_steps() -> Vec<Box<dyn Step<HostRejoin>>> {
-    vec![Box::new(UnfenceHost)]
+    vec![builtin(UnfenceHost)]
 }
 
 const RECOVERED: Output<Recovered> = Output::of("CheckHostFailureRecoveredTask");
-const POWERED: Output<Powered> = Output::of("PowerOnHostTask");
-const CLEAN: Output<Clean> = Output::of("WaitForComputeCleanupTask");
-const UNFENCED: Output<Unfenced> = Output::of("UnfenceHostTask");
+const POWERED: Output<Powered> = Output::of("PowerOnHostTask").after(&[RECOVERED.step()]);
+const CLEAN: Output<Clean> = Output::of("WaitForComputeCleanupTask").after(&[RECOVERED.step()]);
+const UNFENCED: Output<Unfenced> = Output::of("UnfenceHostTask").after(&[CLEAN.step()]);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Recovered {
@@ -105,22 +103,15 @@ struct Unfenced {
 
 impl crate::custom::FlowContext for HostRejoin {
     fn context(&self) -> serde_json::Value {
-        json!({
-            "flow": "host_rejoin",
-            "notification": crate::custom::notification_json(&self.notification),
-            "host": crate::custom::host_json(&self.host),
-        })
+        crate::custom::host_context("host_rejoin", &self.notification, &self.host)
     }
 }
 
 /// The host's last failure must be over, with every vmove ended.
 struct CheckFailureRecovered;
 
-#[async_trait]
-impl Step<HostRejoin> for CheckFailureRecovered {
-    fn name(&self) -> &str {
-        RECOVERED.step()
-    }
+impl BuiltinStep<HostRejoin> for CheckFailureRecovered {
+    const KEY: StepKey = RECOVERED.key();
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
         let last = ctx
             .store
@@ -174,14 +165,8 @@ impl Step<HostRejoin> for CheckFailureRecovered {
 /// only now, with its failure recovered, can it run without an instance running twice.
 struct PowerOnHost;
 
-#[async_trait]
-impl Step<HostRejoin> for PowerOnHost {
-    fn name(&self) -> &str {
-        POWERED.step()
-    }
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[RECOVERED.step()] }
-    }
+impl BuiltinStep<HostRejoin> for PowerOnHost {
+    const KEY: StepKey = POWERED.key();
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
         let message = if ctx.config.power_on_after_recovery {
             ctx.fencer
@@ -203,14 +188,8 @@ impl Step<HostRejoin> for PowerOnHost {
 /// evacuated away from it, and the grace period has passed.
 struct WaitForComputeCleanup;
 
-#[async_trait]
-impl Step<HostRejoin> for WaitForComputeCleanup {
-    fn name(&self) -> &str {
-        CLEAN.step()
-    }
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[RECOVERED.step()] }
-    }
+impl BuiltinStep<HostRejoin> for WaitForComputeCleanup {
+    const KEY: StepKey = CLEAN.key();
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
         let back_since = ctx.notification.generated_time;
         let grace_until = back_since.as_micros() + (ctx.config.grace_secs as i64) * 1_000_000;
@@ -273,14 +252,8 @@ async fn cleanup_state(
 
 struct UnfenceHost;
 
-#[async_trait]
-impl Step<HostRejoin> for UnfenceHost {
-    fn name(&self) -> &str {
-        UNFENCED.step()
-    }
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[CLEAN.step()] }
-    }
+impl BuiltinStep<HostRejoin> for UnfenceHost {
+    const KEY: StepKey = UNFENCED.key();
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
         if !ctx.config.auto_unfence {
             return Ok(Outcome::Stop(
@@ -304,17 +277,10 @@ impl Step<HostRejoin> for UnfenceHost {
                 })
                 .await?;
         }
-        if service.status != "enabled" {
-            retry
-                .nova("enabling the compute service", || {
-                    ctx.nova.enable_service(&service.id)
-                })
-                .await?;
-        }
-        ctx.store
-            .host_set_flags(&ctx.lease, ctx.host.uuid, Some(false), None)
-            .await
-            .map_err(|e| StepError::store("ending the host's maintenance", e))?;
+        retry
+            .enable_service(ctx.nova.as_ref(), &service, "enabling the compute service")
+            .await?;
+        crate::flags::set_maintenance(&ctx.store, &ctx.lease, &ctx.host, false).await?;
         UNFENCED.put(&Unfenced {
             service_id: service.id,
         })

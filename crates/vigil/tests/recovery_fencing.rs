@@ -9,7 +9,7 @@
 mod support;
 
 use chrono::{NaiveDateTime, Timelike};
-use serde_json::{json, Value};
+use serde_json::Value;
 use support::api::step_names;
 use support::lab::{restoring, LabTest, HOST_STEPS, WITHIN};
 use vigil_lab::PowerLab;
@@ -54,13 +54,15 @@ async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_re
     let Some(power) = PowerLab::for_test(test) else {
         return Ok(());
     };
-    let Some(mut t) = LabTest::start(test).await? else {
+    let rejoin = [
+        ("VIGIL_ENGINE__REJOIN__POWER_ON_AFTER_RECOVERY", "true"),
+        ("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true"),
+        ("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2"),
+    ];
+    let Some(t) = LabTest::start_with(test, &rejoin).await? else {
         return Ok(());
     };
     let config = fencing_config(&t, &power, None);
-    t.set("VIGIL_ENGINE__REJOIN__POWER_ON_AFTER_RECOVERY", "true");
-    t.set("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true");
-    t.set("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2");
     let (_vigil, api, sid) = t.serve(&["--config", &config]).await?;
     let victim = t.computes()[1].to_owned();
     assert_eq!(domain_power(&victim), "on");
@@ -104,13 +106,7 @@ async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_re
 
         // Repaired and reported back: powered on before its cleanup is awaited, then taken back.
         t.lab.restart_host_fenced(&victim).await?;
-        let back = api
-            .report(
-                "COMPUTE_HOST",
-                &victim,
-                json!({"event": "STARTED", "host_status": "NORMAL", "cluster_status": "ONLINE"}),
-            )
-            .await?;
+        let back = api.report_host_back(&victim).await?;
         let view = api.wait_ended(&back, WITHIN).await?;
         assert_eq!(view["notification"]["status"], "finished", "{view}");
         assert_eq!(
@@ -139,18 +135,16 @@ async fn an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again() -> 
     let Some(power) = PowerLab::for_test(test) else {
         return Ok(());
     };
-    let Some(mut t) = LabTest::start(test).await? else {
-        return Ok(());
-    };
-    let Some(db) = vigil_store::testing::server(vigil_store::Backend::Postgres).await else {
+    let quick = [
+        ("VIGIL_ENGINE__LEASE_SECS", "3"),
+        ("VIGIL_ENGINE__POLL_INTERVAL_MS", "200"),
+    ];
+    let Some((mut t, _db)) = LabTest::start_on_postgres(test, &quick).await? else {
         return Ok(());
     };
     let config = fencing_config(&t, &power, None);
     let crash_file = t.path("crash-at");
     t.set("VIGIL_CONFIG", config);
-    t.set("VIGIL_DATABASE__URL", db.url.clone());
-    t.set("VIGIL_ENGINE__LEASE_SECS", "3");
-    t.set("VIGIL_ENGINE__POLL_INTERVAL_MS", "200");
     t.set("VIGIL_CRASH_FILE", crash_file.to_string_lossy());
     let (_api_proc, api) = t.vigil("api", &[]);
     let hosts: Vec<(&str, bool)> = t.computes().into_iter().map(|h| (h, false)).collect();

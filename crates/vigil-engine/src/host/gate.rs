@@ -5,14 +5,14 @@
 use super::HostFailure;
 use crate::error::StepError;
 use crate::fence::{GateError, PowerState};
-use crate::saga::{Ending, Outcome, Output, Outputs, Step};
-use async_trait::async_trait;
+use crate::saga::{BuiltinStep, Ending, Outcome, Output, Outputs, StepKey};
 use serde::{Deserialize, Serialize};
 use vigil_wire::payload::HostStatus;
 
 pub(super) const GATE: Output<Gate> = Output::of("CheckHostStatusTask");
-pub(super) const FENCED: Output<Fenced> = Output::of("FenceHostTask");
-pub(super) const DISABLED: Output<Disabled> = Output::of("DisableComputeServiceTask");
+pub(super) const FENCED: Output<Fenced> = Output::of("FenceHostTask").after(&[GATE.step()]);
+pub(super) const DISABLED: Output<Disabled> =
+    Output::of("DisableComputeServiceTask").after(&[FENCED.step()]);
 
 /// What the gate saw when it let the recovery through.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -40,11 +40,8 @@ pub(super) struct Disabled {
 /// cleanly, Masakari's rule) or the fencing driver reports it off. Refuses mass failures.
 pub(super) struct CheckHostStatus;
 
-#[async_trait]
-impl Step<HostFailure> for CheckHostStatus {
-    fn name(&self) -> &str {
-        GATE.step()
-    }
+impl BuiltinStep<HostFailure> for CheckHostStatus {
+    const KEY: StepKey = GATE.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let reported = ctx.payload.host_status;
         if reported != Some(HostStatus::Normal) {
@@ -111,14 +108,8 @@ impl Step<HostFailure> for CheckHostStatus {
 
 pub(super) struct FenceHost;
 
-#[async_trait]
-impl Step<HostFailure> for FenceHost {
-    fn name(&self) -> &str {
-        FENCED.step()
-    }
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[GATE.step()] }
-    }
+impl BuiltinStep<HostFailure> for FenceHost {
+    const KEY: StepKey = FENCED.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let started = std::time::Instant::now();
         let message = ctx
@@ -146,19 +137,10 @@ fn fence_error(ctx: &HostFailure, source: GateError) -> StepError {
 /// start at once (Masakari disables, then sleeps 180 s waiting for Nova to notice).
 pub(super) struct DisableComputeService;
 
-#[async_trait]
-impl Step<HostFailure> for DisableComputeService {
-    fn name(&self) -> &str {
-        DISABLED.step()
-    }
-    fn needs(&self) -> &'static [&'static str] {
-        const { &[FENCED.step()] }
-    }
+impl BuiltinStep<HostFailure> for DisableComputeService {
+    const KEY: StepKey = DISABLED.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
-        ctx.store
-            .host_set_flags(&ctx.lease, ctx.host.uuid, Some(true), None)
-            .await
-            .map_err(|e| StepError::store("putting the host in maintenance", e))?;
+        crate::flags::set_maintenance(&ctx.store, &ctx.lease, &ctx.host, true).await?;
         let service = ctx
             .retry
             .compute_service(ctx.nova.as_ref(), &ctx.host.name)

@@ -101,13 +101,13 @@ impl HostFailure {
 /// The steps every host recovery runs first, whatever the operator's flow says: nothing is
 /// evacuated from a host not known down and fenced.
 pub fn safety_steps() -> Vec<Box<dyn Step<HostFailure>>> {
-    vec![Box::new(gate::CheckHostStatus), Box::new(gate::FenceHost)]
+    vec![builtin(gate::CheckHostStatus), builtin(gate::FenceHost)]
 }
 
 /// The rest of the flow; tiered start adds a last step.
 pub fn builtin_steps(config: &HostRecoveryConfig) -> Vec<Box<dyn Step<HostFailure>>> {
     let mut steps: Vec<Box<dyn Step<HostFailure>>> = vec![
-        Box::new(gate::DisableComputeService),
+        builtin(gate::DisableComputeService),
         builtin(evacuate::PrepareInstances),
         builtin(evacuate::EvacuateInstances),
     ];
