@@ -5,7 +5,8 @@
 //!
 //! Losing libvirtd is played by a proxy of the lab's socket that the test cuts and restores:
 //! the monitor sees what it would of a libvirtd restart (its connection closed, connects
-//! refused, then a new connection), without restarting the daemon the other lab tests use.
+//! refused, then a new connection), without restarting the daemon the other lab tests use;
+//! a frozen proxy is a hung libvirtd, which only keepalive notices.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -343,11 +344,13 @@ async fn stops_while_the_monitor_was_stopped_are_reported_at_its_next_start() {
 }
 
 /// A unix socket forwarding to libvirtd's, which the test can cut (every connection closed,
-/// new ones refused) and restore.
+/// new ones refused) and restore, or freeze (connections stay open, nothing goes through: a
+/// hung libvirtd) and thaw.
 struct Proxy {
     path: PathBuf,
     target: PathBuf,
     server: Option<JoinHandle<()>>,
+    frozen: tokio::sync::watch::Sender<bool>,
 }
 
 impl Proxy {
@@ -356,6 +359,7 @@ impl Proxy {
             path,
             target,
             server: None,
+            frozen: tokio::sync::watch::Sender::new(false),
         };
         proxy.restore();
         proxy
@@ -365,15 +369,17 @@ impl Proxy {
         let _ = std::fs::remove_file(&self.path);
         let listener = UnixListener::bind(&self.path).unwrap();
         let target = self.target.clone();
+        let frozen = self.frozen.clone();
         self.server = Some(tokio::spawn(async move {
             let mut links = tokio::task::JoinSet::new();
-            while let Ok((mut client, _)) = listener.accept().await {
-                let target = target.clone();
-                links.spawn(async move {
-                    if let Ok(mut daemon) = UnixStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut daemon).await;
-                    }
-                });
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(daemon) = UnixStream::connect(&target).await else {
+                    continue;
+                };
+                let (client_rx, client_tx) = client.into_split();
+                let (daemon_rx, daemon_tx) = daemon.into_split();
+                links.spawn(pump(client_rx, daemon_tx, frozen.subscribe()));
+                links.spawn(pump(daemon_rx, client_tx, frozen.subscribe()));
             }
         }));
     }
@@ -385,6 +391,29 @@ impl Proxy {
             let _ = server.await;
         }
         let _ = std::fs::remove_file(&self.path);
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+}
+
+/// Copies `from` to `to`, holding everything while frozen.
+async fn pump(
+    mut from: tokio::net::unix::OwnedReadHalf,
+    mut to: tokio::net::unix::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -428,6 +457,15 @@ async fn a_lost_libvirtd_is_reconnected_and_a_domain_that_died_meanwhile_is_repo
     domain.virsh(&["destroy"]);
     let reports = monitor.expect_reports(2).await;
     assert_masakari_report(&reports[1], &domain.uuid, "LIFECYCLE", "STOPPED_DESTROYED");
+
+    // A libvirtd that hangs: keepalive (1 s, 2 probes here) ends the connection; once it
+    // answers again, a new connection.
+    domain.on();
+    proxy.freeze(true);
+    monitor.wait_disconnected().await;
+    proxy.freeze(false);
+    monitor.wait_connected(3).await;
+    monitor.expect_reports(2).await;
     monitor.stop().await;
     proxy.cut().await;
 }

@@ -30,7 +30,7 @@ pub enum MonitorCommand {
     Process(ProcessArgs),
     /// Report libvirt domain events (VM notifications, masakari-monitors' instancemonitor's
     /// table) to the outbox; reconnects when libvirtd restarts, and reports the domains that
-    /// stopped while it was not listening. Runs until stopped; SIGHUP lists the domains at once.
+    /// stopped while it was not listening. Runs until stopped (SIGTERM, SIGINT).
     Instance(InstanceArgs),
     /// Print every monitor's status (from its status file) as JSON, with its outbox's
     /// pending reports and dead letters.
