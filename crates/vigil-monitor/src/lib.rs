@@ -15,6 +15,7 @@
 //!
 //! Nothing here depends on the store, the engine or the API: compute nodes run only this.
 
+#[cfg(feature = "libvirt")]
 pub mod instance;
 pub mod process;
 pub mod runner;

@@ -9,8 +9,10 @@ use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_client::{AuthMode, Client, ClientConfig};
+#[cfg(feature = "libvirt")]
 use vigil_domain::Backoff;
 use vigil_domain::{NotificationType, Timestamp};
+#[cfg(feature = "libvirt")]
 use vigil_monitor::instance::{table::EventFilter, InstanceConfig, InstanceMonitor};
 use vigil_monitor::process::{ProcessConfig, ProcessMonitor, RestartPolicy};
 use vigil_monitor::sender::ApiSink;
@@ -30,7 +32,9 @@ pub enum MonitorCommand {
     Process(ProcessArgs),
     /// Report libvirt domain events (VM notifications, masakari-monitors' instancemonitor's
     /// table) to the outbox; reconnects when libvirtd restarts, and reports the domains that
-    /// stopped while it was not listening. Runs until stopped (SIGTERM, SIGINT).
+    /// stopped while it was not listening. Runs until stopped (SIGTERM, SIGINT). Built only
+    /// with the `libvirt` feature, so that a control-plane binary does not link libvirt.
+    #[cfg(feature = "libvirt")]
     Instance(InstanceArgs),
     /// Print every monitor's status (from its status file) as JSON, with its outbox's
     /// pending reports and dead letters.
@@ -77,6 +81,7 @@ pub struct ProcessArgs {
     command_timeout: Duration,
 }
 
+#[cfg(feature = "libvirt")]
 #[derive(Args)]
 pub struct InstanceArgs {
     /// The outbox directory reports are appended to.
@@ -200,6 +205,7 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
     match command {
         MonitorCommand::Send(args) => send(args).await,
         MonitorCommand::Process(args) => process(args).await,
+        #[cfg(feature = "libvirt")]
         MonitorCommand::Instance(args) => instance(args).await,
         MonitorCommand::Status(args) => status(&args.state_dir),
     }
@@ -227,6 +233,7 @@ async fn process(args: ProcessArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "libvirt")]
 async fn instance(args: InstanceArgs) -> anyhow::Result<()> {
     let hostname = args.node.hostname()?;
     let outbox = Outbox::open(&args.outbox)

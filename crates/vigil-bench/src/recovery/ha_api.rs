@@ -105,7 +105,9 @@ pub async fn print_steps(http: &reqwest::Client, base: &str, id: &str) -> Result
             times.last().unwrap_or(&"-")
         );
         // More than "started" and "completed": the step failed and was run again; say how.
-        let details = step["progress_details"].as_array().map_or(&[][..], Vec::as_slice);
+        let details = step["progress_details"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
         if details.len() > 2 {
             for d in details {
                 eprintln!(
