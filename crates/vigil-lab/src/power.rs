@@ -12,6 +12,8 @@ use crate::{run, script_path, LabError};
 pub struct PowerLab {
     /// Whether every service of the power lab runs.
     pub ready: bool,
+    /// The private libvirtd's URI (`qemu:///system?socket=…`).
+    pub libvirt_uri: String,
     pub redfish: RedfishEndpoint,
     pub ipmi: IpmiEndpoint,
     pub hosts: Vec<PowerHost>,
@@ -40,6 +42,8 @@ pub struct IpmiEndpoint {
 pub struct PowerHost {
     /// The fake compute's name, which is also its domain's.
     pub name: String,
+    /// Its domain's UUID.
+    pub uuid: String,
     /// `on`, `off` or `unknown`, as libvirt reads the domain.
     pub power: String,
     pub redfish_system_id: String,

@@ -7,11 +7,16 @@
 //! its own (`vigil monitor send`). Each monitor writes a small JSON status file ([`status`])
 //! that `vigil monitor status` reads from another process.
 //!
+//! - `instance`: libvirt domain events (lifecycle, reboot, watchdog, I/O errors, control
+//!   errors) reported `VM` as masakari-monitors' instancemonitor does, with the stops that
+//!   happened while it was not listening found by listing the domains after each connect.
 //! - `process`: processes listed in Masakari's `process_list.yaml`, restarted locally, reported
 //!   `PROCESS`/`STOPPED` past the retries and `STARTED` when back.
 //!
 //! Nothing here depends on the store, the engine or the API: compute nodes run only this.
 
+#[cfg(feature = "libvirt")]
+pub mod instance;
 pub mod process;
 pub mod runner;
 pub mod sender;

@@ -250,10 +250,11 @@ impl Payload {
                 put("process_name", &p.process_name);
                 put("event", p.event.as_str());
             }
+            // masakari-monitors' instancemonitor's order.
             Payload::Vm(p) => {
+                put("event", &p.event);
                 put("instance_uuid", &p.instance_uuid);
                 put("vir_domain_event", &p.vir_domain_event);
-                put("event", &p.event);
             }
         }
         m

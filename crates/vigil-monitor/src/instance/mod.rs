@@ -1,0 +1,449 @@
+//! The instance monitor: libvirt domain events reported to the outbox as masakari-monitors'
+//! instancemonitor reports them (`VM` notifications, its event table), with a filter.
+//!
+//! libvirt's callbacks ([`libvirt`]) send each event down a channel and wake the runner; a
+//! pass handles what arrived. A pass also connects when there is no connection (after a
+//! start, or after libvirtd went away: keepalive or a closed socket ends a connection, and
+//! passes retry on a backoff), and after every connect, and every `resync_interval`, lists
+//! the domains and compares them with the power it remembers of each (persisted): a domain
+//! that stopped while nobody listened — the monitor stopped, libvirtd down — is reported as
+//! the stop event masakari-monitors would have received ([`table::missed_event`]).
+//! As the process monitor does, a pass saves the reports it decided with the new state
+//! before it appends them, so a monitor killed anywhere appends them at its next start.
+
+pub mod libvirt;
+pub mod table;
+
+use crate::runner::Reconciler;
+use crate::status::{self, MonitorStatus, StatusError};
+use libvirt::{LibvirtError, Listed, Session, Signal, Sink};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use table::{DomainEvent, EventFilter, Power};
+use tokio::sync::{mpsc, Notify};
+use vigil_domain::{Backoff, ErrorChain, NotificationType, Timestamp};
+use vigil_outbox::{Event, Outbox, OutboxError, StateError, StateFile};
+use vigil_wire::payload::{Payload, VmPayload};
+
+/// The monitor's name: its state file is `instance.json`, its status `instance.status.json`.
+pub const NAME: &str = "instance";
+
+/// `vigil monitor instance`'s settings; the defaults are masakari-monitors' where it has one.
+#[derive(Clone, Debug)]
+pub struct InstanceConfig {
+    /// `[libvirt] connection_uri`: `qemu:///system`.
+    pub libvirt_uri: String,
+    pub hostname: String,
+    pub state_dir: PathBuf,
+    /// Which of the table's reports are appended (all by default).
+    pub filter: EventFilter,
+    /// Keepalive probes every `.0` seconds, the connection closed after `.1` unanswered
+    /// (masakari-monitors: 5, 3).
+    pub keepalive: (i32, u32),
+    /// The pause before reconnecting, growing with each failed attempt (masakari-monitors
+    /// waits 3 s, always).
+    pub reconnect: Backoff,
+    /// How often the domains are listed again while connected, in case an event was lost.
+    pub resync_interval: Duration,
+}
+
+impl InstanceConfig {
+    pub fn new(libvirt_uri: String, hostname: String, state_dir: PathBuf) -> Self {
+        Self {
+            libvirt_uri,
+            hostname,
+            state_dir,
+            filter: EventFilter::default(),
+            keepalive: (5, 3),
+            reconnect: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+            resync_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A domain as remembered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub name: String,
+    pub power: Power,
+}
+
+/// What the state file holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceState {
+    /// Each domain by UUID.
+    pub domains: BTreeMap<String, Seen>,
+    /// Reports decided and saved but not yet appended to the outbox.
+    pub unsent: Vec<Event>,
+}
+
+/// The monitor's part of its status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Watching {
+    pub libvirt_uri: String,
+    pub connected: bool,
+    /// Connections made since the monitor started (the first included).
+    pub connections: u64,
+    #[serde(with = "vigil_wire::time::optional")]
+    pub last_listing: Option<Timestamp>,
+    pub domains: Vec<WatchedDomain>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedDomain {
+    pub uuid: String,
+    pub name: String,
+    pub power: Power,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceMonitorError {
+    #[error("creating the state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("loading the monitor's state")]
+    LoadState(#[source] StateError),
+    #[error("saving the monitor's state")]
+    SaveState(#[source] StateError),
+    #[error("connecting to libvirt")]
+    Connect(#[source] LibvirtError),
+    #[error("listing libvirt's domains")]
+    List(#[source] LibvirtError),
+    #[error("a libvirt call was cut short")]
+    Blocking(#[source] tokio::task::JoinError),
+    #[error("appending a report to the outbox")]
+    Append(#[source] OutboxError),
+    #[error("writing the status")]
+    Status(#[source] StatusError),
+}
+
+/// The instance monitor, a [`Reconciler`]. Give the runner [`InstanceMonitor::wake`]: the
+/// callbacks notify it.
+pub struct InstanceMonitor {
+    config: InstanceConfig,
+    outbox: Outbox,
+    file: StateFile<InstanceState>,
+    state: InstanceState,
+    sink: Arc<Sink>,
+    signals: mpsc::UnboundedReceiver<Signal>,
+    session: Option<Session>,
+    sessions: u64,
+    failed_connects: u32,
+    last_listing: Option<std::time::Instant>,
+    status: MonitorStatus<Watching>,
+}
+
+impl InstanceMonitor {
+    /// The monitor, with the state it saved before if any; it connects at its first pass.
+    pub fn new(config: InstanceConfig, outbox: Outbox) -> Result<Self, InstanceMonitorError> {
+        std::fs::create_dir_all(&config.state_dir).map_err(|source| {
+            InstanceMonitorError::StateDir {
+                path: config.state_dir.clone(),
+                source,
+            }
+        })?;
+        let file = StateFile::<InstanceState>::new(config.state_dir.join(format!("{NAME}.json")));
+        let state = file
+            .load()
+            .map_err(InstanceMonitorError::LoadState)?
+            .unwrap_or_default();
+        let (tx, signals) = mpsc::unbounded_channel();
+        let sink = Arc::new(Sink {
+            tx,
+            wake: Arc::new(Notify::new()),
+        });
+        let status = MonitorStatus {
+            monitor: NAME.into(),
+            hostname: config.hostname.clone(),
+            pid: std::process::id(),
+            started_at: Timestamp::now(),
+            last_observation: None,
+            outbox: outbox.dir().to_owned(),
+            watching: Watching {
+                libvirt_uri: config.libvirt_uri.clone(),
+                ..Watching::default()
+            },
+            reports_appended: 0,
+            reports_not_appended: state.unsent.len(),
+            last_error: None,
+        };
+        Ok(Self {
+            config,
+            outbox,
+            file,
+            state,
+            sink,
+            signals,
+            session: None,
+            sessions: 0,
+            failed_connects: 0,
+            last_listing: None,
+            status,
+        })
+    }
+
+    /// What libvirt's callbacks notify: the runner's wake-up.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.sink.wake.clone()
+    }
+
+    /// The state as last saved.
+    pub fn state(&self) -> &InstanceState {
+        &self.state
+    }
+
+    async fn pass(&mut self) -> Result<Duration, InstanceMonitorError> {
+        // Reports a killed monitor had decided, first.
+        self.append_unsent().await?;
+        let mut next = self.state.clone();
+        if self.session.is_none() {
+            self.connect().await?;
+            self.list(&mut next).await?;
+        } else if self
+            .last_listing
+            .is_none_or(|at| at.elapsed() >= self.config.resync_interval)
+        {
+            self.list(&mut next).await?;
+        }
+        let closed = self.handle_signals(&mut next);
+        self.save(next)?;
+        self.append_unsent().await?;
+        if closed {
+            self.disconnect().await;
+        }
+        self.status.last_error = None;
+        self.write_status()?;
+        Ok(match self.session {
+            None => self.config.reconnect.delay(self.failed_connects),
+            Some(_) => self.config.resync_interval,
+        })
+    }
+
+    async fn connect(&mut self) -> Result<(), InstanceMonitorError> {
+        self.sessions += 1;
+        let (uri, keepalive, sink, id) = (
+            self.config.libvirt_uri.clone(),
+            self.config.keepalive,
+            self.sink.clone(),
+            self.sessions,
+        );
+        let session = tokio::task::spawn_blocking(move || Session::open(&uri, keepalive, sink, id))
+            .await
+            .map_err(InstanceMonitorError::Blocking)?
+            .map_err(|e| {
+                self.failed_connects = self.failed_connects.saturating_add(1);
+                InstanceMonitorError::Connect(e)
+            })?;
+        tracing::info!(uri = %self.config.libvirt_uri, "connected to libvirt");
+        self.failed_connects = 0;
+        self.session = Some(session);
+        self.status.watching.connected = true;
+        self.status.watching.connections += 1;
+        Ok(())
+    }
+
+    /// Drops the connection (deregistering talks to libvirtd: off the runtime's threads).
+    async fn disconnect(&mut self) {
+        if let Some(session) = self.session.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(session)).await;
+        }
+        self.status.watching.connected = false;
+    }
+
+    /// Lists the domains and records in `next` what changed since they were last seen,
+    /// reporting the stops that happened unseen.
+    async fn list(&mut self, next: &mut InstanceState) -> Result<(), InstanceMonitorError> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        let (session, listed) = tokio::task::spawn_blocking(move || {
+            let listed = session.domains();
+            (session, listed)
+        })
+        .await
+        .map_err(InstanceMonitorError::Blocking)?;
+        self.session = Some(session);
+        let listed = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                self.disconnect().await;
+                return Err(InstanceMonitorError::List(e));
+            }
+        };
+        let now = Timestamp::now();
+        self.last_listing = Some(std::time::Instant::now());
+        self.status.last_observation = Some(now);
+        self.status.watching.last_listing = Some(now);
+        self.apply_listing(next, listed, now);
+        Ok(())
+    }
+
+    fn apply_listing(&self, next: &mut InstanceState, listed: Vec<Listed>, now: Timestamp) {
+        let mut domains = BTreeMap::new();
+        for d in listed {
+            if let Some(before) = next.domains.get(&d.uuid) {
+                if let Some(missed) = table::missed_event(before.power, d.state, d.reason) {
+                    tracing::warn!(domain = %d.name, uuid = %d.uuid, event = ?missed,
+                        "the domain changed while the monitor was not listening");
+                    self.report(next, &d.uuid, missed, now);
+                }
+            }
+            let power = table::power_of(d.state);
+            domains.insert(
+                d.uuid,
+                Seen {
+                    name: d.name,
+                    power,
+                },
+            );
+        }
+        for (uuid, gone) in &next.domains {
+            if !domains.contains_key(uuid) {
+                // Undefined or migrated away: masakari-monitors reports neither.
+                tracing::info!(domain = %gone.name, %uuid, "the domain is gone");
+            }
+        }
+        next.domains = domains;
+    }
+
+    /// Handles every signal that arrived; true if the connection closed.
+    fn handle_signals(&mut self, next: &mut InstanceState) -> bool {
+        let mut closed = false;
+        while let Ok(signal) = self.signals.try_recv() {
+            match signal {
+                Signal::Event {
+                    uuid,
+                    name,
+                    event,
+                    at,
+                } => self.handle_event(next, uuid, name, event, at),
+                Signal::Closed { session, reason } => {
+                    if Some(session) == self.session.as_ref().map(|s| s.id) {
+                        tracing::warn!(reason, "the libvirt connection closed; reconnecting");
+                        closed = true;
+                    }
+                }
+            }
+        }
+        closed
+    }
+
+    fn handle_event(
+        &mut self,
+        next: &mut InstanceState,
+        uuid: String,
+        name: String,
+        event: DomainEvent,
+        at: Timestamp,
+    ) {
+        self.status.last_observation = Some(at);
+        let before = next.domains.get(&uuid).map(|s| s.power);
+        tracing::debug!(domain = %name, %uuid, ?event, "libvirt event");
+        if table::is_news(before, event) {
+            self.report(next, &uuid, event, at);
+        }
+        if event
+            == (DomainEvent::Lifecycle {
+                event: virt::sys::VIR_DOMAIN_EVENT_UNDEFINED as i32,
+                detail: 0,
+            })
+        {
+            next.domains.remove(&uuid);
+        } else if let Some(power) = table::power_after(event) {
+            next.domains.insert(uuid, Seen { name, power });
+        }
+    }
+
+    /// Adds to `next` the report for `event`, if the table and the filter let it through.
+    fn report(&self, next: &mut InstanceState, uuid: &str, event: DomainEvent, at: Timestamp) {
+        let Some(names) = table::masakari_names(event) else {
+            return;
+        };
+        if !self.config.filter.allows(names) {
+            tracing::info!(%uuid, event = names.0, detail = names.1, "filtered out");
+            return;
+        }
+        tracing::warn!(%uuid, event = names.0, detail = names.1, "reporting the instance");
+        let payload = Payload::Vm(VmPayload {
+            instance_uuid: uuid.to_owned(),
+            vir_domain_event: names.1.to_owned(),
+            event: names.0.to_owned(),
+        });
+        next.unsent.push(Event {
+            notification_type: NotificationType::Vm,
+            hostname: self.config.hostname.clone(),
+            generated_time: at,
+            payload: payload.to_map(),
+        });
+    }
+
+    fn save(&mut self, next: InstanceState) -> Result<(), InstanceMonitorError> {
+        if next != self.state {
+            self.file
+                .save(&next)
+                .map_err(InstanceMonitorError::SaveState)?;
+            self.state = next;
+        }
+        self.status.reports_not_appended = self.state.unsent.len();
+        Ok(())
+    }
+
+    /// Appends the saved reports in order, each removed from the state once in the outbox.
+    async fn append_unsent(&mut self) -> Result<(), InstanceMonitorError> {
+        while let Some(event) = self.state.unsent.first().cloned() {
+            self.outbox
+                .append(event)
+                .await
+                .map_err(InstanceMonitorError::Append)?;
+            self.status.reports_appended += 1;
+            let mut next = self.state.clone();
+            next.unsent.remove(0);
+            self.save(next)?;
+        }
+        Ok(())
+    }
+
+    fn write_status(&mut self) -> Result<(), InstanceMonitorError> {
+        self.status.watching.domains = self
+            .state
+            .domains
+            .iter()
+            .map(|(uuid, seen)| WatchedDomain {
+                uuid: uuid.clone(),
+                name: seen.name.clone(),
+                power: seen.power,
+            })
+            .collect();
+        status::write(&self.config.state_dir, NAME, &self.status)
+            .map_err(InstanceMonitorError::Status)
+    }
+}
+
+impl Reconciler for InstanceMonitor {
+    type Error = InstanceMonitorError;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn reconcile(&mut self) -> Result<Duration, InstanceMonitorError> {
+        self.pass().await
+    }
+
+    fn error_policy(&mut self, error: &InstanceMonitorError) -> Duration {
+        self.status.last_error = Some(ErrorChain(error).to_string());
+        if let Err(e) = self.write_status() {
+            tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
+        }
+        match self.session {
+            None => self.config.reconnect.delay(self.failed_connects),
+            Some(_) => self.config.reconnect.ceiling(1),
+        }
+    }
+}

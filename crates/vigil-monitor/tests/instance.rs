@@ -1,0 +1,471 @@
+//! The instance monitor against the power lab's real libvirtd (`lab/lab power up`): its tiny
+//! qemu domains destroyed, killed, suspended, shut down, while the monitor listens or not.
+//! Gated by `VIGIL_POWER_LAB=1`; without it each test says loudly that it did not run. Each
+//! test takes its turn on the lab and works on the lab's last host, turned back on at the end.
+//!
+//! Losing libvirtd is played by a proxy of the lab's socket that the test cuts and restores:
+//! the monitor sees what it would of a libvirtd restart (its connection closed, connects
+//! refused, then a new connection), without restarting the daemon the other lab tests use;
+//! a frozen proxy is a hung libvirtd, which only keepalive notices.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use vigil_lab::{Lab, PowerLab};
+use vigil_monitor::instance::table::EventFilter;
+use vigil_monitor::instance::{InstanceConfig, InstanceMonitor};
+use vigil_outbox::{Event, Outbox};
+
+const HOSTNAME: &str = "instance-monitor-test";
+const DEADLINE: Duration = Duration::from_secs(20);
+/// How long "nothing more is reported" is watched for: well past the 0.2 s libvirt takes to
+/// deliver a stop here (lab-notes), short enough for the suite.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// The lab domain a test works on; turned back on when dropped.
+struct Domain {
+    name: String,
+    uuid: String,
+    uri: String,
+}
+
+impl Domain {
+    fn of(lab: &PowerLab) -> Domain {
+        let host = lab.hosts.last().expect("a lab host");
+        let domain = Domain {
+            name: host.name.clone(),
+            uuid: host.uuid.clone(),
+            uri: lab.libvirt_uri.clone(),
+        };
+        domain.on();
+        domain
+    }
+
+    fn on(&self) {
+        PowerLab::power_on(&self.name).expect("lab/lab power on");
+        assert_eq!(self.domstate(), "running");
+    }
+
+    fn virsh(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("virsh")
+            .arg("-c")
+            .arg(&self.uri)
+            .args(args)
+            .arg(&self.name)
+            .output()
+            .expect("virsh runs");
+        assert!(
+            out.status.success(),
+            "virsh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn domstate(&self) -> String {
+        self.virsh(&["domstate"])
+    }
+
+    /// kill -9 of the domain's qemu, found by its `-name guest=NAME,` argument.
+    fn kill_qemu(&self) {
+        let pid = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let mut args = c.split(|b| *b == 0).map(String::from_utf8_lossy);
+                    args.next().is_some_and(|a| a.contains("qemu-system"))
+                        && args.any(|a| a.starts_with(&format!("guest={},", self.name)))
+                })
+            })
+            .expect("the domain's qemu");
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until libvirt says `state`.
+    async fn wait_state(&self, state: &str) {
+        let start = Instant::now();
+        while self.domstate() != state {
+            assert!(start.elapsed() < DEADLINE, "{} never {state}", self.name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        if let Err(e) = PowerLab::power_on(&self.name) {
+            eprintln!("turning {} back on: {e}", self.name);
+        }
+    }
+}
+
+/// A monitor running in this process.
+struct Running {
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+    outbox: Outbox,
+    state_dir: PathBuf,
+}
+
+fn config(uri: &str, dir: &Path, filter: EventFilter) -> InstanceConfig {
+    let mut config = InstanceConfig::new(uri.to_owned(), HOSTNAME.into(), dir.join("state"));
+    config.filter = filter;
+    // Fast enough for the tests; the defaults are masakari-monitors' (5 s, 3).
+    config.keepalive = (1, 2);
+    config.reconnect =
+        vigil_domain::Backoff::new(Duration::from_millis(200), Duration::from_millis(500));
+    config
+}
+
+impl Running {
+    /// Starts a monitor and waits for it to have listed the domains.
+    async fn start(config: InstanceConfig, dir: &Path) -> Running {
+        let outbox = Outbox::open(dir.join("outbox")).unwrap();
+        let state_dir = config.state_dir.clone();
+        // A previous monitor's status would pass for this one's.
+        let _ = std::fs::remove_file(vigil_monitor::status::path(&state_dir, "instance"));
+        let monitor = InstanceMonitor::new(config, outbox.clone()).unwrap();
+        let wake = monitor.wake();
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            vigil_monitor::runner::run(monitor, &wake, stopped.notified()).await
+        });
+        let running = Running {
+            stop,
+            task,
+            outbox,
+            state_dir,
+        };
+        running.wait_connected(1).await;
+        running
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let all = vigil_monitor::status::read_all(&self.state_dir).unwrap();
+        all.into_iter().next().unwrap_or_default()
+    }
+
+    /// Waits until the monitor has made `n` connections and is connected.
+    async fn wait_connected(&self, n: u64) {
+        let start = Instant::now();
+        loop {
+            let s = self.status();
+            if s["watching"]["connected"] == true
+                && s["watching"]["connections"].as_u64() >= Some(n)
+            {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "never connected: {s}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_disconnected(&self) {
+        let start = Instant::now();
+        while self.status()["watching"]["connected"] != false {
+            assert!(start.elapsed() < DEADLINE, "never saw the connection go");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn reports(&self) -> Vec<Event> {
+        self.outbox
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.event)
+            .collect()
+    }
+
+    /// Waits for `n` reports in all, then checks no more come.
+    async fn expect_reports(&self, n: usize) -> Vec<Event> {
+        let start = Instant::now();
+        while self.reports().len() < n {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "expected {n} reports, have {:?}",
+                pairs(&self.reports())
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(QUIET).await;
+        let reports = self.reports();
+        assert_eq!(
+            reports.len(),
+            n,
+            "more than expected: {:?}",
+            pairs(&reports)
+        );
+        reports
+    }
+
+    async fn stop(self) {
+        self.stop.notify_one();
+        self.task.await.unwrap();
+    }
+}
+
+fn pairs(reports: &[Event]) -> Vec<(String, String)> {
+    reports
+        .iter()
+        .map(|r| {
+            let p = &r.payload;
+            (
+                p["event"].as_str().unwrap_or("?").to_owned(),
+                p["vir_domain_event"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Checks a report is exactly what masakari-monitors sends, field order included.
+fn assert_masakari_report(report: &Event, uuid: &str, event: &str, detail: &str) {
+    assert_eq!(report.notification_type.as_str(), "VM");
+    assert_eq!(report.hostname, HOSTNAME);
+    assert_eq!(
+        serde_json::to_string(&report.payload).unwrap(),
+        format!(r#"{{"event":"{event}","instance_uuid":"{uuid}","vir_domain_event":"{detail}"}}"#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_them() {
+    let test = "destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_them";
+    let Some(lab) = PowerLab::for_test(test) else {
+        return;
+    };
+    let _turn = Lab::turn().await.unwrap();
+    let domain = Domain::of(&lab);
+    let (all_dir, only_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Two monitors in one process share libvirt's event loop.
+    let all = Running::start(
+        config(&domain.uri, all_dir.path(), EventFilter::default()),
+        all_dir.path(),
+    )
+    .await;
+    let only_failed = EventFilter::only(&["LIFECYCLE/STOPPED_FAILED"]).unwrap();
+    let only = Running::start(
+        config(&domain.uri, only_dir.path(), only_failed),
+        only_dir.path(),
+    )
+    .await;
+
+    // `virsh destroy`: libvirt (9.0) says "shutdown" with the detail "after host request",
+    // which masakari-monitors' table leaves out (it has only "finished"), then "stopped
+    // destroyed", which it reports.
+    domain.virsh(&["destroy"]);
+    let reports = all.expect_reports(1).await;
+    assert_masakari_report(&reports[0], &domain.uuid, "LIFECYCLE", "STOPPED_DESTROYED");
+    assert_eq!(only.reports().len(), 0);
+
+    // kill -9 of qemu: "stopped failed", the event Masakari's engine recovers.
+    domain.on();
+    domain.kill_qemu();
+    let reports = all.expect_reports(2).await;
+    assert_masakari_report(&reports[1], &domain.uuid, "LIFECYCLE", "STOPPED_FAILED");
+    let reports = only.expect_reports(1).await;
+    assert_masakari_report(&reports[0], &domain.uuid, "LIFECYCLE", "STOPPED_FAILED");
+    assert!(reports[0].generated_time <= vigil_domain::Timestamp::now());
+
+    all.stop().await;
+    only.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_resume_and_an_unheard_acpi_shutdown_report_nothing() {
+    let test = "suspend_resume_and_an_unheard_acpi_shutdown_report_nothing";
+    let Some(lab) = PowerLab::for_test(test) else {
+        return;
+    };
+    let _turn = Lab::turn().await.unwrap();
+    let domain = Domain::of(&lab);
+    let dir = tempfile::tempdir().unwrap();
+    let monitor = Running::start(
+        config(&domain.uri, dir.path(), EventFilter::default()),
+        dir.path(),
+    )
+    .await;
+
+    // "suspended paused" and "resumed": not in Masakari's table.
+    domain.virsh(&["suspend"]);
+    domain.wait_state("paused").await;
+    domain.virsh(&["resume"]);
+    domain.wait_state("running").await;
+    // The tiny domain has no OS to hear the ACPI button: it keeps running, and libvirt sends
+    // no event (lab-notes: `virsh shutdown` with no OS).
+    domain.virsh(&["shutdown"]);
+    monitor.expect_reports(0).await;
+    assert_eq!(domain.domstate(), "running");
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stops_while_the_monitor_was_stopped_are_reported_at_its_next_start() {
+    let test = "stops_while_the_monitor_was_stopped_are_reported_at_its_next_start";
+    let Some(lab) = PowerLab::for_test(test) else {
+        return;
+    };
+    let _turn = Lab::turn().await.unwrap();
+    let domain = Domain::of(&lab);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || config(&domain.uri, dir.path(), EventFilter::default());
+
+    // Destroyed while the monitor is stopped: "shut off (destroyed)" at its next start.
+    Running::start(cfg(), dir.path()).await.stop().await;
+    domain.virsh(&["destroy"]);
+    let monitor = Running::start(cfg(), dir.path()).await;
+    let reports = monitor.expect_reports(1).await;
+    assert_masakari_report(&reports[0], &domain.uuid, "LIFECYCLE", "STOPPED_DESTROYED");
+    monitor.stop().await;
+
+    // Killed while stopped: "shut off (crashed)", reported as the kill's event would be.
+    domain.on();
+    Running::start(cfg(), dir.path()).await.stop().await;
+    domain.kill_qemu();
+    domain.wait_state("shut off").await;
+    let monitor = Running::start(cfg(), dir.path()).await;
+    let reports = monitor.expect_reports(2).await;
+    assert_masakari_report(&reports[1], &domain.uuid, "LIFECYCLE", "STOPPED_FAILED");
+
+    // Started again, with nothing new: nothing more.
+    monitor.stop().await;
+    let monitor = Running::start(cfg(), dir.path()).await;
+    monitor.expect_reports(2).await;
+    monitor.stop().await;
+}
+
+/// A unix socket forwarding to libvirtd's, which the test can cut (every connection closed,
+/// new ones refused) and restore, or freeze (connections stay open, nothing goes through: a
+/// hung libvirtd) and thaw.
+struct Proxy {
+    path: PathBuf,
+    target: PathBuf,
+    server: Option<JoinHandle<()>>,
+    frozen: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    fn new(path: PathBuf, target: PathBuf) -> Proxy {
+        let mut proxy = Proxy {
+            path,
+            target,
+            server: None,
+            frozen: tokio::sync::watch::Sender::new(false),
+        };
+        proxy.restore();
+        proxy
+    }
+
+    fn restore(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let listener = UnixListener::bind(&self.path).unwrap();
+        let target = self.target.clone();
+        let frozen = self.frozen.clone();
+        self.server = Some(tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(daemon) = UnixStream::connect(&target).await else {
+                    continue;
+                };
+                let (client_rx, client_tx) = client.into_split();
+                let (daemon_rx, daemon_tx) = daemon.into_split();
+                links.spawn(pump(client_rx, daemon_tx, frozen.subscribe()));
+                links.spawn(pump(daemon_rx, client_tx, frozen.subscribe()));
+            }
+        }));
+    }
+
+    /// Aborting the server drops the listener and every link (the `JoinSet` aborts them).
+    async fn cut(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+}
+
+/// Copies `from` to `to`, holding everything while frozen.
+async fn pump(
+    mut from: tokio::net::unix::OwnedReadHalf,
+    mut to: tokio::net::unix::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_libvirtd_is_reconnected_and_a_domain_that_died_meanwhile_is_reported() {
+    let test = "a_lost_libvirtd_is_reconnected_and_a_domain_that_died_meanwhile_is_reported";
+    let Some(lab) = PowerLab::for_test(test) else {
+        return;
+    };
+    let _turn = Lab::turn().await.unwrap();
+    let domain = Domain::of(&lab);
+    let dir = tempfile::tempdir().unwrap();
+    let socket = lab
+        .libvirt_uri
+        .split_once("socket=")
+        .map(|(_, s)| PathBuf::from(s))
+        .expect("the lab's libvirt URI names its socket");
+    let mut proxy = Proxy::new(dir.path().join("libvirt-sock"), socket);
+    let uri = format!("qemu:///system?socket={}", proxy.path.display());
+    let monitor =
+        Running::start(config(&uri, dir.path(), EventFilter::default()), dir.path()).await;
+
+    // libvirtd "goes away": the monitor sees its connection close and keeps trying.
+    proxy.cut().await;
+    monitor.wait_disconnected().await;
+    domain.kill_qemu();
+    domain.wait_state("shut off").await;
+    tokio::time::sleep(Duration::from_secs(1)).await; // a few refused connects
+    assert!(monitor.status()["last_error"]
+        .as_str()
+        .is_some_and(|e| e.contains("connecting to libvirt")));
+
+    // Back: it reconnects, lists, and reports the stop it could not hear.
+    proxy.restore();
+    monitor.wait_connected(2).await;
+    let reports = monitor.expect_reports(1).await;
+    assert_masakari_report(&reports[0], &domain.uuid, "LIFECYCLE", "STOPPED_FAILED");
+
+    // And it hears events on the new connection.
+    domain.on();
+    domain.virsh(&["destroy"]);
+    let reports = monitor.expect_reports(2).await;
+    assert_masakari_report(&reports[1], &domain.uuid, "LIFECYCLE", "STOPPED_DESTROYED");
+
+    // A libvirtd that hangs: keepalive (1 s, 2 probes here) ends the connection; once it
+    // answers again, a new connection.
+    domain.on();
+    proxy.freeze(true);
+    monitor.wait_disconnected().await;
+    proxy.freeze(false);
+    monitor.wait_connected(3).await;
+    monitor.expect_reports(2).await;
+    monitor.stop().await;
+    proxy.cut().await;
+}
