@@ -17,6 +17,7 @@
 
 #[cfg(feature = "libvirt")]
 pub mod instance;
+pub mod journal;
 pub mod process;
 pub mod runner;
 pub mod sender;

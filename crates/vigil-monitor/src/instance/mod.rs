@@ -14,6 +14,7 @@
 pub mod libvirt;
 pub mod table;
 
+use crate::journal::{Journal, JournalError, Journaled};
 use crate::runner::Reconciler;
 use crate::status::{self, MonitorStatus, StatusError};
 use libvirt::{LibvirtError, Listed, Session, Signal, Sink};
@@ -25,7 +26,7 @@ use std::time::Duration;
 use table::{DomainEvent, EventFilter, Power};
 use tokio::sync::{mpsc, Notify};
 use vigil_domain::{Backoff, ErrorChain, NotificationType, Timestamp};
-use vigil_outbox::{Event, Outbox, OutboxError, StateError, StateFile};
+use vigil_outbox::{Event, Outbox, StateError};
 use vigil_wire::payload::{Payload, VmPayload};
 
 /// The monitor's name: its state file is `instance.json`, its status `instance.status.json`.
@@ -117,8 +118,8 @@ pub enum InstanceMonitorError {
     List(#[source] LibvirtError),
     #[error("a libvirt call was cut short")]
     Blocking(#[source] tokio::task::JoinError),
-    #[error("appending a report to the outbox")]
-    Append(#[source] OutboxError),
+    #[error("appending the saved reports to the outbox")]
+    Append(#[source] JournalError),
     #[error("writing the status")]
     Status(#[source] StatusError),
 }
@@ -128,8 +129,7 @@ pub enum InstanceMonitorError {
 pub struct InstanceMonitor {
     config: InstanceConfig,
     outbox: Outbox,
-    file: StateFile<InstanceState>,
-    state: InstanceState,
+    journal: Journal<InstanceState>,
     sink: Arc<Sink>,
     signals: mpsc::UnboundedReceiver<Signal>,
     session: Option<Session>,
@@ -148,11 +148,8 @@ impl InstanceMonitor {
                 source,
             }
         })?;
-        let file = StateFile::<InstanceState>::new(config.state_dir.join(format!("{NAME}.json")));
-        let state = file
-            .load()
-            .map_err(InstanceMonitorError::LoadState)?
-            .unwrap_or_default();
+        let journal = Journal::<InstanceState>::load(config.state_dir.join(format!("{NAME}.json")))
+            .map_err(InstanceMonitorError::LoadState)?;
         let (tx, signals) = mpsc::unbounded_channel();
         let sink = Arc::new(Sink {
             tx,
@@ -170,14 +167,13 @@ impl InstanceMonitor {
                 ..Watching::default()
             },
             reports_appended: 0,
-            reports_not_appended: state.unsent.len(),
+            reports_not_appended: journal.state().unsent.len(),
             last_error: None,
         };
         Ok(Self {
             config,
             outbox,
-            file,
-            state,
+            journal,
             sink,
             signals,
             session: None,
@@ -195,13 +191,13 @@ impl InstanceMonitor {
 
     /// The state as last saved.
     pub fn state(&self) -> &InstanceState {
-        &self.state
+        self.journal.state()
     }
 
     async fn pass(&mut self) -> Result<Duration, InstanceMonitorError> {
         // Reports a killed monitor had decided, first.
         self.append_unsent().await?;
-        let mut next = self.state.clone();
+        let mut next = self.journal.state().clone();
         if self.session.is_none() {
             self.connect().await?;
             self.list(&mut next).await?;
@@ -384,34 +380,22 @@ impl InstanceMonitor {
     }
 
     fn save(&mut self, next: InstanceState) -> Result<(), InstanceMonitorError> {
-        if next != self.state {
-            self.file
-                .save(&next)
-                .map_err(InstanceMonitorError::SaveState)?;
-            self.state = next;
-        }
-        self.status.reports_not_appended = self.state.unsent.len();
-        Ok(())
+        self.journal
+            .save(next, &mut self.status)
+            .map_err(InstanceMonitorError::SaveState)
     }
 
-    /// Appends the saved reports in order, each removed from the state once in the outbox.
     async fn append_unsent(&mut self) -> Result<(), InstanceMonitorError> {
-        while let Some(event) = self.state.unsent.first().cloned() {
-            self.outbox
-                .append(event)
-                .await
-                .map_err(InstanceMonitorError::Append)?;
-            self.status.reports_appended += 1;
-            let mut next = self.state.clone();
-            next.unsent.remove(0);
-            self.save(next)?;
-        }
-        Ok(())
+        self.journal
+            .append_unsent(&self.outbox, &mut self.status)
+            .await
+            .map_err(InstanceMonitorError::Append)
     }
 
     fn write_status(&mut self) -> Result<(), InstanceMonitorError> {
         self.status.watching.domains = self
-            .state
+            .journal
+            .state()
             .domains
             .iter()
             .map(|(uuid, seen)| WatchedDomain {
@@ -445,5 +429,14 @@ impl Reconciler for InstanceMonitor {
             None => self.config.reconnect.delay(self.failed_connects),
             Some(_) => self.config.reconnect.ceiling(1),
         }
+    }
+}
+
+impl Journaled for InstanceState {
+    fn unsent(&self) -> &Vec<Event> {
+        &self.unsent
+    }
+    fn unsent_mut(&mut self) -> &mut Vec<Event> {
+        &mut self.unsent
     }
 }

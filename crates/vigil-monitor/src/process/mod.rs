@@ -20,6 +20,7 @@ pub use decide::{decide, Action, Phase, RestartPolicy};
 pub use list::{ListError, ProcessEntry};
 pub use scan::ScanError;
 
+use crate::journal::{Journal, JournalError, Journaled};
 use crate::runner::Reconciler;
 use crate::status::{self, MonitorStatus, StatusError};
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use vigil_domain::{ErrorChain, NotificationType, Timestamp};
-use vigil_outbox::{Event, Outbox, OutboxError, StateError, StateFile};
+use vigil_outbox::{Event, Outbox, StateError};
 use vigil_wire::payload::{Payload, ProcessPayload};
 
 /// The monitor's name: its state file is `process.json`, its status `process.status.json`.
@@ -100,8 +101,8 @@ pub enum ProcessMonitorError {
     List(#[source] ListError),
     #[error("looking at the running processes")]
     Scan(#[source] ScanError),
-    #[error("appending a report to the outbox")]
-    Append(#[source] OutboxError),
+    #[error("appending the saved reports to the outbox")]
+    Append(#[source] JournalError),
     #[error("writing the status")]
     Status(#[source] StatusError),
 }
@@ -110,9 +111,7 @@ pub enum ProcessMonitorError {
 pub struct ProcessMonitor {
     config: ProcessConfig,
     outbox: Outbox,
-    file: StateFile<ProcessState>,
-    /// As last saved.
-    state: ProcessState,
+    journal: Journal<ProcessState>,
     list: Vec<ProcessEntry>,
     status: MonitorStatus<Vec<Watched>>,
 }
@@ -126,11 +125,8 @@ impl ProcessMonitor {
                 source,
             }
         })?;
-        let file = StateFile::<ProcessState>::new(config.state_dir.join(format!("{NAME}.json")));
-        let state = file
-            .load()
-            .map_err(ProcessMonitorError::LoadState)?
-            .unwrap_or_default();
+        let journal = Journal::<ProcessState>::load(config.state_dir.join(format!("{NAME}.json")))
+            .map_err(ProcessMonitorError::LoadState)?;
         let status = MonitorStatus {
             monitor: NAME.into(),
             hostname: config.hostname.clone(),
@@ -140,14 +136,13 @@ impl ProcessMonitor {
             outbox: outbox.dir().to_owned(),
             watching: Vec::new(),
             reports_appended: 0,
-            reports_not_appended: state.unsent.len(),
+            reports_not_appended: journal.state().unsent.len(),
             last_error: None,
         };
         Ok(Self {
             config,
             outbox,
-            file,
-            state,
+            journal,
             list: Vec::new(),
             status,
         })
@@ -155,7 +150,7 @@ impl ProcessMonitor {
 
     /// The state as last saved.
     pub fn state(&self) -> &ProcessState {
-        &self.state
+        self.journal.state()
     }
 
     async fn pass(&mut self) -> Result<Duration, ProcessMonitorError> {
@@ -166,7 +161,7 @@ impl ProcessMonitor {
 
         let mut next = ProcessState {
             processes: BTreeMap::new(),
-            unsent: self.state.unsent.clone(),
+            unsent: self.journal.state().unsent.clone(),
         };
         let mut commands = Vec::new();
         for entry in &self.list {
@@ -175,7 +170,7 @@ impl ProcessMonitor {
                 continue; // listed twice: watched once
             }
             let running = scan::is_running(&lines, name);
-            let before = self.state.processes.get(name);
+            let before = self.journal.state().processes.get(name);
             let (phase, action) = decide(before, running, now, self.config.restart);
             if before != Some(&phase) {
                 let phase = serde_json::to_string(&phase).unwrap_or_default();
@@ -229,32 +224,17 @@ impl ProcessMonitor {
         }
     }
 
-    /// Saves `next` if it differs from what is saved (the state file is synced: not every
-    /// pass).
     fn save(&mut self, next: ProcessState) -> Result<(), ProcessMonitorError> {
-        if next != self.state {
-            self.file
-                .save(&next)
-                .map_err(ProcessMonitorError::SaveState)?;
-            self.state = next;
-        }
-        self.status.reports_not_appended = self.state.unsent.len();
-        Ok(())
+        self.journal
+            .save(next, &mut self.status)
+            .map_err(ProcessMonitorError::SaveState)
     }
 
-    /// Appends the saved reports in order, each removed from the state once in the outbox.
     async fn append_unsent(&mut self) -> Result<(), ProcessMonitorError> {
-        while let Some(event) = self.state.unsent.first().cloned() {
-            self.outbox
-                .append(event)
-                .await
-                .map_err(ProcessMonitorError::Append)?;
-            self.status.reports_appended += 1;
-            let mut next = self.state.clone();
-            next.unsent.remove(0);
-            self.save(next)?;
-        }
-        Ok(())
+        self.journal
+            .append_unsent(&self.outbox, &mut self.status)
+            .await
+            .map_err(ProcessMonitorError::Append)
     }
 
     /// Runs a start or a restart; the next attempt is counted from its end, as
@@ -287,7 +267,7 @@ impl ProcessMonitor {
                 tracing::warn!(process = %name, error = %ErrorChain(&e), "{} failed", steps.which)
             }
         }
-        let mut next = self.state.clone();
+        let mut next = self.journal.state().clone();
         if let Some(Phase::Down { next: at, .. }) = next.processes.get_mut(name) {
             *at = decide::after(Timestamp::now(), self.config.restart.interval);
         }
@@ -297,7 +277,8 @@ impl ProcessMonitor {
     /// Until the next pass: the check interval, or sooner when a restart is due.
     fn wait(&self) -> Duration {
         let now = Timestamp::now().as_micros();
-        self.state
+        self.journal
+            .state()
             .processes
             .values()
             .filter_map(|p| match p {
@@ -312,7 +293,8 @@ impl ProcessMonitor {
 
     fn write_status(&mut self) -> Result<(), ProcessMonitorError> {
         self.status.watching = self
-            .state
+            .journal
+            .state()
             .processes
             .iter()
             .map(|(name, phase)| Watched {
@@ -342,5 +324,14 @@ impl Reconciler for ProcessMonitor {
             tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
         }
         self.config.check_interval
+    }
+}
+
+impl Journaled for ProcessState {
+    fn unsent(&self) -> &Vec<Event> {
+        &self.unsent
+    }
+    fn unsent_mut(&mut self) -> &mut Vec<Event> {
+        &mut self.unsent
     }
 }
