@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_openstack::{Credentials, Session};
-use vigil_wire::{CreateNotification, Item, List, NotificationBody};
+use vigil_wire::{CreateNotification, HostBody, Item, List, NotificationBody, SegmentBody};
 
 /// The microversion asked for. A report's body has not changed since 1.0, and every Masakari
 /// serves 1.0.
@@ -170,7 +170,35 @@ impl Client {
         &self,
         query: &[(&str, &str)],
     ) -> Result<Vec<NotificationBody>, ClientError> {
-        let mut path = "/notifications".to_owned();
+        self.list("/notifications", query).await
+    }
+
+    /// `GET /v1/segments`, every page.
+    pub async fn list_segments(&self) -> Result<Vec<SegmentBody>, ClientError> {
+        self.list("/segments", &[]).await
+    }
+
+    /// `GET /v1/segments/{segment}/hosts` with `query` (e.g. `[("name", "compute1")]`), every
+    /// page.
+    pub async fn list_hosts(
+        &self,
+        segment: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<HostBody>, ClientError> {
+        self.list(&format!("/segments/{segment}/hosts"), query)
+            .await
+    }
+
+    /// A collection under `path` with `query`, following `next` links to the last page.
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>, ClientError>
+    where
+        List<T>: serde::de::DeserializeOwned,
+    {
+        let mut path = path.to_owned();
         if !query.is_empty() {
             path.push('?');
             path.push_str(
@@ -184,7 +212,7 @@ impl Client {
             let page = self
                 .call(Method::GET, &path, None)
                 .await?
-                .decode::<List<NotificationBody>>()?;
+                .decode::<List<T>>()?;
             all.extend(page.items);
             match page.links.into_iter().flatten().find(|l| l.rel == "next") {
                 Some(next) => path = next.href,

@@ -3,6 +3,7 @@
 mod config;
 mod fence_cmd;
 mod monitor_cmd;
+mod pacemaker_cmd;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -48,6 +49,9 @@ enum Command {
         #[command(subcommand)]
         command: monitor_cmd::MonitorCommand,
     },
+    /// Hand the hosts of Pacemaker's failed-host queue (filled by fence_vigil) to the API;
+    /// run by Pacemaker as `ocf:vigil:alerter`, one per cluster.
+    Alerter(pacemaker_cmd::AlerterArgs),
     /// Append one report to an outbox, for `vigil monitor send` to deliver as a monitor's.
     Notify(monitor_cmd::NotifyArgs),
     /// Configuration helpers.
@@ -118,7 +122,6 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -126,6 +129,15 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Installed as a link named fence_vigil, this binary is that fence agent: Pacemaker's
+    // fencer finds agents by name and speaks the fence-agents protocol, not this CLI.
+    let mut args = std::env::args();
+    let program = args.next().unwrap_or_default();
+    if std::path::Path::new(&program).file_name() == Some("fence_vigil".as_ref()) {
+        let code = vigil_pacemaker::fence_vigil_main(args.collect()).await;
+        std::process::exit(code.into());
+    }
+    let cli = Cli::parse();
     match cli.command {
         Command::Config {
             command: ConfigCommand::Example,
@@ -156,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Monitor { command } => monitor_cmd::run(command).await,
         Command::Notify(args) => monitor_cmd::notify(args).await,
+        Command::Alerter(args) => pacemaker_cmd::alerter(args).await,
         Command::Api(args) => {
             let config = load_config(&args.common, args.listen)?;
             let store = open_store(&config).await?;

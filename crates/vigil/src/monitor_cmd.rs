@@ -142,7 +142,7 @@ pub struct SendArgs {
 
 /// Where reports go and how to authenticate.
 #[derive(Args)]
-struct ApiArgs {
+pub(crate) struct ApiArgs {
     /// The API's v1 address, e.g. https://controller:15868/v1; with --os-cloud it may be left
     /// out for the catalog's instance-ha endpoint.
     #[arg(long, value_name = "URL", env = "VIGIL_API_URL")]
@@ -304,7 +304,7 @@ fn status(state_dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Seconds, possibly fractional, as a positive duration.
-fn secs(text: &str) -> Result<Duration, String> {
+pub(crate) fn secs(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("'{text}' is not a number of seconds"))?;
@@ -377,7 +377,7 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
 }
 
 impl ApiArgs {
-    fn config(&self) -> ClientConfig {
+    pub(crate) fn config(&self) -> ClientConfig {
         let mut config = ClientConfig {
             url: self.url.clone().unwrap_or_default(),
             project_id: self.project_id.clone().unwrap_or_default(),

@@ -1,0 +1,260 @@
+//! `fence_vigil` and `vigil alerter` as Pacemaker runs them: the `vigil` binary under the fence
+//! agent's name, options on standard input, against the lab's real Nova, the failed-host queue
+//! in a real Pacemaker cluster's attribute manager (`lab/cluster up 1`), and Vigil's API.
+//!
+//! Needs VIGIL_LAB=1 (scripts/test sets it), corosync and pacemaker (.ci/run installs them);
+//! otherwise it says loudly that it did not run.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::lab::{restoring, LabTest, WITHIN};
+
+const CLUSTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lab/cluster");
+const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
+
+fn cluster(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(CLUSTER).args(args).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "lab/cluster {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// A directory with `fence_vigil` (a link to the binary under test) and an `attrd_updater`
+/// that runs the real one inside cluster node n1, which fence_vigil finds first on its PATH.
+fn agent_dir(dir: &Path, node_pid: &str) -> anyhow::Result<PathBuf> {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    std::os::unix::fs::symlink(VIGIL, bin.join("fence_vigil"))?;
+    let wrapper = bin.join("attrd_updater");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec nsenter -t {node_pid} -m -u -n -- /usr/sbin/attrd_updater \"$@\"\n"
+        ),
+    )?;
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()?;
+    Ok(bin)
+}
+
+/// Runs fence_vigil with `options` on standard input, as the fencer does.
+fn fence_vigil(bin: &Path, options: &str) -> anyhow::Result<Output> {
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new(bin.join("fence_vigil"))
+        .env("PATH", path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(options.as_bytes())?;
+    Ok(child.wait_with_output()?)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The queue's value for `host` in node n1's attribute manager ("" when it has none).
+fn queue_value(bin: &Path, host: &str) -> anyhow::Result<String> {
+    let out = Command::new(bin.join("attrd_updater"))
+        .args(["-Q", "-n", "evacuate", "-N", host])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .split("value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// `vigil alerter` reading node n1's queue; killed (by its own PID) when dropped.
+struct Alerter(std::process::Child);
+
+impl Alerter {
+    fn start(bin: &Path, url: &str) -> anyhow::Result<Alerter> {
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let child = Command::new(VIGIL)
+            .args(["alerter", "--url", url, "--interval", "1"])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .spawn()?;
+        Ok(Alerter(child))
+    }
+}
+
+impl Drop for Alerter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `off` forces the host down and disables it in Nova and queues it; `status` then says OFF;
+/// `on` waits while the queue holds the host; `vigil alerter` hands the host to Vigil, once;
+/// `on` returns once that recovery has ended, having enabled the host and cleared the queue.
+/// Also: metadata (through Pacemaker's own stonith_admin), validate-all, list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery() -> anyhow::Result<()> {
+    let test = "fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery";
+    let Some(t) = LabTest::start(test).await? else {
+        return Ok(());
+    };
+    if !Path::new("/usr/sbin/pacemakerd").exists() {
+        anyhow::ensure!(
+            std::env::var("VIGIL_REQUIRE_PACEMAKER").as_deref() != Ok("1"),
+            "pacemaker is not installed, and VIGIL_REQUIRE_PACEMAKER=1"
+        );
+        eprintln!(
+            "\n*** SKIPPED {test}: pacemaker is not installed (apt-get install pacemaker) ***\n"
+        );
+        return Ok(());
+    }
+    let _ = cluster(&["down"]);
+    cluster(&["up", "1"])?;
+    let host = t.computes().last().unwrap().to_string();
+    let restore = async {
+        let revived = t.lab.revive_host(&host).await;
+        cluster(&["down"])?;
+        Ok(revived?)
+    };
+    restoring(fence_and_unfence(&t, &host), restore).await
+}
+
+async fn fence_and_unfence(t: &LabTest, host: &str) -> anyhow::Result<()> {
+    let bin = agent_dir(t.dir.path(), &cluster(&["pid", "1"])?)?;
+    let (vigil, api, _segment) = t.serve(&[]).await?;
+    let c = &t.env.credentials;
+    let options = format!(
+        "auth_url={}\nlogin={}\npasswd={}\ntenant_name={}\nregion_name={}\nendpoint_type=publicURL\n\
+         vigil_url={}/v1\nport={host}\nnodename={host}\n",
+        c.auth_url,
+        c.username,
+        c.password,
+        c.project_name,
+        c.region_name,
+        vigil.url()
+    );
+    let run = |action: &str| fence_vigil(&bin, &format!("action={action}\n{options}"));
+
+    // Pacemaker's fencer reads the metadata through the agent's name.
+    let xml = stdout(&run("metadata")?);
+    assert!(
+        xml.contains("<resource-agent name=\"fence_vigil\""),
+        "{xml}"
+    );
+    let installed = Path::new("/usr/sbin/fence_vigil");
+    if !installed.exists() {
+        std::os::unix::fs::symlink(VIGIL, installed)?;
+        let seen = Command::new("stonith_admin")
+            .args(["--metadata", "--agent", "fence_vigil"])
+            .output();
+        std::fs::remove_file(installed)?;
+        let seen = seen?;
+        assert!(seen.status.success(), "{seen:?}");
+        assert!(stdout(&seen).contains("name=\"vigil_url\""), "{seen:?}");
+    }
+
+    let valid = run("validate-all")?;
+    assert_eq!(valid.status.code(), Some(0), "{valid:?}");
+    let invalid = fence_vigil(
+        &bin,
+        &format!("action=validate-all\nqueue=redis\n{options}"),
+    )?;
+    assert_eq!(invalid.status.code(), Some(1), "{invalid:?}");
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("queue must be attrd or none"));
+    let unknown = fence_vigil(
+        &bin,
+        &format!("action=off\n{}", options.replace(host, "nosuchhost")),
+    )?;
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+
+    let list = stdout(&run("list")?);
+    for compute in t.computes() {
+        assert!(list.lines().any(|l| l == format!("{compute},")), "{list}");
+    }
+    let on = run("status")?;
+    assert_eq!(
+        (on.status.code(), stdout(&on)),
+        (Some(0), "Status: ON\n".into())
+    );
+
+    // off: forced down and disabled in Nova, `yes` in the queue.
+    let off = run("off")?;
+    assert_eq!(off.status.code(), Some(0), "{off:?}");
+    let service = t.cloud.compute_service(host).await?;
+    assert!(
+        service.forced_down && service.status == "disabled",
+        "{service:?}"
+    );
+    assert_eq!(
+        service.disabled_reason.as_deref(),
+        Some("fenced by fence_vigil")
+    );
+    assert_eq!(queue_value(&bin, host)?, "yes");
+    let status = run("status")?;
+    assert_eq!(
+        (status.status.code(), stdout(&status)),
+        (Some(2), "Status: OFF\n".into())
+    );
+
+    // on: held while the queue says `yes`.
+    let unfence = {
+        let (bin, options) = (bin.clone(), format!("action=on\n{options}"));
+        std::thread::spawn(move || fence_vigil(&bin, &options))
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !unfence.is_finished(),
+        "on returned while the host was queued"
+    );
+
+    // The alerter hands the host to Vigil and marks it delivered; `on` returns only once
+    // Vigil's recovery of the host has ended.
+    let _alerter = Alerter::start(&bin, &format!("{}/v1", vigil.url()))?;
+    let started = Instant::now();
+    while !unfence.is_finished() {
+        anyhow::ensure!(started.elapsed() < WITHIN, "on still waiting");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = unfence.join().unwrap()?;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let listed = api
+        .call(
+            reqwest::Method::GET,
+            "/notifications?type=COMPUTE_HOST",
+            None,
+        )
+        .await?;
+    let reports = listed["notifications"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{listed}");
+    let status = reports[0]["status"].as_str().unwrap();
+    assert!(
+        ["finished", "failed", "ignored"].contains(&status),
+        "{listed}"
+    );
+    let service = t.cloud.compute_service(host).await?;
+    assert!(
+        !service.forced_down && service.status == "enabled",
+        "{service:?}"
+    );
+    assert_eq!(queue_value(&bin, host)?, "");
+    Ok(())
+}
