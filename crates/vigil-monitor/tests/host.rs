@@ -22,22 +22,6 @@ fn fixture(dir: &str, name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Whether `crm_mon` runs here; if not, fails under `VIGIL_REQUIRE_PACEMAKER=1`, else says so.
-fn have_crm_mon(test: &str) -> bool {
-    let ok = std::process::Command::new("crm_mon")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("VIGIL_REQUIRE_PACEMAKER").as_deref() != Ok("1"),
-            "{test}: crm_mon is missing and VIGIL_REQUIRE_PACEMAKER=1 (install pacemaker-cli-utils)"
-        );
-        eprintln!("SKIPPED {test}: crm_mon is missing (install pacemaker-cli-utils)");
-    }
-    ok
-}
-
 fn driver(cib: &Path) -> Pacemaker {
     Pacemaker::new(PacemakerConfig {
         cib_file: Some(cib.to_owned()),
@@ -45,8 +29,14 @@ fn driver(cib: &Path) -> Pacemaker {
     })
 }
 
-/// A view in short: each node's (up, detail), and whether it has a fencing.
-fn summary(view: &Membership) -> BTreeMap<&str, (bool, &str, bool)> {
+/// A node in short: up, detail, whether it has a fencing.
+type Short<'a> = (bool, &'a str, bool);
+
+/// A prepared CIB, whether crm_mon finds quorum in it, and some of its nodes.
+type Case<'a> = (&'a str, bool, &'a [(&'a str, Short<'a>)]);
+
+/// A view in short.
+fn summary(view: &Membership) -> BTreeMap<&str, Short<'_>> {
     view.nodes
         .iter()
         .map(|(n, m)| {
@@ -58,12 +48,12 @@ fn summary(view: &Membership) -> BTreeMap<&str, (bool, &str, bool)> {
 
 #[tokio::test]
 async fn what_crm_mon_shows_of_each_prepared_cib() {
-    if !have_crm_mon("what_crm_mon_shows_of_each_prepared_cib") {
+    if !vigil_lab::crm_mon_or_skip("what_crm_mon_shows_of_each_prepared_cib") {
         return;
     }
     let up = (true, "online", false);
     #[rustfmt::skip]
-    let cases: &[(&str, bool, &[(&str, (bool, &str, bool))])] = &[
+    let cases: &[Case] = &[
         ("healthy.xml", true, &[("compute1", up), ("compute2", up), ("ctl1", up),
             ("ctl2", up), ("ctl3", up)]),
         // crm_simulate --node-down: a clean shutdown.
@@ -94,7 +84,7 @@ async fn what_crm_mon_shows_of_each_prepared_cib() {
 
 #[tokio::test]
 async fn crm_mon_that_cannot_read_its_cib_fails_the_pass() {
-    if !have_crm_mon("crm_mon_that_cannot_read_its_cib_fails_the_pass") {
+    if !vigil_lab::crm_mon_or_skip("crm_mon_that_cannot_read_its_cib_fails_the_pass") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -249,8 +239,9 @@ async fn a_killed_node_is_reported_unknown_then_normal_once_fenced_and_a_reconne
 
 #[tokio::test]
 async fn a_node_that_failed_while_the_monitor_was_stopped_is_reported_when_it_starts() {
-    if !have_crm_mon("a_node_that_failed_while_the_monitor_was_stopped_is_reported_when_it_starts")
-    {
+    if !vigil_lab::crm_mon_or_skip(
+        "a_node_that_failed_while_the_monitor_was_stopped_is_reported_when_it_starts",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ pub mod pacemaker;
 
 pub use decide::{decide, Known, NodeRecord, Report};
 
-use crate::journal::{Journal, JournalError, Journaled};
+use crate::journal::{Journal, JournalError, Journaled, OpenError};
 use crate::runner::Reconciler;
 use crate::status::{self, MonitorStatus, StatusError};
 use serde::{Deserialize, Serialize};
@@ -115,14 +115,8 @@ pub struct WatchedNode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostMonitorError<E: std::error::Error + 'static> {
-    #[error("creating the state directory {path}")]
-    StateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("loading the monitor's state")]
-    LoadState(#[source] StateError),
+    #[error("opening the monitor's state")]
+    Open(#[source] OpenError),
     #[error("observing the membership")]
     Observe(#[source] E),
     #[error("saving the monitor's state")]
@@ -149,29 +143,17 @@ impl<D: Driver> HostMonitor<D> {
         driver: D,
         outbox: Outbox,
     ) -> Result<Self, HostMonitorError<D::Error>> {
-        std::fs::create_dir_all(&config.state_dir).map_err(|source| {
-            HostMonitorError::StateDir {
-                path: config.state_dir.clone(),
-                source,
-            }
-        })?;
-        let journal = Journal::<HostState>::load(config.state_dir.join(format!("{NAME}.json")))
-            .map_err(HostMonitorError::LoadState)?;
-        let status = MonitorStatus {
-            monitor: NAME.into(),
-            hostname: config.hostname.clone(),
-            pid: std::process::id(),
-            started_at: Timestamp::now(),
-            last_observation: None,
-            outbox: outbox.dir().to_owned(),
-            watching: Watching {
+        let (journal, status) = Journal::<HostState>::open(
+            NAME,
+            &config.state_dir,
+            &config.hostname,
+            &outbox,
+            Watching {
                 driver: driver.name().into(),
                 ..Watching::default()
             },
-            reports_appended: 0,
-            reports_not_appended: journal.state().unsent.len(),
-            last_error: None,
-        };
+        )
+        .map_err(HostMonitorError::Open)?;
         Ok(Self {
             config,
             driver,
