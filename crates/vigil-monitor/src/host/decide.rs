@@ -10,7 +10,9 @@
 //! down while the monitor was stopped is reported when it starts again.
 //!
 //! "Known fenced" means a fencing newer than the newest one seen while the node was up: the
-//! comparison is between the fencer's own timestamps, never against this machine's clock.
+//! comparison is between the fencer's own timestamps, never against this machine's clock. A
+//! node fenced and up again between two looks (a reboot faster than the interval) is not
+//! reported: like masakari-monitors, the monitor reports what it saw down.
 
 use super::Member;
 use serde::{Deserialize, Serialize};

@@ -178,12 +178,19 @@ impl<D: Driver> HostMonitor<D> {
             .map_err(HostMonitorError::Observe)?;
         let now = Timestamp::now();
         self.status.last_observation = Some(now);
+        // Said once, when it changes, not at every pass.
+        if self.status.watching.quorum != Some(view.quorum) {
+            match view.quorum {
+                true => tracing::info!(driver = self.driver.name(), "quorum: watching"),
+                false => {
+                    tracing::warn!(driver = self.driver.name(), "no quorum: reporting nothing")
+                }
+            }
+        }
         self.status.watching.quorum = Some(view.quorum);
         if view.quorum {
             self.apply(&view, now)?;
             self.append_unsent().await?;
-        } else {
-            tracing::warn!(driver = self.driver.name(), "no quorum: reporting nothing");
         }
         self.status.last_error = None;
         self.write_status(&view)?;
@@ -208,7 +215,8 @@ impl<D: Driver> HostMonitor<D> {
             let was = before.nodes.get(name);
             let (record, report) = decide(was, seen, self.config.monitoring_samples);
             if was.map(|r| r.known) != Some(record.known) {
-                tracing::info!(node = %name, detail = %seen.detail, known = ?record.known, "node state");
+                let (detail, known) = (&seen.detail, record.known);
+                tracing::info!(node = %name, %detail, ?known, "node state changed");
             }
             if let Some(report) = report {
                 next.unsent.push(self.report(name, report, now));

@@ -6,7 +6,7 @@
 //!   `unclean="false"` and `pending="false"`; `standby` and `maintenance` are shown, not
 //!   failures;
 //! - a remote node is up only while its connection resource (`ocf:pacemaker:remote`, the
-//!   resource named like the node) is `role="Started"`. Measured: after a remote node is
+//!   resource named like the node; a guest node has none) is `role="Started"`. Measured: after a remote node is
 //!   fenced, Pacemaker retries the connection and crm_mon shows the node `online="true"` with
 //!   the resource `Starting` for about 50 s, then fences it again; `online` alone would report
 //!   it back;
@@ -266,13 +266,16 @@ impl CrmMon {
     pub fn membership(&self) -> Membership {
         let mut nodes = BTreeMap::new();
         for n in &self.nodes {
+            // A guest node's connection is implicit (no `ocf:pacemaker:remote` resource):
+            // then `online` and `unclean` say it all.
             let connection = n
                 .remote
-                .then(|| self.connections.get(&n.id).map(String::as_str));
+                .then(|| self.connections.get(&n.id).map(String::as_str))
+                .flatten();
             let up = n.online
                 && !n.unclean
                 && !n.pending
-                && connection.is_none_or(|role| role == Some("Started"));
+                && connection.is_none_or(|role| role == "Started");
             let fenced_at = self
                 .fencings
                 .iter()
@@ -295,7 +298,7 @@ impl CrmMon {
 
 /// What the status shows of a node, e.g. `online`, `offline, unclean`, `online, connection
 /// Starting`.
-fn detail(n: &Node, connection: Option<Option<&str>>) -> String {
+fn detail(n: &Node, connection: Option<&str>) -> String {
     let mut parts = vec![if n.online { "online" } else { "offline" }.to_owned()];
     for (flag, word) in [
         (n.unclean, "unclean"),
@@ -307,10 +310,8 @@ fn detail(n: &Node, connection: Option<Option<&str>>) -> String {
             parts.push(word.to_owned());
         }
     }
-    match connection {
-        Some(Some("Started")) | None => {}
-        Some(Some(role)) => parts.push(format!("connection {role}")),
-        Some(None) => parts.push("no connection resource".to_owned()),
+    if let Some(role) = connection.filter(|role| *role != "Started") {
+        parts.push(format!("connection {role}"));
     }
     parts.join(", ")
 }
@@ -388,6 +389,26 @@ mod tests {
             parse("<pacemaker-result><summary/></pacemaker-result>"),
             Err(ParseError::NoDc)
         ));
+    }
+
+    #[test]
+    fn a_remote_node_is_up_while_its_connection_is_started_and_a_guest_by_its_flags() {
+        let xml = r#"<pacemaker-result><summary>
+  <current_dc present="true" name="ctl1" with_quorum="true"/></summary>
+<nodes>
+  <node name="vm1" id="vm1" online="true" unclean="false" pending="false" type="remote"/>
+  <node name="c2" id="c2" online="true" unclean="false" pending="false" type="remote"/>
+  <node name="c3" id="c3" online="true" unclean="false" pending="false" type="remote"/>
+</nodes>
+<resources>
+  <resource id="c2" resource_agent="ocf:pacemaker:remote" role="Starting"/>
+  <clone id="x"><resource id="c3" resource_agent="ocf:pacemaker:remote" role="Started"/></clone>
+</resources></pacemaker-result>"#;
+        let view = parse(xml).unwrap().membership();
+        let up = |n: &str| (view.nodes[n].up, view.nodes[n].detail.as_str());
+        assert_eq!(up("vm1"), (true, "online"));
+        assert_eq!(up("c2"), (false, "online, connection Starting"));
+        assert_eq!(up("c3"), (true, "online"));
     }
 
     #[test]
