@@ -103,6 +103,26 @@ pub fn enabled_or_skip(test: &str) -> bool {
     false
 }
 
+/// `true` when Pacemaker's `crm_mon` runs here (Debian's pacemaker-cli-utils). Otherwise TEST
+/// fails if `VIGIL_REQUIRE_PACEMAKER=1` (scripts/test sets it), else it is skipped, loudly.
+pub fn crm_mon_or_skip(test: &str) -> bool {
+    let found = std::process::Command::new("crm_mon")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("VIGIL_REQUIRE_PACEMAKER").as_deref() != Ok("1"),
+            "{test}: crm_mon is missing and VIGIL_REQUIRE_PACEMAKER=1 (apt-get install \
+             pacemaker-cli-utils)"
+        );
+        say(&format!(
+            "\n*** SKIPPED {test}: crm_mon is missing (apt-get install pacemaker-cli-utils). ***\n"
+        ));
+    }
+    found
+}
+
 /// Straight to the process's stderr: the test harness captures `eprintln!` of passing tests,
 /// and a skip or a minutes-long install must be seen.
 fn say(line: &str) {

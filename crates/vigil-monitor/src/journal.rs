@@ -5,13 +5,26 @@
 
 use crate::status::MonitorStatus;
 use serde::{de::DeserializeOwned, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use vigil_domain::Timestamp;
 use vigil_outbox::{Event, Outbox, OutboxError, StateError, StateFile};
 
 /// A monitor's state, with its reports not yet appended.
 pub trait Journaled: Clone + Default + PartialEq + Serialize + DeserializeOwned {
     fn unsent(&self) -> &Vec<Event>;
     fn unsent_mut(&mut self) -> &mut Vec<Event>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("creating the state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("loading the monitor's state")]
+    Load(#[source] StateError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +42,36 @@ pub struct Journal<S> {
 }
 
 impl<S: Journaled> Journal<S> {
+    /// Monitor `name`'s journal, `<state_dir>/<name>.json` (the directory created if
+    /// missing), and its status before its first pass.
+    pub fn open<W>(
+        name: &str,
+        state_dir: &Path,
+        hostname: &str,
+        outbox: &Outbox,
+        watching: W,
+    ) -> Result<(Self, MonitorStatus<W>), OpenError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| OpenError::StateDir {
+            path: state_dir.to_owned(),
+            source,
+        })?;
+        let journal =
+            Self::load(state_dir.join(format!("{name}.json"))).map_err(OpenError::Load)?;
+        let status = MonitorStatus {
+            monitor: name.into(),
+            hostname: hostname.into(),
+            pid: std::process::id(),
+            started_at: Timestamp::now(),
+            last_observation: None,
+            outbox: outbox.dir().to_owned(),
+            watching,
+            reports_appended: 0,
+            reports_not_appended: journal.state().unsent().len(),
+            last_error: None,
+        };
+        Ok((journal, status))
+    }
+
     /// The state saved at `path` before, or the default.
     pub fn load(path: PathBuf) -> Result<Self, StateError> {
         let file = StateFile::new(path);

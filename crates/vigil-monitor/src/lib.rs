@@ -10,11 +10,15 @@
 //! - `instance`: libvirt domain events (lifecycle, reboot, watchdog, I/O errors, control
 //!   errors) reported `VM` as masakari-monitors' instancemonitor does, with the stops that
 //!   happened while it was not listening found by listing the domains after each connect.
+//! - `host`: compute hosts that go down and come back (`COMPUTE_HOST`), from a driver's
+//!   membership view: `host::pacemaker` reads `crm_mon`; reported only with quorum, `NORMAL`
+//!   only once the fencing is seen.
 //! - `process`: processes listed in Masakari's `process_list.yaml`, restarted locally, reported
 //!   `PROCESS`/`STOPPED` past the retries and `STARTED` when back.
 //!
 //! Nothing here depends on the store, the engine or the API: compute nodes run only this.
 
+pub mod host;
 #[cfg(feature = "libvirt")]
 pub mod instance;
 pub mod journal;

@@ -43,7 +43,7 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Compute-node commands: the monitors (`process`), their `status`, and `send`, which
+    /// Compute-node commands: the monitors (`process`, `host`, `instance`), their `status`, and `send`, which
     /// delivers an outbox's reports to the API.
     Monitor {
         #[command(subcommand)]

@@ -5,47 +5,13 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::api::Api;
+use support::monitor::{first_notifications, sender, status, vigil};
 use support::Vigil;
 use vigil_client::{Client, ClientConfig};
 
 const HOST: &str = "compute-1";
-
-/// A child process killed (by its own PID) when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn vigil(args: &[&str], dir: &Path, log: &str) -> Killed {
-    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(log)).unwrap())
-        .spawn()
-        .unwrap();
-    Killed(child)
-}
-
-fn status(state: &Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["monitor", "status", "--state-dir"])
-        .arg(state)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_that_cannot_be_restarted_is_one_process_stopped_notification() {
@@ -97,43 +63,14 @@ async fn a_process_that_cannot_be_restarted_is_one_process_stopped_notification(
         "monitor.log",
     );
     let url = format!("{}/v1", api.url());
-    let _sender = vigil(
-        &[
-            "monitor",
-            "send",
-            "--outbox",
-            outbox_arg,
-            "--url",
-            &url,
-            "--initial-delay-ms",
-            "20",
-            "--max-delay-ms",
-            "200",
-            "--poll-interval-ms",
-            "50",
-        ],
-        d,
-        "sender.log",
-    );
+    let _sender = sender(outbox_arg, &url, d);
 
     let client = Client::from_config(&ClientConfig {
         url,
         ..ClientConfig::default()
     })
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let stored = loop {
-        let stored = client.list_notifications(&[]).await.unwrap();
-        if !stored.is_empty() {
-            break stored;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no notification; monitor log:\n{}",
-            std::fs::read_to_string(d.join("monitor.log")).unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let stored = first_notifications(&client, d).await;
     // Past the report, the monitor keeps checking (and reports nothing more).
     let deadline = Instant::now() + Duration::from_secs(30);
     let seen = loop {

@@ -14,7 +14,7 @@
 pub mod libvirt;
 pub mod table;
 
-use crate::journal::{Journal, JournalError, Journaled};
+use crate::journal::{Journal, JournalError, Journaled, OpenError};
 use crate::runner::Reconciler;
 use crate::status::{self, MonitorStatus, StatusError};
 use libvirt::{LibvirtError, Listed, Session, Signal, Sink};
@@ -102,14 +102,8 @@ pub struct WatchedDomain {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceMonitorError {
-    #[error("creating the state directory {path}")]
-    StateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("loading the monitor's state")]
-    LoadState(#[source] StateError),
+    #[error("opening the monitor's state")]
+    Open(#[source] OpenError),
     #[error("saving the monitor's state")]
     SaveState(#[source] StateError),
     #[error("connecting to libvirt")]
@@ -142,34 +136,22 @@ pub struct InstanceMonitor {
 impl InstanceMonitor {
     /// The monitor, with the state it saved before if any; it connects at its first pass.
     pub fn new(config: InstanceConfig, outbox: Outbox) -> Result<Self, InstanceMonitorError> {
-        std::fs::create_dir_all(&config.state_dir).map_err(|source| {
-            InstanceMonitorError::StateDir {
-                path: config.state_dir.clone(),
-                source,
-            }
-        })?;
-        let journal = Journal::<InstanceState>::load(config.state_dir.join(format!("{NAME}.json")))
-            .map_err(InstanceMonitorError::LoadState)?;
+        let (journal, status) = Journal::<InstanceState>::open(
+            NAME,
+            &config.state_dir,
+            &config.hostname,
+            &outbox,
+            Watching {
+                libvirt_uri: config.libvirt_uri.clone(),
+                ..Watching::default()
+            },
+        )
+        .map_err(InstanceMonitorError::Open)?;
         let (tx, signals) = mpsc::unbounded_channel();
         let sink = Arc::new(Sink {
             tx,
             wake: Arc::new(Notify::new()),
         });
-        let status = MonitorStatus {
-            monitor: NAME.into(),
-            hostname: config.hostname.clone(),
-            pid: std::process::id(),
-            started_at: Timestamp::now(),
-            last_observation: None,
-            outbox: outbox.dir().to_owned(),
-            watching: Watching {
-                libvirt_uri: config.libvirt_uri.clone(),
-                ..Watching::default()
-            },
-            reports_appended: 0,
-            reports_not_appended: journal.state().unsent.len(),
-            last_error: None,
-        };
         Ok(Self {
             config,
             outbox,

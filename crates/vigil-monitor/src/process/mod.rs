@@ -20,7 +20,7 @@ pub use decide::{decide, Action, Phase, RestartPolicy};
 pub use list::{ListError, ProcessEntry};
 pub use scan::ScanError;
 
-use crate::journal::{Journal, JournalError, Journaled};
+use crate::journal::{Journal, JournalError, Journaled, OpenError};
 use crate::runner::Reconciler;
 use crate::status::{self, MonitorStatus, StatusError};
 use serde::{Deserialize, Serialize};
@@ -87,14 +87,8 @@ pub struct Watched {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessMonitorError {
-    #[error("creating the state directory {path}")]
-    StateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("loading the monitor's state")]
-    LoadState(#[source] StateError),
+    #[error("opening the monitor's state")]
+    Open(#[source] OpenError),
     #[error("saving the monitor's state")]
     SaveState(#[source] StateError),
     #[error("reading the process list")]
@@ -119,26 +113,14 @@ pub struct ProcessMonitor {
 impl ProcessMonitor {
     /// The monitor, with the state it saved before if any.
     pub fn new(config: ProcessConfig, outbox: Outbox) -> Result<Self, ProcessMonitorError> {
-        std::fs::create_dir_all(&config.state_dir).map_err(|source| {
-            ProcessMonitorError::StateDir {
-                path: config.state_dir.clone(),
-                source,
-            }
-        })?;
-        let journal = Journal::<ProcessState>::load(config.state_dir.join(format!("{NAME}.json")))
-            .map_err(ProcessMonitorError::LoadState)?;
-        let status = MonitorStatus {
-            monitor: NAME.into(),
-            hostname: config.hostname.clone(),
-            pid: std::process::id(),
-            started_at: Timestamp::now(),
-            last_observation: None,
-            outbox: outbox.dir().to_owned(),
-            watching: Vec::new(),
-            reports_appended: 0,
-            reports_not_appended: journal.state().unsent.len(),
-            last_error: None,
-        };
+        let (journal, status) = Journal::<ProcessState>::open(
+            NAME,
+            &config.state_dir,
+            &config.hostname,
+            &outbox,
+            Vec::new(),
+        )
+        .map_err(ProcessMonitorError::Open)?;
         Ok(Self {
             config,
             outbox,

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod lab;
+pub mod monitor;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
