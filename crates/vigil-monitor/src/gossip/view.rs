@@ -1,0 +1,192 @@
+//! Who to report, from what this member sees of the others and what it reported before: a pure
+//! function, tested by a table.
+//!
+//! SWIM's verdicts are per member: every member that learns a host is `Down` may report it, and
+//! the API counts the reports of one stop once. What SWIM does not say is whether *this* member
+//! is the one cut off: a member whose own link failed sees every other member suspect and then
+//! down, one probe at a time. So a member reports a stop only while it has a quorum: it heard
+//! from someone recently, and no more than half of the members it knows (itself included) are
+//! suspect or down. Suspects count against the quorum, as an isolated member suspects the
+//! others before it declares any down. A stop withheld for want of a quorum is not dropped: the
+//! decision is made again at every pass from the whole view, so it is reported once the quorum
+//! is back, if the host is still down.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use vigil_domain::Timestamp;
+use vigil_wire::payload::Event;
+
+/// How this member sees another, from SWIM's member states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    /// Declared down (a suspicion not refuted in time): final for that identity; the host
+    /// comes back under a new one.
+    Down,
+    /// Some member's probe failed; it has until the suspicion timeout to refute.
+    Suspect,
+    Up,
+}
+
+/// What this member sees now: each other member's liveness by host name, and whether it heard
+/// from any of them within the quiet limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sight {
+    pub members: BTreeMap<String, Liveness>,
+    pub hearing: bool,
+}
+
+impl Sight {
+    /// Whether this member may report stops: it hears someone, and the members it sees suspect
+    /// or down are at most half of all it knows, itself included.
+    pub fn has_quorum(&self) -> bool {
+        let known = self.members.len() + 1;
+        let not_up = self
+            .members
+            .values()
+            .filter(|l| **l != Liveness::Up)
+            .count();
+        self.hearing && not_up * 2 <= known
+    }
+}
+
+/// One report to append: `COMPUTE_HOST` with `event` about `host`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub host: String,
+    pub event: Event,
+}
+
+/// The hosts reported stopped after this pass (by name, since when) and the reports to append.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    pub stopped: BTreeMap<String, Timestamp>,
+    pub reports: Vec<Report>,
+}
+
+/// What to report, from `sight` and the hosts reported stopped before (`stopped`), at `now`.
+/// A host reported stopped is reported `STARTED` once seen up, quorum or not (its packets
+/// reach this member); a host not in the view (forgotten, or not seen since this member
+/// started) keeps what was reported of it.
+pub fn decide(sight: &Sight, stopped: &BTreeMap<String, Timestamp>, now: Timestamp) -> Decision {
+    let quorum = sight.has_quorum();
+    let mut next = stopped.clone();
+    let mut reports = Vec::new();
+    for (host, liveness) in &sight.members {
+        let was_stopped = stopped.contains_key(host);
+        let event = match liveness {
+            Liveness::Down if quorum && !was_stopped => {
+                next.insert(host.clone(), now);
+                Event::Stopped
+            }
+            Liveness::Up if was_stopped => {
+                next.remove(host);
+                Event::Started
+            }
+            _ => continue,
+        };
+        reports.push(Report {
+            host: host.clone(),
+            event,
+        });
+    }
+    Decision {
+        stopped: next,
+        reports,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Liveness::{Down, Suspect, Up};
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_micros(1_700_000_000_000_000 + secs * 1_000_000)
+    }
+
+    fn sight(members: &[(&str, Liveness)], hearing: bool) -> Sight {
+        Sight {
+            members: members.iter().map(|(n, l)| (n.to_string(), *l)).collect(),
+            hearing,
+        }
+    }
+
+    fn stopped(hosts: &[(&str, i64)]) -> BTreeMap<String, Timestamp> {
+        hosts.iter().map(|(h, s)| (h.to_string(), t(*s))).collect()
+    }
+
+    fn reports(list: &[(&str, Event)]) -> Vec<Report> {
+        list.iter()
+            .map(|(h, e)| Report {
+                host: h.to_string(),
+                event: *e,
+            })
+            .collect()
+    }
+
+    /// The members seen (self not included), hearing, reported stopped before, reported
+    /// stopped after, the reports.
+    type Row = (
+        &'static [(&'static str, Liveness)],
+        bool,
+        &'static [(&'static str, i64)],
+        &'static [(&'static str, i64)],
+        &'static [(&'static str, Event)],
+    );
+
+    #[test]
+    fn decision_table() {
+        use Event::{Started, Stopped};
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            // All up: nothing.
+            (&[("a", Up), ("b", Up), ("c", Up), ("d", Up)], true, &[], &[], &[]),
+            // One of five down: reported once, then not again.
+            (&[("a", Up), ("b", Up), ("c", Down), ("d", Up)], true, &[], &[("c", 9)], &[("c", Stopped)]),
+            (&[("a", Up), ("b", Up), ("c", Down), ("d", Up)], true, &[("c", 1)], &[("c", 1)], &[]),
+            // A suspect is not reported.
+            (&[("a", Up), ("b", Up), ("c", Suspect), ("d", Up)], true, &[], &[], &[]),
+            // Two of five down, one suspect: 3 of 5 not up, a minority: nothing.
+            (&[("a", Suspect), ("b", Up), ("c", Down), ("d", Down)], true, &[], &[], &[]),
+            // Exactly half not up (2 of 4): still reports.
+            (&[("a", Up), ("b", Down), ("c", Suspect)], true, &[], &[("b", 9)], &[("b", Stopped)]),
+            // Hearing nobody: withheld even with one down of many.
+            (&[("a", Up), ("b", Up), ("c", Down), ("d", Up)], false, &[], &[], &[]),
+            // Back up: STARTED, quorum or not.
+            (&[("a", Down), ("b", Down), ("c", Up)], false, &[("c", 1)], &[], &[("c", Started)]),
+            // Up and never reported: nothing.
+            (&[("c", Up)], true, &[], &[], &[]),
+            // Still suspect after a report: nothing yet.
+            (&[("a", Up), ("c", Suspect)], true, &[("c", 1)], &[("c", 1)], &[]),
+            // Reported before but not in the view (not seen since a restart): kept.
+            (&[("a", Up), ("b", Up)], true, &[("c", 1)], &[("c", 1)], &[]),
+            // Two of the three others down: 2 of 4 not up, half: both reported.
+            (&[("a", Up), ("b", Down), ("c", Down)], true, &[], &[("b", 9), ("c", 9)], &[("b", Stopped), ("c", Stopped)]),
+            // A cluster of two: the other down is half of two: reported (if heard from before).
+            (&[("a", Down)], true, &[], &[("a", 9)], &[("a", Stopped)]),
+            (&[("a", Down)], false, &[], &[], &[]),
+        ];
+        for (i, (members, hearing, before, after, want)) in table.iter().enumerate() {
+            let got = decide(&sight(members, *hearing), &stopped(before), t(9));
+            assert_eq!(got.stopped, stopped(after), "row {i}: stopped");
+            assert_eq!(got.reports, reports(want), "row {i}: reports");
+        }
+    }
+
+    #[test]
+    fn quorum_counts_this_member_and_suspects() {
+        #[rustfmt::skip]
+        let table: &[(&[(&str, Liveness)], bool, bool)] = &[
+            (&[], true, true),
+            (&[], false, false),
+            (&[("a", Suspect), ("b", Suspect)], true, false),
+            (&[("a", Suspect), ("b", Up)], true, true),
+            (&[("a", Down), ("b", Down), ("c", Up), ("d", Up)], true, true),
+            (&[("a", Down), ("b", Down), ("c", Suspect), ("d", Up)], true, false),
+        ];
+        for (i, (members, hearing, want)) in table.iter().enumerate() {
+            assert_eq!(sight(members, *hearing).has_quorum(), *want, "row {i}");
+        }
+    }
+}
