@@ -6,7 +6,7 @@
 //! reports on its own: the API counts the reports of one stop once.
 //!
 //! A pass runs SWIM ([`swim::Swim`]) until the membership changes or a probe period has gone
-//! by, [`view::decide`]s from the whole view and what was reported before, saves the hosts
+//! by, [`view::decide`]s from the view, the previous pass's and what was reported before, saves the hosts
 //! reported stopped and the reports in the state file, and appends the reports to the outbox
 //! (the [`Journal`]): a host is reported once, even across restarts of the monitor.
 
@@ -114,6 +114,8 @@ pub struct GossipMonitor {
     swim: Swim,
     status: MonitorStatus<Watching>,
     status_written: Option<Instant>,
+    /// Each member's liveness at the previous pass: a stop is reported only if seen happen.
+    before: BTreeMap<String, Liveness>,
 }
 
 impl GossipMonitor {
@@ -162,6 +164,7 @@ impl GossipMonitor {
             swim,
             status,
             status_written: None,
+            before: BTreeMap::new(),
         })
     }
 
@@ -210,7 +213,7 @@ impl GossipMonitor {
             hearing: self.swim.hearing(),
         };
         let now = Timestamp::now();
-        let decision = view::decide(&sight, &self.journal.state().stopped, now);
+        let decision = view::decide(&sight, &self.before, &self.journal.state().stopped, now);
         let mut next = GossipState {
             stopped: decision.stopped,
             unsent: self.journal.state().unsent.clone(),
@@ -228,6 +231,7 @@ impl GossipMonitor {
             .await
             .map_err(GossipError::Append)?;
 
+        self.before = sight.members.clone();
         let watching = Watching {
             addr: Some(self.addr()),
             quorum: sight.has_quorum(),

@@ -200,9 +200,15 @@ impl Swim {
             .chain([self.next_announce, until])
             .min()
             .unwrap_or(until);
+        let mut rejoined = false;
         tokio::select! {
             received = self.socket.recv_from(&mut self.buf) => {
                 let (len, _) = received?;
+                let quiet = self.timing.quiet_limit();
+                if self.last_heard.is_some_and(|at| at.elapsed() > quiet) {
+                    self.rejoin();
+                    rejoined = true;
+                }
                 self.last_heard = Some(Instant::now());
                 let result = self.foca.handle_data(&self.buf[..len], &mut self.runtime);
                 if let Err(e) = result {
@@ -211,7 +217,26 @@ impl Swim {
             }
             () = tokio::time::sleep_until(due) => self.fire(Instant::now()),
         }
-        Ok(self.flush().await)
+        Ok(self.flush().await || rejoined)
+    }
+
+    /// Starts afresh under a renewed identity, forgetting what it saw while it heard nobody:
+    /// suspicions it could not spread (the suspects never learnt of them, so never refuted)
+    /// would otherwise end in verdicts against live members once its link is back. It
+    /// announces to the seeds and takes the membership from their answer.
+    fn rejoin(&mut self) {
+        let me = self.foca.identity();
+        let me = me.renew().unwrap_or_else(|| me.clone());
+        tracing::warn!(
+            bump = me.bump,
+            "heard again after hearing nobody: rejoining afresh"
+        );
+        let config = self.timing.foca_config();
+        self.foca = Foca::new(me, config, rand::make_rng(), PostcardCodec);
+        self.runtime = AccumulatingRuntime::new();
+        self.timers.clear();
+        self.pending.clear();
+        self.next_announce = Instant::now();
     }
 
     /// Hands foca its due timers, and announces to the seeds if it knows no member.
@@ -221,10 +246,19 @@ impl Swim {
                 break;
             }
             self.timers.pop();
-            if let Some(timer) = self.pending.remove(&n) {
-                if let Err(e) = self.foca.handle_timer(timer, &mut self.runtime) {
-                    tracing::debug!(error = %e, "a foca timer failed");
-                }
+            let Some(timer) = self.pending.remove(&n) else {
+                continue;
+            };
+            if matches!(timer, Timer::ChangeSuspectToDown { .. }) && !self.hearing() {
+                // Hearing nobody, this member is the likelier one cut off: its suspicions
+                // wait, each a full timeout again, so that it does not declare the others
+                // down and, its link back, spread those verdicts to the members it wronged.
+                // (Lifeguard's local health awareness slows a member's verdicts likewise.)
+                self.schedule(now + self.timing.suspicion(), timer);
+                continue;
+            }
+            if let Err(e) = self.foca.handle_timer(timer, &mut self.runtime) {
+                tracing::debug!(error = %e, "a foca timer failed");
             }
         }
         if now >= self.next_announce {
@@ -254,9 +288,7 @@ impl Swim {
         }
         let now = Instant::now();
         while let Some((after, timer)) = self.runtime.to_schedule() {
-            self.submitted += 1;
-            self.timers.push(Reverse((now + after, self.submitted)));
-            self.pending.insert(self.submitted, timer);
+            self.schedule(now + after, timer);
         }
         let mut changed = false;
         while let Some(notification) = self.runtime.to_notify() {
@@ -276,6 +308,12 @@ impl Swim {
             changed = true;
         }
         changed
+    }
+
+    fn schedule(&mut self, at: Instant, timer: Timer<Peer>) {
+        self.submitted += 1;
+        self.timers.push(Reverse((at, self.submitted)));
+        self.pending.insert(self.submitted, timer);
     }
 
     /// Every member foca knows but this one, and how it sees it.

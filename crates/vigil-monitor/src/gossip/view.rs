@@ -4,12 +4,14 @@
 //! SWIM's verdicts are per member: every member that learns a host is `Down` may report it, and
 //! the API counts the reports of one stop once. What SWIM does not say is whether *this* member
 //! is the one cut off: a member whose own link failed sees every other member suspect and then
-//! down, one probe at a time. So a member reports a stop only while it has a quorum: it heard
-//! from someone recently, and no more than half of the members it knows (itself included) are
-//! suspect or down. Suspects count against the quorum, as an isolated member suspects the
-//! others before it declares any down. A stop withheld for want of a quorum is not dropped: the
-//! decision is made again at every pass from the whole view, so it is reported once the quorum
-//! is back, if the host is still down.
+//! down, one probe at a time. So a member reports a stop only if it saw it happen (the host was
+//! up or suspect at its previous pass) while it had a quorum: it heard from someone recently,
+//! and no more than half of the members it knows (itself included) are suspect or down.
+//! Suspects count against the quorum, as an isolated member suspects the others before it
+//! declares any down. A stop seen without a quorum is never reported by this member, not even
+//! once the quorum is back: a member cut off declares all the others down, and when its link
+//! returns it sees them come back one by one, a quorum before the last is back. The members
+//! that had the quorum when the host stopped report it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,18 +66,24 @@ pub struct Decision {
     pub reports: Vec<Report>,
 }
 
-/// What to report, from `sight` and the hosts reported stopped before (`stopped`), at `now`.
-/// A host reported stopped is reported `STARTED` once seen up, quorum or not (its packets
-/// reach this member); a host not in the view (forgotten, or not seen since this member
-/// started) keeps what was reported of it.
-pub fn decide(sight: &Sight, stopped: &BTreeMap<String, Timestamp>, now: Timestamp) -> Decision {
+/// What to report, from `sight`, the liveness each member had at the previous pass (`before`)
+/// and the hosts reported stopped before (`stopped`), at `now`. A host reported stopped is
+/// reported `STARTED` once seen up, quorum or not (its packets reach this member); a host not
+/// in the view (forgotten, or not seen since this member started) keeps what was reported.
+pub fn decide(
+    sight: &Sight,
+    before: &BTreeMap<String, Liveness>,
+    stopped: &BTreeMap<String, Timestamp>,
+    now: Timestamp,
+) -> Decision {
     let quorum = sight.has_quorum();
     let mut next = stopped.clone();
     let mut reports = Vec::new();
     for (host, liveness) in &sight.members {
         let was_stopped = stopped.contains_key(host);
+        let seen_dying = before.get(host).is_some_and(|l| *l != Liveness::Down);
         let event = match liveness {
-            Liveness::Down if quorum && !was_stopped => {
+            Liveness::Down if quorum && seen_dying && !was_stopped => {
                 next.insert(host.clone(), now);
                 Event::Stopped
             }
@@ -99,17 +107,25 @@ pub fn decide(sight: &Sight, stopped: &BTreeMap<String, Timestamp>, now: Timesta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Liveness::{Down, Suspect, Up};
+    use Event::{Started, Stopped};
 
     fn t(secs: i64) -> Timestamp {
         Timestamp::from_micros(1_700_000_000_000_000 + secs * 1_000_000)
     }
 
-    fn sight(members: &[(&str, Liveness)], hearing: bool) -> Sight {
-        Sight {
-            members: members.iter().map(|(n, l)| (n.to_string(), *l)).collect(),
-            hearing,
-        }
+    /// Members as `"a+ b? c-"`: `a` up, `b` suspect, `c` down.
+    fn members(text: &str) -> BTreeMap<String, Liveness> {
+        text.split_whitespace()
+            .map(|m| {
+                let (name, mark) = m.split_at(m.len() - 1);
+                let liveness = match mark {
+                    "+" => Liveness::Up,
+                    "?" => Liveness::Suspect,
+                    _ => Liveness::Down,
+                };
+                (name.to_owned(), liveness)
+            })
+            .collect()
     }
 
     fn stopped(hosts: &[(&str, i64)]) -> BTreeMap<String, Timestamp> {
@@ -125,10 +141,11 @@ mod tests {
             .collect()
     }
 
-    /// The members seen (self not included), hearing, reported stopped before, reported
-    /// stopped after, the reports.
+    /// The members at the previous pass, now (self not included), hearing, reported stopped
+    /// before, reported stopped after, the reports.
     type Row = (
-        &'static [(&'static str, Liveness)],
+        &'static str,
+        &'static str,
         bool,
         &'static [(&'static str, i64)],
         &'static [(&'static str, i64)],
@@ -137,38 +154,48 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        use Event::{Started, Stopped};
         #[rustfmt::skip]
         let table: &[Row] = &[
             // All up: nothing.
-            (&[("a", Up), ("b", Up), ("c", Up), ("d", Up)], true, &[], &[], &[]),
-            // One of five down: reported once, then not again.
-            (&[("a", Up), ("b", Up), ("c", Down), ("d", Up)], true, &[], &[("c", 9)], &[("c", Stopped)]),
-            (&[("a", Up), ("b", Up), ("c", Down), ("d", Up)], true, &[("c", 1)], &[("c", 1)], &[]),
+            ("a+ b+ c+ d+", "a+ b+ c+ d+", true, &[], &[], &[]),
+            // One of five seen dying: reported, then not again.
+            ("a+ b+ c? d+", "a+ b+ c- d+", true, &[], &[("c", 9)], &[("c", Stopped)]),
+            ("a+ b+ c+ d+", "a+ b+ c- d+", true, &[], &[("c", 9)], &[("c", Stopped)]),
+            ("a+ b+ c- d+", "a+ b+ c- d+", true, &[("c", 1)], &[("c", 1)], &[]),
             // A suspect is not reported.
-            (&[("a", Up), ("b", Up), ("c", Suspect), ("d", Up)], true, &[], &[], &[]),
+            ("a+ b+ c+ d+", "a+ b+ c? d+", true, &[], &[], &[]),
+            // Down when first seen (learnt from the others when joining): not seen dying.
+            ("", "a+ b+ c- d+", true, &[], &[], &[]),
+            ("a+ b+ d+", "a+ b+ c- d+", true, &[], &[], &[]),
             // Two of five down, one suspect: 3 of 5 not up, a minority: nothing.
-            (&[("a", Suspect), ("b", Up), ("c", Down), ("d", Down)], true, &[], &[], &[]),
+            ("a? b+ c- d?", "a? b+ c- d-", true, &[], &[], &[]),
             // Exactly half not up (2 of 4): still reports.
-            (&[("a", Up), ("b", Down), ("c", Suspect)], true, &[], &[("b", 9)], &[("b", Stopped)]),
-            // Hearing nobody: withheld even with one down of many.
-            (&[("a", Up), ("b", Up), ("c", Down), ("d", Up)], false, &[], &[], &[]),
+            ("a+ b? c?", "a+ b- c?", true, &[], &[("b", 9)], &[("b", Stopped)]),
+            // Hearing nobody: not reported, and not later once the quorum is back.
+            ("a+ b+ c? d+", "a+ b+ c- d+", false, &[], &[], &[]),
+            ("a+ b+ c- d+", "a+ b+ c- d+", true, &[], &[], &[]),
+            // Cut off and back: the others return one by one, the last is not reported.
+            ("a- b- c- d-", "a+ b+ c+ d-", true, &[], &[], &[]),
             // Back up: STARTED, quorum or not.
-            (&[("a", Down), ("b", Down), ("c", Up)], false, &[("c", 1)], &[], &[("c", Started)]),
+            ("a- b- c-", "a- b- c+", false, &[("c", 1)], &[], &[("c", Started)]),
             // Up and never reported: nothing.
-            (&[("c", Up)], true, &[], &[], &[]),
+            ("c-", "c+", true, &[], &[], &[]),
             // Still suspect after a report: nothing yet.
-            (&[("a", Up), ("c", Suspect)], true, &[("c", 1)], &[("c", 1)], &[]),
+            ("a+ c-", "a+ c?", true, &[("c", 1)], &[("c", 1)], &[]),
             // Reported before but not in the view (not seen since a restart): kept.
-            (&[("a", Up), ("b", Up)], true, &[("c", 1)], &[("c", 1)], &[]),
-            // Two of the three others down: 2 of 4 not up, half: both reported.
-            (&[("a", Up), ("b", Down), ("c", Down)], true, &[], &[("b", 9), ("c", 9)], &[("b", Stopped), ("c", Stopped)]),
-            // A cluster of two: the other down is half of two: reported (if heard from before).
-            (&[("a", Down)], true, &[], &[("a", 9)], &[("a", Stopped)]),
-            (&[("a", Down)], false, &[], &[], &[]),
+            ("a+ b+", "a+ b+", true, &[("c", 1)], &[("c", 1)], &[]),
+            // Two of the three others seen dying: 2 of 4 not up, half: both reported.
+            ("a+ b+ c?", "a+ b- c-", true, &[], &[("b", 9), ("c", 9)], &[("b", Stopped), ("c", Stopped)]),
+            // A cluster of two: the other down is half of two: reported if heard from since.
+            ("a?", "a-", true, &[], &[("a", 9)], &[("a", Stopped)]),
+            ("a?", "a-", false, &[], &[], &[]),
         ];
-        for (i, (members, hearing, before, after, want)) in table.iter().enumerate() {
-            let got = decide(&sight(members, *hearing), &stopped(before), t(9));
+        for (i, (before, now, hearing, was, after, want)) in table.iter().enumerate() {
+            let sight = Sight {
+                members: members(now),
+                hearing: *hearing,
+            };
+            let got = decide(&sight, &members(before), &stopped(was), t(9));
             assert_eq!(got.stopped, stopped(after), "row {i}: stopped");
             assert_eq!(got.reports, reports(want), "row {i}: reports");
         }
@@ -177,16 +204,20 @@ mod tests {
     #[test]
     fn quorum_counts_this_member_and_suspects() {
         #[rustfmt::skip]
-        let table: &[(&[(&str, Liveness)], bool, bool)] = &[
-            (&[], true, true),
-            (&[], false, false),
-            (&[("a", Suspect), ("b", Suspect)], true, false),
-            (&[("a", Suspect), ("b", Up)], true, true),
-            (&[("a", Down), ("b", Down), ("c", Up), ("d", Up)], true, true),
-            (&[("a", Down), ("b", Down), ("c", Suspect), ("d", Up)], true, false),
+        let table: &[(&str, bool, bool)] = &[
+            ("", true, true),
+            ("", false, false),
+            ("a? b?", true, false),
+            ("a? b+", true, true),
+            ("a- b- c+ d+", true, true),
+            ("a- b- c? d+", true, false),
         ];
-        for (i, (members, hearing, want)) in table.iter().enumerate() {
-            assert_eq!(sight(members, *hearing).has_quorum(), *want, "row {i}");
+        for (i, (now, hearing, want)) in table.iter().enumerate() {
+            let sight = Sight {
+                members: members(now),
+                hearing: *hearing,
+            };
+            assert_eq!(sight.has_quorum(), *want, "row {i}");
         }
     }
 }
