@@ -1,8 +1,10 @@
 //! The compute-node side's commands: the monitors (`vigil monitor instance`, `vigil monitor
-//! process`), their status
+//! process`, `vigil monitor host` in `host`), their status
 //! (`vigil monitor status`), `vigil monitor send`, which delivers an outbox's reports to the
 //! API, and `vigil notify`, which appends one report to an outbox, an operator's way to inject
 //! a report through the same durable path a monitor's takes.
+
+mod host;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -36,6 +38,10 @@ pub enum MonitorCommand {
     /// with the `libvirt` feature, so that a control-plane binary does not link libvirt.
     #[cfg(feature = "libvirt")]
     Instance(InstanceArgs),
+    /// Report the compute hosts seen to stop (COMPUTE_HOST/STOPPED) and come back (STARTED),
+    /// with --driver gossip: SWIM membership among the monitors of all compute nodes and
+    /// controllers, reported by those in the majority. Runs until stopped.
+    Host(host::HostArgs),
     /// Print every monitor's status (from its status file) as JSON, with its outbox's
     /// pending reports and dead letters.
     Status(StatusArgs),
@@ -207,6 +213,7 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
         MonitorCommand::Process(args) => process(args).await,
         #[cfg(feature = "libvirt")]
         MonitorCommand::Instance(args) => instance(args).await,
+        MonitorCommand::Host(args) => host::run(args).await,
         MonitorCommand::Status(args) => status(&args.state_dir),
     }
 }

@@ -90,6 +90,8 @@ pub enum GossipError {
     LoadState(#[source] StateError),
     #[error("the probe timing: {0}")]
     Timing(&'static str),
+    #[error("{0} is not an address the other members can reach this one at")]
+    Unreachable(SocketAddr),
     #[error("binding the gossip socket to {addr}")]
     Bind {
         addr: SocketAddr,
@@ -122,6 +124,10 @@ impl GossipMonitor {
     /// Binds the socket and loads the state saved before, if any; joins at the first pass.
     pub async fn new(config: GossipConfig, outbox: Outbox) -> Result<Self, GossipError> {
         config.timing.check().map_err(GossipError::Timing)?;
+        // The bound address is the member's identity: the others send to it.
+        if config.bind.ip().is_unspecified() {
+            return Err(GossipError::Unreachable(config.bind));
+        }
         std::fs::create_dir_all(&config.state_dir).map_err(|source| GossipError::StateDir {
             path: config.state_dir.clone(),
             source,
