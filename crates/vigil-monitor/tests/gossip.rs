@@ -4,31 +4,17 @@
 
 mod gossip_support;
 
-use gossip_support::{median, members_up, reported, reports, status, wait_until};
+use gossip_support::{
+    bound, median, members_up, reported, reports, status, timing, wait_until, MEMBERS,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use vigil_monitor::gossip::{GossipConfig, GossipMonitor, Timing};
+use vigil_monitor::gossip::{GossipConfig, GossipMonitor};
 use vigil_monitor::runner;
 use vigil_outbox::Outbox;
-
-const MEMBERS: usize = 5;
-
-fn timing() -> Timing {
-    Timing {
-        expected_members: MEMBERS as u32,
-        ..Timing::default()
-    }
-}
-
-/// The longest a stop may take to be reported: a full probe round (by then every member has
-/// probed the dead one), its probe period, the suspicion timeout, and half a second for the
-/// news to spread and the pass to append.
-fn bound(t: &Timing) -> Duration {
-    t.probe_period * MEMBERS as u32 + t.suspicion() + Duration::from_millis(500)
-}
 
 /// A running member.
 struct Node {

@@ -10,28 +10,15 @@
 
 mod gossip_support;
 
-use gossip_support::{median, members_up, reported, reports, wait_until};
+use gossip_support::{bound, median, members_up, reported, reports, timing, wait_until, MEMBERS};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use vigil_monitor::gossip::{GossipConfig, GossipMonitor, Timing};
+use vigil_monitor::gossip::{GossipConfig, GossipMonitor};
 use vigil_outbox::Outbox;
 
-const MEMBERS: usize = 5;
 const PORT: u16 = 7946;
-
-fn timing() -> Timing {
-    Timing {
-        expected_members: MEMBERS as u32,
-        ..Timing::default()
-    }
-}
-
-/// A full probe round, a probe period, the suspicion timeout, half a second to spread.
-fn bound(t: &Timing) -> Duration {
-    t.probe_period * MEMBERS as u32 + t.suspicion() + Duration::from_millis(500)
-}
 
 fn addr(i: usize) -> SocketAddr {
     SocketAddr::from(([10, 99, 0, i as u8 + 1], PORT))
@@ -350,6 +337,9 @@ async fn soak(lab: &Lab) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(secs) {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if lab.all_reports() != before {
+            lab.dump();
+        }
         assert_eq!(
             lab.all_reports(),
             before,

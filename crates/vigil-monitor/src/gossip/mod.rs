@@ -116,8 +116,8 @@ pub struct GossipMonitor {
     swim: Swim,
     status: MonitorStatus<Watching>,
     status_written: Option<Instant>,
-    /// Each member's liveness at the previous pass: a stop is reported only if seen happen.
-    before: BTreeMap<String, Liveness>,
+    /// What the view remembers between passes (see [`view::Memory`]).
+    memory: view::Memory,
 }
 
 impl GossipMonitor {
@@ -170,7 +170,7 @@ impl GossipMonitor {
             swim,
             status,
             status_written: None,
-            before: BTreeMap::new(),
+            memory: view::Memory::default(),
         })
     }
 
@@ -205,7 +205,7 @@ impl GossipMonitor {
     }
 
     async fn pass(&mut self) -> Result<Duration, GossipError> {
-        let until = Instant::now() + self.config.timing.probe_period;
+        let until = self.next_decision();
         let mut changed = false;
         while !changed && Instant::now() < until {
             changed = self.swim.step(until).await.map_err(GossipError::Receive)?;
@@ -219,7 +219,14 @@ impl GossipMonitor {
             hearing: self.swim.hearing(),
         };
         let now = Timestamp::now();
-        let decision = view::decide(&sight, &self.before, &self.journal.state().stopped, now);
+        let stopped = &self.journal.state().stopped;
+        let decision = view::decide(
+            &sight,
+            &self.memory,
+            stopped,
+            now,
+            self.config.timing.confirm,
+        );
         let mut next = GossipState {
             stopped: decision.stopped,
             unsent: self.journal.state().unsent.clone(),
@@ -237,7 +244,7 @@ impl GossipMonitor {
             .await
             .map_err(GossipError::Append)?;
 
-        self.before = sight.members.clone();
+        self.memory = decision.memory;
         let watching = Watching {
             addr: Some(self.addr()),
             quorum: sight.has_quorum(),
@@ -253,6 +260,21 @@ impl GossipMonitor {
             self.write_status()?;
         }
         Ok(Duration::ZERO)
+    }
+
+    /// When to decide again at the latest: after a probe period, or when a host seen going
+    /// down has stayed down the confirmation delay.
+    fn next_decision(&self) -> Instant {
+        let now_us = Timestamp::now().as_micros();
+        let confirm = self.config.timing.confirm.as_micros() as i64;
+        let soonest = self
+            .memory
+            .dying
+            .values()
+            .map(|since| (since.as_micros() + confirm - now_us).max(0) as u64)
+            .map(Duration::from_micros)
+            .fold(self.config.timing.probe_period, Duration::min);
+        Instant::now() + soonest
     }
 
     fn write_status(&mut self) -> Result<(), GossipError> {

@@ -51,34 +51,40 @@ impl Identity for Peer {
 }
 
 /// The failure detector's timing. Detection takes about a probe period until some member
-/// probes the dead one, a probe period for the probe to fail, then the suspicion timeout.
+/// probes the dead one, a probe period for the probe to fail, the suspicion timeout, then the
+/// confirmation delay.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timing {
-    /// How often each member probes another, chosen round-robin (0.4 s).
+    /// How often each member probes another, chosen round-robin (0.3 s).
     pub probe_period: Duration,
-    /// How long a direct probe waits for its ack before asking others to probe (0.15 s).
+    /// How long a direct probe waits for its ack before asking others to probe (0.12 s).
     pub probe_rtt: Duration,
     /// Members asked to probe indirectly when the direct probe got no ack (3).
     pub indirect_probes: usize,
     /// Lifeguard's (and memberlist's) suspicion multiplier: a suspect is declared down after
-    /// `multiplier × max(1, log10(members)) × probe_period` unless it refutes (4).
+    /// `multiplier × max(1, log10(members)) × probe_period` unless it refutes (5; memberlist's
+    /// LAN profile has 4, one more gives a refutation time to cross a lossy network).
     pub suspicion_multiplier: u32,
     /// How often a member with news sends it to 3 others besides the probes (0.1 s).
     pub gossip_interval: Duration,
     /// The number of members expected, for the suspicion timeout and how many times each
     /// update is passed on.
     pub expected_members: u32,
+    /// How long a host must stay down before it is reported, time for a member wrongly
+    /// declared down to come back first (see `view`) (0.5 s).
+    pub confirm: Duration,
 }
 
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            probe_period: Duration::from_millis(400),
-            probe_rtt: Duration::from_millis(150),
+            probe_period: Duration::from_millis(300),
+            probe_rtt: Duration::from_millis(120),
             indirect_probes: 3,
-            suspicion_multiplier: 4,
+            suspicion_multiplier: 5,
             gossip_interval: Duration::from_millis(100),
             expected_members: 8,
+            confirm: Duration::from_millis(500),
         }
     }
 }

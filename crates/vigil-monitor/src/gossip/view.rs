@@ -12,6 +12,11 @@
 //! once the quorum is back: a member cut off declares all the others down, and when its link
 //! returns it sees them come back one by one, a quorum before the last is back. The members
 //! that had the quorum when the host stopped report it.
+//!
+//! A stop is reported once the host has stayed down for the confirmation delay. A member
+//! wrongly declared down (its refutation lost) learns it from the members that declared it and
+//! comes back under a renewed identity within a few gossip rounds; the delay lets that return
+//! arrive before anyone reports, where SWIM alone would report it and then its return.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,31 +64,56 @@ pub struct Report {
     pub event: Event,
 }
 
-/// The hosts reported stopped after this pass (by name, since when) and the reports to append.
+/// What a member remembers between passes, not persisted: each member's liveness at the
+/// previous pass, and the hosts seen going down (with when) not yet reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub before: BTreeMap<String, Liveness>,
+    pub dying: BTreeMap<String, Timestamp>,
+}
+
+/// The hosts reported stopped after this pass (by name, since when), the reports to append,
+/// and what to remember.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Decision {
     pub stopped: BTreeMap<String, Timestamp>,
     pub reports: Vec<Report>,
+    pub memory: Memory,
 }
 
-/// What to report, from `sight`, the liveness each member had at the previous pass (`before`)
-/// and the hosts reported stopped before (`stopped`), at `now`. A host reported stopped is
-/// reported `STARTED` once seen up, quorum or not (its packets reach this member); a host not
-/// in the view (forgotten, or not seen since this member started) keeps what was reported.
+/// What to report, from `sight`, what was remembered from earlier passes and the hosts
+/// reported stopped before (`stopped`), at `now`, with the confirmation delay `confirm`.
+/// A host reported stopped is reported `STARTED` once seen up, quorum or not (its packets
+/// reach this member); a host not in the view (forgotten, or not seen since this member
+/// started) keeps what was reported.
 pub fn decide(
     sight: &Sight,
-    before: &BTreeMap<String, Liveness>,
+    memory: &Memory,
     stopped: &BTreeMap<String, Timestamp>,
     now: Timestamp,
+    confirm: std::time::Duration,
 ) -> Decision {
     let quorum = sight.has_quorum();
     let mut next = stopped.clone();
+    let mut dying = BTreeMap::new();
     let mut reports = Vec::new();
     for (host, liveness) in &sight.members {
         let was_stopped = stopped.contains_key(host);
-        let seen_dying = before.get(host).is_some_and(|l| *l != Liveness::Down);
         let event = match liveness {
-            Liveness::Down if quorum && seen_dying && !was_stopped => {
+            Liveness::Down if quorum && !was_stopped => {
+                let going = memory
+                    .before
+                    .get(host)
+                    .is_some_and(|l| *l != Liveness::Down);
+                let since = match memory.dying.get(host) {
+                    Some(since) => *since,
+                    None if going => now,
+                    None => continue,
+                };
+                if now.as_micros() - since.as_micros() < confirm.as_micros() as i64 {
+                    dying.insert(host.clone(), since);
+                    continue;
+                }
                 next.insert(host.clone(), now);
                 Event::Stopped
             }
@@ -101,12 +131,17 @@ pub fn decide(
     Decision {
         stopped: next,
         reports,
+        memory: Memory {
+            before: sight.members.clone(),
+            dying,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use Event::{Started, Stopped};
 
     fn t(secs: i64) -> Timestamp {
@@ -141,12 +176,15 @@ mod tests {
             .collect()
     }
 
-    /// The members at the previous pass, now (self not included), hearing, reported stopped
-    /// before, reported stopped after, the reports.
+    /// The members at the previous pass, now (self not included), hearing, seen going down
+    /// before (name, since), reported stopped before, seen going down after, reported stopped
+    /// after, the reports; at 9 s, with a 1 s confirmation delay.
     type Row = (
         &'static str,
         &'static str,
         bool,
+        &'static [(&'static str, i64)],
+        &'static [(&'static str, i64)],
         &'static [(&'static str, i64)],
         &'static [(&'static str, i64)],
         &'static [(&'static str, Event)],
@@ -157,48 +195,79 @@ mod tests {
         #[rustfmt::skip]
         let table: &[Row] = &[
             // All up: nothing.
-            ("a+ b+ c+ d+", "a+ b+ c+ d+", true, &[], &[], &[]),
-            // One of five seen dying: reported, then not again.
-            ("a+ b+ c? d+", "a+ b+ c- d+", true, &[], &[("c", 9)], &[("c", Stopped)]),
-            ("a+ b+ c+ d+", "a+ b+ c- d+", true, &[], &[("c", 9)], &[("c", Stopped)]),
-            ("a+ b+ c- d+", "a+ b+ c- d+", true, &[("c", 1)], &[("c", 1)], &[]),
+            ("a+ b+ c+ d+", "a+ b+ c+ d+", true, &[], &[], &[], &[], &[]),
+            // One of five seen going down: remembered, reported once it stayed down 1 s, once.
+            ("a+ b+ c? d+", "a+ b+ c- d+", true, &[], &[], &[("c", 9)], &[], &[]),
+            ("a+ b+ c+ d+", "a+ b+ c- d+", true, &[], &[], &[("c", 9)], &[], &[]),
+            ("a+ b+ c- d+", "a+ b+ c- d+", true, &[("c", 8)], &[], &[], &[("c", 9)], &[("c", Stopped)]),
+            ("a+ b+ c- d+", "a+ b+ c- d+", true, &[], &[("c", 8)], &[], &[("c", 8)], &[]),
+            // Not yet 1 s: still waiting.
+            ("a+ b+ c- d+", "a+ b+ c- d+", true, &[("c", 9)], &[], &[("c", 9)], &[], &[]),
+            // Back (renewed) within the delay: forgotten, never reported.
+            ("a+ b+ c- d+", "a+ b+ c+ d+", true, &[("c", 8)], &[], &[], &[], &[]),
+            ("a+ b+ c- d+", "a+ b+ c? d+", true, &[("c", 8)], &[], &[], &[], &[]),
+            // The quorum lost within the delay: forgotten, not reported even once it is back.
+            ("a+ b+ c- d+", "a+ b+ c- d+", false, &[("c", 8)], &[], &[], &[], &[]),
+            ("a+ b+ c- d+", "a+ b+ c- d+", true, &[], &[], &[], &[], &[]),
             // A suspect is not reported.
-            ("a+ b+ c+ d+", "a+ b+ c? d+", true, &[], &[], &[]),
-            // Down when first seen (learnt from the others when joining): not seen dying.
-            ("", "a+ b+ c- d+", true, &[], &[], &[]),
-            ("a+ b+ d+", "a+ b+ c- d+", true, &[], &[], &[]),
+            ("a+ b+ c+ d+", "a+ b+ c? d+", true, &[], &[], &[], &[], &[]),
+            // Down when first seen (learnt from the others when joining): not seen going down.
+            ("", "a+ b+ c- d+", true, &[], &[], &[], &[], &[]),
+            ("a+ b+ d+", "a+ b+ c- d+", true, &[], &[], &[], &[], &[]),
             // Two of five down, one suspect: 3 of 5 not up, a minority: nothing.
-            ("a? b+ c- d?", "a? b+ c- d-", true, &[], &[], &[]),
+            ("a? b+ c- d?", "a? b+ c- d-", true, &[("c", 7)], &[], &[], &[], &[]),
             // Exactly half not up (2 of 4): still reports.
-            ("a+ b? c?", "a+ b- c?", true, &[], &[("b", 9)], &[("b", Stopped)]),
-            // Hearing nobody: not reported, and not later once the quorum is back.
-            ("a+ b+ c? d+", "a+ b+ c- d+", false, &[], &[], &[]),
-            ("a+ b+ c- d+", "a+ b+ c- d+", true, &[], &[], &[]),
+            ("a+ b- c?", "a+ b- c?", true, &[("b", 7)], &[], &[], &[("b", 9)], &[("b", Stopped)]),
+            // Hearing nobody: not remembered, so not reported once the quorum is back.
+            ("a+ b+ c? d+", "a+ b+ c- d+", false, &[], &[], &[], &[], &[]),
             // Cut off and back: the others return one by one, the last is not reported.
-            ("a- b- c- d-", "a+ b+ c+ d-", true, &[], &[], &[]),
+            ("a- b- c- d-", "a+ b+ c+ d-", true, &[], &[], &[], &[], &[]),
             // Back up: STARTED, quorum or not.
-            ("a- b- c-", "a- b- c+", false, &[("c", 1)], &[], &[("c", Started)]),
+            ("a- b- c-", "a- b- c+", false, &[], &[("c", 1)], &[], &[], &[("c", Started)]),
             // Up and never reported: nothing.
-            ("c-", "c+", true, &[], &[], &[]),
-            // Still suspect after a report: nothing yet.
-            ("a+ c-", "a+ c?", true, &[("c", 1)], &[("c", 1)], &[]),
+            ("c-", "c+", true, &[], &[], &[], &[], &[]),
+            // Suspect after a report: nothing yet.
+            ("a+ c-", "a+ c?", true, &[], &[("c", 1)], &[], &[("c", 1)], &[]),
             // Reported before but not in the view (not seen since a restart): kept.
-            ("a+ b+", "a+ b+", true, &[("c", 1)], &[("c", 1)], &[]),
-            // Two of the three others seen dying: 2 of 4 not up, half: both reported.
-            ("a+ b+ c?", "a+ b- c-", true, &[], &[("b", 9), ("c", 9)], &[("b", Stopped), ("c", Stopped)]),
+            ("a+ b+", "a+ b+", true, &[], &[("c", 1)], &[], &[("c", 1)], &[]),
+            // Two of the three others down: 2 of 4 not up, half: both reported.
+            ("a+ b- c-", "a+ b- c-", true, &[("b", 8), ("c", 7)], &[], &[], &[("b", 9), ("c", 9)], &[("b", Stopped), ("c", Stopped)]),
             // A cluster of two: the other down is half of two: reported if heard from since.
-            ("a?", "a-", true, &[], &[("a", 9)], &[("a", Stopped)]),
-            ("a?", "a-", false, &[], &[], &[]),
+            ("a-", "a-", true, &[("a", 8)], &[], &[], &[("a", 9)], &[("a", Stopped)]),
+            ("a-", "a-", false, &[("a", 8)], &[], &[], &[], &[]),
         ];
-        for (i, (before, now, hearing, was, after, want)) in table.iter().enumerate() {
+        for (i, (before, now, hearing, dying, was, dying_after, after, want)) in
+            table.iter().enumerate()
+        {
             let sight = Sight {
                 members: members(now),
                 hearing: *hearing,
             };
-            let got = decide(&sight, &members(before), &stopped(was), t(9));
+            let memory = Memory {
+                before: members(before),
+                dying: stopped(dying),
+            };
+            let got = decide(&sight, &memory, &stopped(was), t(9), Duration::from_secs(1));
+            assert_eq!(got.memory.dying, stopped(dying_after), "row {i}: dying");
+            assert_eq!(got.memory.before, sight.members, "row {i}: before");
             assert_eq!(got.stopped, stopped(after), "row {i}: stopped");
             assert_eq!(got.reports, reports(want), "row {i}: reports");
         }
+    }
+
+    #[test]
+    fn without_a_delay_a_stop_is_reported_as_soon_as_seen() {
+        let sight = Sight {
+            members: members("a+ b+ c-"),
+            hearing: true,
+        };
+        let memory = Memory {
+            before: members("a+ b+ c?"),
+            dying: BTreeMap::new(),
+        };
+        let got = decide(&sight, &memory, &BTreeMap::new(), t(9), Duration::ZERO);
+        assert_eq!(got.reports, reports(&[("c", Stopped)]));
+        assert_eq!(got.memory.dying, BTreeMap::new());
     }
 
     #[test]

@@ -5,7 +5,26 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vigil_domain::NotificationType;
+use vigil_monitor::gossip::Timing;
 use vigil_outbox::Outbox;
+
+/// The members of a test's group.
+pub const MEMBERS: usize = 5;
+
+/// The default timing, for `MEMBERS` members.
+pub fn timing() -> Timing {
+    Timing {
+        expected_members: MEMBERS as u32,
+        ..Timing::default()
+    }
+}
+
+/// The longest a stop may take to be reported: a full probe round (by then every member has
+/// probed the dead one), its probe period, the suspicion timeout, the confirmation delay, and
+/// half a second for the news to spread and the pass to append.
+pub fn bound(t: &Timing) -> Duration {
+    t.probe_period * MEMBERS as u32 + t.suspicion() + t.confirm + Duration::from_millis(500)
+}
 
 /// `(host, event)` of every `COMPUTE_HOST` report in the outbox at `dir`, in order.
 pub fn reports(dir: &Path) -> Vec<(String, String)> {
