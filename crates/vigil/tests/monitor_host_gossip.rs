@@ -55,7 +55,11 @@ fn member(dir: &Path, name: &str, bind: &str, seeds: &[String]) -> Killed {
     Killed(child)
 }
 
+/// `vigil monitor status` of the state directory (`null` before the member made it).
 fn status(state: &Path) -> serde_json::Value {
+    if !state.is_dir() {
+        return serde_json::Value::Null;
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["monitor", "status", "--state-dir"])
         .arg(state)
