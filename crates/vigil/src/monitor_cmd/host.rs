@@ -48,10 +48,10 @@ struct GossipArgs {
     )]
     seeds: Vec<SocketAddr>,
     /// Seconds between two probes by a member.
-    #[arg(long, value_name = "SECS", default_value = "0.3", value_parser = secs)]
+    #[arg(long, value_name = "SECS", default_value = "0.25", value_parser = secs)]
     probe_period: Duration,
     /// Seconds a probe waits for its ack before asking others to probe; below the period.
-    #[arg(long, value_name = "SECS", default_value = "0.12", value_parser = secs)]
+    #[arg(long, value_name = "SECS", default_value = "0.1", value_parser = secs)]
     probe_timeout: Duration,
     /// A suspect is declared down after this × max(1, log10(members)) probe periods
     /// (Lifeguard's suspicion multiplier; at least 3).
@@ -65,7 +65,7 @@ struct GossipArgs {
     gossip_interval: Duration,
     /// Seconds a host must stay down before it is reported, time for a member wrongly
     /// declared down to come back first.
-    #[arg(long, value_name = "SECS", default_value = "0.5", value_parser = secs)]
+    #[arg(long, value_name = "SECS", default_value = "0.7", value_parser = secs)]
     confirm: Duration,
     /// The number of members expected; default the seeds and this one.
     #[arg(long, value_name = "N")]
