@@ -6,9 +6,11 @@
 //! reports on its own: the API counts the reports of one stop once.
 //!
 //! A pass runs SWIM ([`swim::Swim`]) until the membership changes or a probe period has gone
-//! by, [`view::decide`]s from the view, the previous pass's and what was reported before, saves the hosts
-//! reported stopped and the reports in the state file, and appends the reports to the outbox
-//! (the [`Journal`]): a host is reported once, even across restarts of the monitor.
+//! by, then [`view::decide`]s from the view, what it remembers of earlier passes and what was
+//! reported before; it saves the hosts reported stopped and the reports in the state file and
+//! appends the reports to the outbox (the [`Journal`]): a host is reported once, even across
+//! restarts of the monitor. [`GossipMonitor::membership`] (and the status) is the membership
+//! view: each member up, suspect or down.
 
 pub mod swim;
 pub mod view;
