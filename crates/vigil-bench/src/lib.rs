@@ -72,20 +72,39 @@ impl Service {
     /// CPU time the service has used so far (user + system), from `/proc/PID/stat`: on a
     /// machine Nova shares, what Vigil burns is taken from Nova.
     pub fn cpu_seconds(&self) -> Result<f64> {
-        let path = format!("/proc/{}/stat", self.child.id());
-        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        // Fields after the command name (which may hold spaces), counted from field 3.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> Result<f64> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .with_context(|| format!("field {} of {path}", i + 3))
-        };
-        // utime and stime are fields 14 and 15; clock ticks are 100 per second on Linux.
-        Ok((ticks(11)? + ticks(12)?) / 100.0)
+        cpu_seconds(self.child.id())
     }
+}
+
+/// CPU time process `pid` has used so far (user + system), from `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // Fields after the command name (which may hold spaces), counted from field 3.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .with_context(|| format!("field {} of {path}", i + 3))
+    };
+    // utime and stime are fields 14 and 15; clock ticks are 100 per second on Linux.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Process `pid`'s resident memory and its proportional share (shared pages divided among
+/// the processes that map them), in MB, from `/proc/PID/smaps_rollup`.
+pub fn memory_mb(pid: u32) -> Result<(f64, f64)> {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let kb = |key: &str| -> Result<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .with_context(|| format!("{key} in {path}"))
+    };
+    Ok((kb("Rss:")? / 1024.0, kb("Pss:")? / 1024.0))
 }
 
 impl Drop for Service {

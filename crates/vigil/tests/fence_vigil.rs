@@ -238,22 +238,41 @@ async fn fence_and_unfence(t: &LabTest, host: &str) -> anyhow::Result<()> {
         let (bin, options) = (bin.clone(), format!("action=on\n{options}"));
         std::thread::spawn(move || fence_vigil(&bin, &options))
     };
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        !unfence.is_finished(),
-        "on returned while the host was queued"
-    );
-
     // The alerter hands the host to Vigil and marks it delivered; `on` returns only once
     // Vigil's recovery of the host has ended.
-    let _alerter = Alerter::start(&bin, &format!("{}/v1", vigil.url()))?;
-    let started = Instant::now();
-    while !unfence.is_finished() {
-        anyhow::ensure!(started.elapsed() < WITHIN, "on still waiting");
+    released_once_recovered(&bin, &vigil, &api, unfence, "on").await?;
+    let service = t.cloud.compute_service(host).await?;
+    assert!(
+        !service.forced_down && service.status == "enabled",
+        "{service:?}"
+    );
+    assert_eq!(queue_value(&bin, host)?, "");
+    Ok(())
+}
+
+/// Checks that `held` (fence_vigil's `on`, or the compute agent's `start`) waits while the
+/// host is queued; then runs the alerter, which hands the host to Vigil, and checks that
+/// `held` succeeds once that one recovery has ended.
+async fn released_once_recovered(
+    bin: &Path,
+    vigil: &support::Vigil,
+    api: &support::api::Api,
+    held: std::thread::JoinHandle<anyhow::Result<Output>>,
+    what: &str,
+) -> anyhow::Result<()> {
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !held.is_finished(),
+        "{what} returned while the host was queued"
+    );
+    let _alerter = Alerter::start(bin, &format!("{}/v1", vigil.url()))?;
+    let began = Instant::now();
+    while !held.is_finished() {
+        anyhow::ensure!(began.elapsed() < WITHIN, "{what} still waiting");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let out = unfence.join().unwrap()?;
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = held.join().unwrap()?;
+    assert_eq!(out.status.code(), Some(0), "{what}: {out:?}");
     let listed = api
         .call(
             reqwest::Method::GET,
@@ -263,17 +282,11 @@ async fn fence_and_unfence(t: &LabTest, host: &str) -> anyhow::Result<()> {
         .await?;
     let reports = listed["notifications"].as_array().unwrap();
     assert_eq!(reports.len(), 1, "{listed}");
-    let status = reports[0]["status"].as_str().unwrap();
+    let status = reports[0]["status"].as_str().unwrap_or_default();
     assert!(
         ["finished", "failed", "ignored"].contains(&status),
         "{listed}"
     );
-    let service = t.cloud.compute_service(host).await?;
-    assert!(
-        !service.forced_down && service.status == "enabled",
-        "{service:?}"
-    );
-    assert_eq!(queue_value(&bin, host)?, "");
     Ok(())
 }
 
@@ -374,38 +387,7 @@ async fn compute_agent(t: &LabTest, host: &str) -> anyhow::Result<()> {
         let (bin, params) = (bin.clone(), params.clone());
         std::thread::spawn(move || compute_agent_run(&bin, &params, "start"))
     };
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        !start.is_finished(),
-        "start returned while the host was queued"
-    );
-    assert_eq!(
-        compute_agent_run(&bin, &params, "monitor")?.status.code(),
-        Some(7)
-    );
-
-    let _alerter = Alerter::start(&bin, &format!("{}/v1", vigil.url()))?;
-    let began = Instant::now();
-    while !start.is_finished() {
-        anyhow::ensure!(began.elapsed() < WITHIN, "start still waiting");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let started = start.join().unwrap()?;
-    assert_eq!(started.status.code(), Some(0), "{started:?}");
-    let listed = api
-        .call(
-            reqwest::Method::GET,
-            "/notifications?type=COMPUTE_HOST",
-            None,
-        )
-        .await?;
-    let status = listed["notifications"][0]["status"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        ["finished", "failed", "ignored"].contains(&status),
-        "{listed}"
-    );
+    released_once_recovered(&bin, &vigil, &api, start, "start").await?;
     assert_eq!(
         compute_agent_run(&bin, &params, "monitor")?.status.code(),
         Some(0)

@@ -3,22 +3,14 @@
 //! payload masakari-monitors' host monitor sends) to their outboxes, and `vigil monitor
 //! status` shows their view of the members.
 
+mod support;
+
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::monitor::{vigil, Killed};
 use vigil_domain::NotificationType;
 use vigil_outbox::Outbox;
-
-/// A child process killed (by its own PID) when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A free UDP port on 127.0.0.1 (free when asked; the members bind it right after).
 fn free_addr() -> String {
@@ -29,30 +21,24 @@ fn free_addr() -> String {
 fn member(dir: &Path, name: &str, bind: &str, seeds: &[String]) -> Killed {
     let d = dir.join(name);
     std::fs::create_dir_all(&d).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args([
-            "monitor",
-            "host",
-            "--driver",
-            "gossip",
-            "--hostname",
-            name,
-            "--bind",
-            bind,
-        ])
-        .arg("--seed")
-        .arg(seeds.join(","))
-        .arg("--outbox")
-        .arg(d.join("outbox"))
-        .arg("--state-dir")
-        .arg(d.join("state"))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("log")).unwrap())
-        .spawn()
-        .unwrap();
-    Killed(child)
+    let (outbox, state) = (d.join("outbox"), d.join("state"));
+    let args = [
+        "monitor",
+        "host",
+        "--driver",
+        "gossip",
+        "--hostname",
+        name,
+        "--bind",
+        bind,
+        "--seed",
+        &seeds.join(","),
+        "--outbox",
+        outbox.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    vigil(&args, &d, "log")
 }
 
 /// `vigil monitor status` of the state directory (`null` before the member made it).
@@ -60,14 +46,7 @@ fn status(state: &Path) -> serde_json::Value {
     if !state.is_dir() {
         return serde_json::Value::Null;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["monitor", "status", "--state-dir"])
-        .arg(state)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
+    support::monitor::status(state)
 }
 
 /// The `(host, payload)` of the COMPUTE_HOST reports in `outbox`.
