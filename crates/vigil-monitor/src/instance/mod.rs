@@ -211,13 +211,14 @@ impl InstanceMonitor {
             self.sink.clone(),
             self.sessions,
         );
-        let session = tokio::task::spawn_blocking(move || Session::open(&uri, keepalive, sink, id))
-            .await
-            .map_err(InstanceMonitorError::Blocking)?
-            .map_err(|e| {
-                self.failed_connects = self.failed_connects.saturating_add(1);
-                InstanceMonitorError::Connect(e)
-            })?;
+        let session =
+            tokio::task::spawn_blocking(move || Session::open(&uri, false, keepalive, sink, id))
+                .await
+                .map_err(InstanceMonitorError::Blocking)?
+                .map_err(|e| {
+                    self.failed_connects = self.failed_connects.saturating_add(1);
+                    InstanceMonitorError::Connect(e)
+                })?;
         tracing::info!(uri = %self.config.libvirt_uri, "connected to libvirt");
         self.failed_connects = 0;
         self.session = Some(session);
