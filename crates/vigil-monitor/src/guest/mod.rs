@@ -14,7 +14,8 @@
 pub mod decide;
 pub mod libvirt;
 
-use crate::instance::libvirt::{LibvirtError, Session, Signal, Sink};
+use crate::instance::libvirt::Signal;
+use crate::instance::link::{Link, LinkConfig, LinkError};
 use crate::instance::table::DomainEvent;
 use crate::journal::{Journal, JournalError, Journaled, OpenError};
 use crate::runner::Reconciler;
@@ -27,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use vigil_domain::{Backoff, ErrorChain, NotificationType, Timestamp};
 use vigil_outbox::{Event, Outbox, StateError};
 use vigil_wire::payload::{Payload, VmPayload};
@@ -117,8 +118,8 @@ pub enum GuestMonitorError {
     Open(#[source] OpenError),
     #[error("saving the monitor's state")]
     SaveState(#[source] StateError),
-    #[error("connecting to libvirt")]
-    Connect(#[source] LibvirtError),
+    #[error(transparent)]
+    Link(LinkError),
     #[error("listing the domains to watch")]
     List(#[source] GuestLibvirtError),
     #[error("a libvirt call was cut short")]
@@ -135,11 +136,7 @@ pub struct GuestMonitor {
     config: GuestConfig,
     outbox: Outbox,
     journal: Journal<GuestState>,
-    sink: Arc<Sink>,
-    signals: mpsc::UnboundedReceiver<Signal>,
-    session: Option<Arc<Session>>,
-    sessions: u64,
-    failed_connects: u32,
+    link: Link,
     status: MonitorStatus<Watching>,
 }
 
@@ -157,27 +154,24 @@ impl GuestMonitor {
             },
         )
         .map_err(GuestMonitorError::Open)?;
-        let (tx, signals) = mpsc::unbounded_channel();
-        let sink = Arc::new(Sink {
-            tx,
-            wake: Arc::new(Notify::new()),
+        let link = Link::new(LinkConfig {
+            uri: config.libvirt_uri.clone(),
+            read_write: true,
+            keepalive: config.keepalive,
+            reconnect: config.reconnect.clone(),
         });
         Ok(Self {
             config,
             outbox,
             journal,
-            sink,
-            signals,
-            session: None,
-            sessions: 0,
-            failed_connects: 0,
+            link,
             status,
         })
     }
 
     /// What libvirt's callbacks notify: the runner's wake-up.
     pub fn wake(&self) -> Arc<Notify> {
-        self.sink.wake.clone()
+        self.link.wake()
     }
 
     /// The state as last saved.
@@ -188,8 +182,11 @@ impl GuestMonitor {
     async fn pass(&mut self) -> Result<Duration, GuestMonitorError> {
         self.append_unsent().await?;
         let mut next = self.journal.state().clone();
-        if self.session.is_none() {
-            self.connect().await?;
+        if !self.link.is_connected() {
+            let connected = self.link.connect().await;
+            self.status.watching.connections = self.link.connections();
+            connected.map_err(GuestMonitorError::Link)?;
+            self.status.watching.connected = true;
         }
         let (started, closed) = self.handle_signals();
         for uuid in &started {
@@ -198,7 +195,8 @@ impl GuestMonitor {
             }
         }
         if closed {
-            self.disconnect().await;
+            self.link.disconnect().await;
+            self.status.watching.connected = false;
         } else {
             self.check_agents(&mut next).await?;
         }
@@ -206,65 +204,27 @@ impl GuestMonitor {
         self.append_unsent().await?;
         self.status.last_error = None;
         self.write_status()?;
-        Ok(match self.session {
-            None => self.config.reconnect.delay(self.failed_connects),
-            Some(_) => self.config.interval,
+        Ok(match self.link.is_connected() {
+            false => self.link.retry_delay(),
+            true => self.config.interval,
         })
-    }
-
-    async fn connect(&mut self) -> Result<(), GuestMonitorError> {
-        self.sessions += 1;
-        let (uri, keepalive, sink, id) = (
-            self.config.libvirt_uri.clone(),
-            self.config.keepalive,
-            self.sink.clone(),
-            self.sessions,
-        );
-        let session =
-            tokio::task::spawn_blocking(move || Session::open(&uri, true, keepalive, sink, id))
-                .await
-                .map_err(GuestMonitorError::Blocking)?
-                .map_err(|e| {
-                    self.failed_connects = self.failed_connects.saturating_add(1);
-                    GuestMonitorError::Connect(e)
-                })?;
-        tracing::info!(uri = %self.config.libvirt_uri, "connected to libvirt");
-        self.failed_connects = 0;
-        self.session = Some(Arc::new(session));
-        self.status.watching.connected = true;
-        self.status.watching.connections += 1;
-        Ok(())
-    }
-
-    /// Drops the connection (deregistering talks to libvirtd: off the runtime's threads).
-    async fn disconnect(&mut self) {
-        if let Some(session) = self.session.take() {
-            let _ = tokio::task::spawn_blocking(move || drop(session)).await;
-        }
-        self.status.watching.connected = false;
     }
 
     /// The domains that started since the last pass, and whether the connection closed.
     fn handle_signals(&mut self) -> (BTreeSet<String>, bool) {
-        let (mut started, mut closed) = (BTreeSet::new(), false);
-        let current = self.session.as_ref().map(|s| s.id);
-        while let Ok(signal) = self.signals.try_recv() {
-            match signal {
-                Signal::Event {
-                    uuid,
-                    name,
-                    event: DomainEvent::Lifecycle { event, .. },
-                    ..
-                } if event == virt::sys::VIR_DOMAIN_EVENT_STARTED as i32 => {
+        let (events, closed) = self.link.drain();
+        let mut started = BTreeSet::new();
+        for signal in events {
+            if let Signal::Event {
+                uuid,
+                name,
+                event: DomainEvent::Lifecycle { event, .. },
+                ..
+            } = signal
+            {
+                if event == virt::sys::VIR_DOMAIN_EVENT_STARTED as i32 {
                     tracing::info!(domain = %name, %uuid, "the domain started: its agent is judged afresh");
                     started.insert(uuid);
-                }
-                Signal::Event { .. } => {}
-                Signal::Closed { session, reason } => {
-                    if Some(session) == current {
-                        tracing::warn!(reason, "the libvirt connection closed; reconnecting");
-                        closed = true;
-                    }
                 }
             }
         }
@@ -273,7 +233,7 @@ impl GuestMonitor {
 
     /// Lists the watched domains, pings their agents and records in `next` what follows.
     async fn check_agents(&mut self, next: &mut GuestState) -> Result<(), GuestMonitorError> {
-        let Some(session) = self.session.clone() else {
+        let Some(session) = self.link.session() else {
             return Ok(());
         };
         let (pattern, timeout) = (
@@ -289,7 +249,8 @@ impl GuestMonitor {
         let checked = match checked {
             Ok(c) => c,
             Err(e) => {
-                self.disconnect().await;
+                self.link.disconnect().await;
+                self.status.watching.connected = false;
                 return Err(GuestMonitorError::List(e));
             }
         };
@@ -422,9 +383,9 @@ impl Reconciler for GuestMonitor {
         if let Err(e) = self.write_status() {
             tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
         }
-        match self.session {
-            None => self.config.reconnect.delay(self.failed_connects),
-            Some(_) => self.config.interval,
+        match self.link.is_connected() {
+            false => self.link.retry_delay(),
+            true => self.config.interval,
         }
     }
 }

@@ -98,7 +98,10 @@ pub async fn instance(args: InstanceArgs) -> anyhow::Result<()> {
     if !args.events.is_empty() {
         config.filter = EventFilter::only(&args.events).context("--event")?;
     }
-    config.keepalive = (args.libvirt.keepalive_interval, args.libvirt.keepalive_count);
+    config.keepalive = (
+        args.libvirt.keepalive_interval,
+        args.libvirt.keepalive_count,
+    );
     config.reconnect = args.libvirt.reconnect();
     config.resync_interval = args.resync_interval;
     let monitor = InstanceMonitor::new(config, outbox).context("starting the instance monitor")?;
@@ -118,7 +121,10 @@ pub async fn guest(args: GuestArgs) -> anyhow::Result<()> {
     config.timeout = args.timeout;
     config.failure_threshold = args.failure_threshold;
     config.socket_pattern = args.socket_pattern;
-    config.keepalive = (args.libvirt.keepalive_interval, args.libvirt.keepalive_count);
+    config.keepalive = (
+        args.libvirt.keepalive_interval,
+        args.libvirt.keepalive_count,
+    );
     config.reconnect = args.libvirt.reconnect();
     let monitor = GuestMonitor::new(config, outbox).context("starting the guest-agent monitor")?;
     tracing::info!(libvirt_uri = %uri, outbox = %args.outbox.display(), "guest-agent monitor started");
