@@ -29,9 +29,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use vigil_domain::{Backoff, ErrorChain, NotificationType, Timestamp};
+use vigil_domain::{Backoff, ErrorChain, Timestamp};
 use vigil_outbox::{Event, Outbox, StateError};
-use vigil_wire::payload::{Payload, VmPayload};
 
 /// The monitor's name: its state file is `guest.json`, its status `guest.status.json`.
 pub const NAME: &str = "guest";
@@ -158,7 +157,7 @@ impl GuestMonitor {
             uri: config.libvirt_uri.clone(),
             read_write: true,
             keepalive: config.keepalive,
-            reconnect: config.reconnect.clone(),
+            reconnect: config.reconnect,
         });
         Ok(Self {
             config,
@@ -293,17 +292,9 @@ impl GuestMonitor {
 
     fn report(&self, next: &mut GuestState, uuid: &str, failures: u32, at: Timestamp) {
         tracing::warn!(%uuid, failures, "the guest agent stopped answering: reporting the instance");
-        let payload = Payload::Vm(VmPayload {
-            instance_uuid: uuid.to_owned(),
-            vir_domain_event: "STOPPED_FAILED".to_owned(),
-            event: "QEMU_GUEST_AGENT_ERROR".to_owned(),
-        });
-        next.unsent.push(Event {
-            notification_type: NotificationType::Vm,
-            hostname: self.config.hostname.clone(),
-            generated_time: at,
-            payload: payload.to_map(),
-        });
+        let names = ("QEMU_GUEST_AGENT_ERROR", "STOPPED_FAILED");
+        let report = crate::instance::vm_report(&self.config.hostname, uuid, names, at);
+        next.unsent.push(report);
     }
 
     fn save(&mut self, next: GuestState) -> Result<(), GuestMonitorError> {

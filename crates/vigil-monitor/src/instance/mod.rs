@@ -149,7 +149,7 @@ impl InstanceMonitor {
             uri: config.libvirt_uri.clone(),
             read_write: false,
             keepalive: config.keepalive,
-            reconnect: config.reconnect.clone(),
+            reconnect: config.reconnect,
         });
         Ok(Self {
             config,
@@ -316,17 +316,8 @@ impl InstanceMonitor {
             return;
         }
         tracing::warn!(%uuid, event = names.0, detail = names.1, "reporting the instance");
-        let payload = Payload::Vm(VmPayload {
-            instance_uuid: uuid.to_owned(),
-            vir_domain_event: names.1.to_owned(),
-            event: names.0.to_owned(),
-        });
-        next.unsent.push(Event {
-            notification_type: NotificationType::Vm,
-            hostname: self.config.hostname.clone(),
-            generated_time: at,
-            payload: payload.to_map(),
-        });
+        let report = vm_report(&self.config.hostname, uuid, names, at);
+        next.unsent.push(report);
     }
 
     fn save(&mut self, next: InstanceState) -> Result<(), InstanceMonitorError> {
@@ -356,6 +347,21 @@ impl InstanceMonitor {
             .collect();
         status::write(&self.config.state_dir, NAME, &self.status)
             .map_err(InstanceMonitorError::Status)
+    }
+}
+
+/// A `VM` report as masakari-monitors sends it: `(event, vir_domain_event)` about `uuid`.
+pub(crate) fn vm_report(hostname: &str, uuid: &str, names: (&str, &str), at: Timestamp) -> Event {
+    let payload = Payload::Vm(VmPayload {
+        instance_uuid: uuid.to_owned(),
+        vir_domain_event: names.1.to_owned(),
+        event: names.0.to_owned(),
+    });
+    Event {
+        notification_type: NotificationType::Vm,
+        hostname: hostname.to_owned(),
+        generated_time: at,
+        payload: payload.to_map(),
     }
 }
 
