@@ -225,6 +225,17 @@ async fn a_stopped_agent_is_reported_once_per_episode_and_a_restart_starts_a_new
     monitor.expect_reports(0).await;
     assert_eq!(monitor.status()["watching"]["connected"], true);
 
+    // Paused: its agent cannot answer, and is not asked (as masakari-monitors): still
+    // watched, as it was, and nothing reported.
+    guest.virsh(&["suspend", NAME]);
+    monitor.expect_reports(0).await;
+    let domain = &monitor.status()["watching"]["domains"][0];
+    assert_eq!(
+        (&domain["phase"], &domain["failures"]),
+        (&"healthy".into(), &0.into())
+    );
+    guest.virsh(&["resume", NAME]);
+
     // A hung agent (SIGSTOP: pings time out): one report after the threshold, then silence.
     guest.guest_sh("kill -STOP $(pidof qemu-ga)");
     let reports = monitor.expect_reports(1).await;

@@ -256,18 +256,19 @@ impl GuestMonitor {
         let now = Timestamp::now();
         self.status.last_observation = Some(now);
         let mut domains = BTreeMap::new();
+        let threshold = self.config.failure_threshold;
         for (watched, answered) in checked {
             let mut agent = match next.domains.get(&watched.uuid) {
                 // Started again while no event was heard: judged afresh.
                 Some(t) if t.id == watched.id => t.agent,
                 _ => Agent::default(),
             };
-            let seen = if answered {
-                Observation::Answered
-            } else {
-                Observation::Failed
+            let (after, report) = match answered {
+                Some(true) => decide::step(agent, Observation::Answered, threshold),
+                Some(false) => decide::step(agent, Observation::Failed, threshold),
+                // Paused: not pinged, kept as it was.
+                None => (agent, false),
             };
-            let (after, report) = decide::step(agent, seen, self.config.failure_threshold);
             if after.phase != agent.phase {
                 tracing::info!(domain = %watched.name, uuid = %watched.uuid, from = ?agent.phase,
                     to = ?after.phase, failures = after.failures, "guest agent");
@@ -285,7 +286,7 @@ impl GuestMonitor {
                 },
             );
         }
-        // Stopped, gone, or no longer opted in: forgotten; judged afresh if they come back.
+        // Stopped, gone, or no longer opted in: forgotten; a start gives a new id anyway.
         next.domains = domains;
         Ok(())
     }
@@ -327,29 +328,35 @@ impl GuestMonitor {
     }
 }
 
-/// Pings every agent at once (one thread each, a few at a time), so that hung agents cost
-/// one timeout per pass, not one each.
-fn ping_all(watched: Vec<Watched>, timeout: i32) -> Vec<(Watched, bool)> {
+/// Pings the agent of every running domain at once (one thread each, a few at a time), so
+/// that hung agents cost one timeout per pass, not one each: `Some(answered)`, or `None` for
+/// a domain not running.
+fn ping_all(watched: Vec<Watched>, timeout: i32) -> Vec<(Watched, Option<bool>)> {
     const AT_ONCE: usize = 16;
     let mut checked = Vec::with_capacity(watched.len());
     let mut rest = watched.into_iter().peekable();
     while rest.peek().is_some() {
         let batch: Vec<Watched> = rest.by_ref().take(AT_ONCE).collect();
-        let results: Vec<bool> = std::thread::scope(|scope| {
+        let results: Vec<Option<bool>> = std::thread::scope(|scope| {
             let pings: Vec<_> = batch
                 .iter()
-                .map(|w| scope.spawn(move || libvirt::ping(&w.domain, timeout)))
+                .map(|w| {
+                    w.running
+                        .then(|| scope.spawn(move || libvirt::ping(&w.domain, timeout)))
+                })
                 .collect();
             pings
                 .into_iter()
                 .zip(&batch)
-                .map(|(ping, w)| match ping.join() {
-                    Ok(Ok(())) => true,
-                    Ok(Err(e)) => {
-                        tracing::debug!(domain = %w.name, error = %e, "guest-ping failed");
-                        false
-                    }
-                    Err(_) => false,
+                .map(|(ping, w)| {
+                    ping.map(|ping| match ping.join() {
+                        Ok(Ok(())) => true,
+                        Ok(Err(e)) => {
+                            tracing::debug!(domain = %w.name, error = %e, "guest-ping failed");
+                            false
+                        }
+                        Err(_) => false,
+                    })
                 })
                 .collect()
         });
