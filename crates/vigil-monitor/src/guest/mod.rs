@@ -190,6 +190,7 @@ impl GuestMonitor {
         let (started, closed) = self.handle_signals();
         for uuid in &started {
             if let Some(tracked) = next.domains.get_mut(uuid) {
+                tracing::info!(domain = %tracked.name, %uuid, "the domain started: its agent is judged afresh");
                 tracked.agent = decide::step(tracked.agent, Observation::Started, 1).0;
             }
         }
@@ -222,7 +223,7 @@ impl GuestMonitor {
             } = signal
             {
                 if event == virt::sys::VIR_DOMAIN_EVENT_STARTED as i32 {
-                    tracing::info!(domain = %name, %uuid, "the domain started: its agent is judged afresh");
+                    tracing::debug!(domain = %name, %uuid, "the domain started");
                     started.insert(uuid);
                 }
             }
