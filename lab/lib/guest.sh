@@ -18,10 +18,15 @@ guest_kernel_package() {
 # The guest's directory: one per (this file, kernel package, qemu-ga version).
 guest_dir() {
   local key
-  key=$( (cat "$LAB_DIR/lib/guest.sh"; guest_kernel_package; dpkg-query -W -f='${Version}' qemu-guest-agent busybox-static) |
+  key=$( (cat "$LAB_DIR/lib/guest.sh"; guest_kernel_package; dpkg-query -W -f='${Version}' qemu-guest-agent busybox-static 2>/dev/null) |
     sha256sum | cut -c1-12)
   echo "$CACHE/guest-$key"
 }
+
+# The directory the last build_guest made or found, for `power status` (which must stay
+# fast: computing guest_dir asks apt-cache); empty before the first.
+GUEST_CURRENT=$CACHE/guest-current
+current_guest() { cat "$GUEST_CURRENT" 2>/dev/null || true; }
 
 # The guest's init: what runs as PID 1 in the initramfs.
 guest_init() {
@@ -47,7 +52,10 @@ INIT
 build_guest() {
   local dir tmp kpkg kver mods m root
   dir=$(guest_dir)
-  [[ -f $dir/initramfs.cpio.gz && -f $dir/vmlinuz ]] && return
+  if [[ -f $dir/initramfs.cpio.gz && -f $dir/vmlinuz ]]; then
+    echo "$dir" >"$GUEST_CURRENT"
+    return
+  fi
   for m in "${GUEST_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$m" 2>/dev/null | grep -q 'ok installed' ||
       die "the test guest needs the Debian package $m (apt-get install $m)"
@@ -86,5 +94,6 @@ build_guest() {
   chmod 755 "$tmp"
   rm -rf "$dir"
   mv "$tmp" "$dir"
+  echo "$dir" >"$GUEST_CURRENT"
   log "test guest built: $dir"
 }
