@@ -2,7 +2,6 @@
 //! answer, or with an answer that is not the one asked for (its status and body kept).
 
 use reqwest::Method;
-use std::path::PathBuf;
 use vigil_domain::{Classify, ErrorClass};
 use vigil_openstack::OsError;
 
@@ -10,20 +9,8 @@ use vigil_openstack::OsError;
 pub enum ClientError {
     #[error("no API address: noauth needs `url` (with Keystone the catalog's instance-ha endpoint is used when it is empty)")]
     NoUrl,
-    #[error("reading the CA file {path}")]
-    ReadCa {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the CA file {path} holds no PEM certificate")]
-    NoCa { path: PathBuf },
-    #[error("the CA file {path} holds a certificate that cannot be read")]
-    ParseCa {
-        path: PathBuf,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("trusting the CA file")]
+    Ca(#[source] vigil_openstack::tls::CaFileError),
     #[error("building the HTTP client")]
     HttpClient {
         #[source]

@@ -315,21 +315,7 @@ fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
         .timeout(Duration::from_secs(config.timeout_secs))
         .redirect(reqwest::redirect::Policy::none());
     if let Some(path) = &config.ca_file {
-        let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
-            path: path.clone(),
-            source,
-        })?;
-        let certs =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::ParseCa {
-                path: path.clone(),
-                source,
-            })?;
-        if certs.is_empty() {
-            return Err(ClientError::NoCa { path: path.clone() });
-        }
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
+        builder = vigil_openstack::tls::trust_ca_file(builder, path).map_err(ClientError::Ca)?;
     }
     builder
         .build()

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use vigil_client::{AuthMode, Client, ClientConfig, ClientError};
 use vigil_domain::{Classify, ErrorClass, NotificationType, Timestamp};
+use vigil_openstack::tls::CaFileError;
 use vigil_wire::CreateNotification;
 
 /// A request as the server saw it; header names in lower case.
@@ -332,7 +333,10 @@ async fn tls_is_trusted_with_the_ca_file_and_only_with_it() {
         ..noauth(&server.url)
     };
     let e = Client::from_config(&junk).err().unwrap();
-    assert!(matches!(e, ClientError::NoCa { .. }), "{e}");
+    assert!(
+        matches!(e, ClientError::Ca(CaFileError::Empty { .. })),
+        "{e}"
+    );
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl tool.

@@ -90,84 +90,30 @@ fn bad_configurations_are_refused_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let base = good(dir.path());
     let d = dir.path().display().to_string();
-    // (what is changed, the text it becomes, a part of the one-line refusal)
-    let table: Vec<(&str, String, &str)> = vec![
-        (
-            "driver",
-            base.replace("driver = \"ipmi\"", "driver = \"telnet\""),
-            "unknown variant `telnet`",
-        ),
-        (
-            "field",
-            base.replace(
-                "driver = \"pacemaker\"",
-                "driver = \"pacemaker\"\nurl = \"x\"",
-            ),
-            "unknown field `url`",
-        ),
-        (
-            "template",
-            base.replace("{host}-bmc.example.com", "{hostname}-bmc.example.com"),
-            "only {host} is allowed",
-        ),
-        (
-            "brace",
-            base.replace("address = \"{host}-ipmi\"", "address = \"{host-ipmi\""),
-            "unbalanced brace",
-        ),
-        (
-            "agent option template",
-            base.replace("ip = \"{host}-bmc\"", "ip = \"{node}-bmc\""),
-            "unknown placeholder {node}",
-        ),
-        (
-            "password file",
-            base.replace(
-                &format!("{d}/pw\"\nca_file"),
-                &format!("{d}/absent\"\nca_file"),
-            ),
-            "reading the password file",
-        ),
-        (
-            "password env",
-            base.replace("VIGIL_FENCE_TEST_PW", "VIGIL_FENCE_TEST_UNSET"),
-            "VIGIL_FENCE_TEST_UNSET is not set",
-        ),
-        (
-            "both secrets",
-            base.replace(
-                "password_env = \"VIGIL_FENCE_TEST_PW\"",
-                &format!("password_env = \"VIGIL_FENCE_TEST_PW\"\npassword_file = \"{d}/pw\""),
-            ),
-            "exactly one of password_file and password_env",
-        ),
-        (
-            "ca file",
-            base.replace("ca.pem", "absent.pem"),
-            "reading the CA file",
-        ),
-        (
-            "unknown device",
-            base.replace("levels = [\"cluster\"]", "levels = [\"clutser\"]"),
-            "unknown device clutser",
-        ),
-        (
-            "no hosts",
-            base.replace("segment = \"edge\"\n", ""),
-            "exactly one of hosts and segment",
-        ),
-        (
-            "no levels",
-            base.replace("levels = [\"cluster\"]", "levels = []"),
-            "no levels",
-        ),
-        (
-            "policy",
-            base.replace("fencing = \"required\"", "fencing = \"maybe\""),
-            "unknown variant `maybe`",
-        ),
+    let (pw, absent) = (
+        format!("{d}/pw\"\nca_file"),
+        format!("{d}/absent\"\nca_file"),
+    );
+    let both = format!("password_env = \"VIGIL_FENCE_TEST_PW\"\npassword_file = \"{d}/pw\"");
+    // (what is changed, the text replaced, its replacement, a part of the one-line refusal)
+    #[rustfmt::skip]
+    let table: [(&str, &str, &str, &str); 13] = [
+        ("driver", "driver = \"ipmi\"", "driver = \"telnet\"", "unknown variant `telnet`"),
+        ("field", "driver = \"pacemaker\"", "driver = \"pacemaker\"\nurl = \"x\"", "unknown field `url`"),
+        ("template", "{host}-bmc.example.com", "{hostname}-bmc.example.com", "only {host} is allowed"),
+        ("brace", "address = \"{host}-ipmi\"", "address = \"{host-ipmi\"", "unbalanced brace"),
+        ("agent option template", "ip = \"{host}-bmc\"", "ip = \"{node}-bmc\"", "unknown placeholder {node}"),
+        ("password file", &pw, &absent, "reading the password file"),
+        ("password env", "VIGIL_FENCE_TEST_PW", "VIGIL_FENCE_TEST_UNSET", "VIGIL_FENCE_TEST_UNSET is not set"),
+        ("both secrets", "password_env = \"VIGIL_FENCE_TEST_PW\"", &both, "exactly one of password_file and password_env"),
+        ("ca file", "ca.pem", "absent.pem", "reading the CA file"),
+        ("unknown device", "levels = [\"cluster\"]", "levels = [\"clutser\"]", "unknown device clutser"),
+        ("no hosts", "segment = \"edge\"\n", "", "exactly one of hosts and segment"),
+        ("no levels", "levels = [\"cluster\"]", "levels = []", "no levels"),
+        ("policy", "fencing = \"required\"", "fencing = \"maybe\"", "unknown variant `maybe`"),
     ];
-    for (what, text, want) in table {
+    for (what, from, to, want) in table {
+        let text = base.replace(from, to);
         assert_ne!(text, base, "{what}: the table's replacement did not apply");
         let refusal = match parse(&text) {
             Err(e) => e,

@@ -18,9 +18,12 @@
 //!   only once the fencing is seen.
 //! - `process`: processes listed in Masakari's `process_list.yaml`, restarted locally, reported
 //!   `PROCESS`/`STOPPED` past the retries and `STARTED` when back.
+//! - `gossip`: the host monitor's driver without Pacemaker: SWIM membership among the
+//!   monitors, a host declared down reported `COMPUTE_HOST` by the majority that saw it.
 //!
 //! Nothing here depends on the store, the engine or the API: compute nodes run only this.
 
+pub mod gossip;
 #[cfg(feature = "libvirt")]
 pub mod guest;
 pub mod host;

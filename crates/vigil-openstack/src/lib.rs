@@ -12,12 +12,14 @@
 //! - `token`: what is read from Keystone's tokens;
 //! - `error`: [`OsError`], one variant per failed operation, classified by
 //!   [`vigil_domain::Classify`];
-//! - [`nova`]: the Nova client and its typed results.
+//! - [`nova`]: the Nova client and its typed results;
+//! - [`tls`]: a CA file added to an HTTPS client's trusted certificates.
 
 mod credentials;
 mod error;
 pub mod nova;
 mod session;
+pub mod tls;
 mod token;
 
 pub use credentials::Credentials;

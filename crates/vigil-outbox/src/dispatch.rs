@@ -177,21 +177,11 @@ impl<S: Sink> Dispatcher<S> {
             let age = age_at_sight + seen.elapsed();
             if age >= max_age {
                 let last_answer = last.map_or_else(|| "never sent".to_owned(), |a| a.to_string());
-                tracing::error!(
-                    notification_type = %p.event.notification_type,
-                    hostname = %p.event.hostname,
-                    payload = %serde_json::Value::Object(p.event.payload.clone()),
-                    attempts,
-                    last_answer,
-                    "report not delivered within its maximum age; moved to the dead-letter file"
-                );
                 let reason = DeadReason::Expired {
                     attempts,
                     last_answer,
                 };
-                self.settle(&p, Some(reason)).await?;
-                lock(&self.status).dead_lettered += 1;
-                return Ok(true);
+                return self.bury(&p, reason).await;
             }
             let answer = tokio::select! {
                 answer = self.sink.send(&p.event) => answer,
@@ -222,18 +212,7 @@ impl<S: Sink> Dispatcher<S> {
                         Answer::Status { code, body } => (code, body),
                         Answer::NoAnswer { error } => (0, error),
                     };
-                    tracing::error!(
-                        notification_type = %p.event.notification_type,
-                        hostname = %p.event.hostname,
-                        payload = %serde_json::Value::Object(p.event.payload.clone()),
-                        status,
-                        body,
-                        "report refused; moved to the dead-letter file"
-                    );
-                    self.settle(&p, Some(DeadReason::Refused { status, body }))
-                        .await?;
-                    lock(&self.status).dead_lettered += 1;
-                    return Ok(true);
+                    return self.bury(&p, DeadReason::Refused { status, body }).await;
                 }
                 Outcome::Retry => {
                     let pause = backoff.delay(attempts).min(max_age.saturating_sub(age));
@@ -261,6 +240,20 @@ impl<S: Sink> Dispatcher<S> {
     }
 
     /// Acknowledges `p`, or dead-letters it with `reason`; synced before the next report.
+    /// Moves `p` to the dead-letter file, logged as an error with the reason.
+    async fn bury(&self, p: &Pending, reason: DeadReason) -> Result<bool, OutboxError> {
+        tracing::error!(
+            notification_type = %p.event.notification_type,
+            hostname = %p.event.hostname,
+            payload = %serde_json::Value::Object(p.event.payload.clone()),
+            reason = ?reason,
+            "report moved to the dead-letter file"
+        );
+        self.settle(p, Some(reason)).await?;
+        lock(&self.status).dead_lettered += 1;
+        Ok(true)
+    }
+
     async fn settle(&self, p: &Pending, reason: Option<DeadReason>) -> Result<(), OutboxError> {
         let p = p.clone();
         self.blocking(move |c| match reason {

@@ -243,14 +243,7 @@ impl FenceVigil {
                     source,
                 })?;
         }
-        if let Some(q) = &self.queue {
-            q.set(&host, &Entry::Failed)
-                .await
-                .map_err(|source| FenceError::WriteQueue {
-                    host: host.clone(),
-                    source,
-                })?;
-        }
+        self.write_queue(&host, Some(&Entry::Failed)).await?;
         tracing::info!(%host, "forced down and disabled in Nova; recorded as failed");
         Ok(())
     }
@@ -283,16 +276,24 @@ impl FenceVigil {
                     source,
                 })?;
         }
-        if let Some(q) = &self.queue {
-            q.delete(&host)
-                .await
-                .map_err(|source| FenceError::WriteQueue {
-                    host: host.clone(),
-                    source,
-                })?;
-        }
+        self.write_queue(&host, None).await?;
         tracing::info!(%host, "unfenced: enabled in Nova, removed from the queue");
         Ok(())
+    }
+
+    /// Sets `host`'s queue entry, or removes it (`None`), when there is a queue.
+    async fn write_queue(&self, host: &str, entry: Option<&Entry>) -> Result<(), FenceError> {
+        let Some(q) = &self.queue else {
+            return Ok(());
+        };
+        let written = match entry {
+            Some(e) => q.set(host, e).await,
+            None => q.delete(host).await,
+        };
+        written.map_err(|source| FenceError::WriteQueue {
+            host: host.to_owned(),
+            source,
+        })
     }
 
     /// What still holds the host fenced, if anything.

@@ -1,11 +1,13 @@
 //! What Vigil runs inside a Pacemaker cluster: the fence-agent protocol ([`agent`]),
 //! `fence_vigil` ([`fence_vigil`]), the notification-fencing level of a compute host's
 //! topology, and the failed-host queue ([`queue`], kept by Pacemaker's attribute manager:
-//! [`attrd`]) that the fence agent fills and the alerter empties.
+//! [`attrd`]) that the fence agent fills and the alerter empties; [`alert`], the alert agent
+//! for sites that report through Pacemaker's alerts instead.
 //!
 //! Runs on cluster nodes: nothing here depends on the store, the engine or the API.
 
 pub mod agent;
+pub mod alert;
 pub mod alerter;
 pub mod attrd;
 pub mod fence_vigil;

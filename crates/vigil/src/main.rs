@@ -52,6 +52,13 @@ enum Command {
     /// Hand the hosts of Pacemaker's failed-host queue (filled by fence_vigil) to the API;
     /// run by Pacemaker as `ocf:vigil:alerter`, one per cluster.
     Alerter(pacemaker_cmd::AlerterArgs),
+    /// Pacemaker's alert agent (also run as a link named vigil-pacemaker-alert): a node lost,
+    /// fenced or back is appended to the outbox the alert's recipient names.
+    PacemakerAlert {
+        /// The outbox; default: the alert's recipient (CRM_alert_recipient).
+        #[arg(long, value_name = "DIR")]
+        outbox: Option<PathBuf>,
+    },
     /// Append one report to an outbox, for `vigil monitor send` to deliver as a monitor's.
     Notify(monitor_cmd::NotifyArgs),
     /// Configuration helpers.
@@ -133,9 +140,17 @@ async fn main() -> anyhow::Result<()> {
     // fencer finds agents by name and speaks the fence-agents protocol, not this CLI.
     let mut args = std::env::args();
     let program = args.next().unwrap_or_default();
-    if std::path::Path::new(&program).file_name() == Some("fence_vigil".as_ref()) {
-        let code = vigil_pacemaker::fence_vigil_main(args.collect()).await;
-        std::process::exit(code.into());
+    // Likewise `vigil-pacemaker-alert`: Pacemaker runs an alert agent's path without arguments.
+    match std::path::Path::new(&program)
+        .file_name()
+        .and_then(|n| n.to_str())
+    {
+        Some("fence_vigil") => {
+            let code = vigil_pacemaker::fence_vigil_main(args.collect()).await;
+            std::process::exit(code.into());
+        }
+        Some("vigil-pacemaker-alert") => return pacemaker_cmd::pacemaker_alert(None).await,
+        _ => {}
     }
     let cli = Cli::parse();
     match cli.command {
@@ -169,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Monitor { command } => monitor_cmd::run(command).await,
         Command::Notify(args) => monitor_cmd::notify(args).await,
         Command::Alerter(args) => pacemaker_cmd::alerter(args).await,
+        Command::PacemakerAlert { outbox } => pacemaker_cmd::pacemaker_alert(outbox).await,
         Command::Api(args) => {
             let config = load_config(&args.common, args.listen)?;
             let store = open_store(&config).await?;

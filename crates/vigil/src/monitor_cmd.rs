@@ -3,14 +3,14 @@
 //! API, and `vigil notify`, which appends one report to an outbox, an operator's way to inject
 //! a report through the same durable path a monitor's takes.
 
+mod host;
+
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_client::{AuthMode, Client, ClientConfig};
 use vigil_domain::{NotificationType, Timestamp};
-use vigil_monitor::host::pacemaker::{Pacemaker, PacemakerConfig};
-use vigil_monitor::host::{HostConfig, HostMonitor};
 use vigil_monitor::process::{ProcessConfig, ProcessMonitor, RestartPolicy};
 use vigil_monitor::sender::ApiSink;
 use vigil_outbox::{DeliveryConfig, Dispatcher, Event, Outbox};
@@ -33,11 +33,6 @@ pub enum MonitorCommand {
     /// to the outbox those that cannot be restarted (PROCESS/STOPPED) and their return
     /// (STARTED). Runs until stopped; SIGHUP checks at once.
     Process(ProcessArgs),
-    /// Report the compute hosts of the cluster that go down (COMPUTE_HOST/STOPPED, host_status
-    /// NORMAL once the cluster has fenced them, UNKNOWN before) and come back (STARTED) to the
-    /// outbox, as masakari-monitors' hostmonitor does; only while the cluster has quorum, and
-    /// never this host. Runs until stopped; SIGHUP looks at once.
-    Host(HostArgs),
     /// Report libvirt domain events (VM notifications, masakari-monitors' instancemonitor's
     /// table) to the outbox; reconnects when libvirtd restarts, and reports the domains that
     /// stopped while it was not listening. Runs until stopped (SIGTERM, SIGINT). Built only
@@ -50,6 +45,12 @@ pub enum MonitorCommand {
     /// checks at once. Built only with the `libvirt` feature.
     #[cfg(feature = "libvirt")]
     Guest(GuestArgs),
+    /// Report the compute hosts that go down (COMPUTE_HOST/STOPPED) and come back (STARTED)
+    /// to the outbox, as masakari-monitors' hostmonitor does. --driver pacemaker: the
+    /// cluster's view (crm_mon), only with quorum, host_status NORMAL once fenced;
+    /// --driver gossip: SWIM membership among the monitors, reported by those in the
+    /// majority. Never this host. Runs until stopped.
+    Host(host::HostArgs),
     /// Print every monitor's status (from its status file) as JSON, with its outbox's
     /// pending reports and dead letters.
     Status(StatusArgs),
@@ -93,41 +94,6 @@ pub struct ProcessArgs {
     /// A start or restart command running longer is killed and counts as failed.
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = secs)]
     command_timeout: Duration,
-}
-
-/// Where `vigil monitor host` learns the membership.
-#[derive(Clone, Copy, ValueEnum)]
-enum HostDriver {
-    /// Pacemaker: `crm_mon --output-as=xml`, cluster and pacemaker_remote nodes.
-    Pacemaker,
-}
-
-#[derive(Args)]
-pub struct HostArgs {
-    /// The outbox directory reports are appended to.
-    #[arg(long, value_name = "DIR", env = "VIGIL_OUTBOX")]
-    outbox: PathBuf,
-    #[command(flatten)]
-    node: NodeArgs,
-    #[arg(long, value_enum, default_value = "pacemaker")]
-    driver: HostDriver,
-    /// Seconds between two looks at the membership (masakari-monitors' [host]
-    /// monitoring_interval is 60).
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = secs)]
-    interval: Duration,
-    /// Consecutive looks that must agree before a change is reported ([host]
-    /// monitoring_samples).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    monitoring_samples: u32,
-    /// The crm_mon program (pacemaker driver).
-    #[arg(long, value_name = "FILE", default_value = "crm_mon")]
-    crm_mon: PathBuf,
-    /// A crm_mon run taking longer is killed and the look fails.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = secs)]
-    crm_mon_timeout: Duration,
-    /// Read this CIB file instead of the live cluster (crm_mon's CIB_file; no fence history).
-    #[arg(long, value_name = "FILE")]
-    cib_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -216,11 +182,11 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
     match command {
         MonitorCommand::Send(args) => send(args).await,
         MonitorCommand::Process(args) => process(args).await,
-        MonitorCommand::Host(args) => host(args).await,
         #[cfg(feature = "libvirt")]
         MonitorCommand::Instance(args) => libvirt::instance(args).await,
         #[cfg(feature = "libvirt")]
         MonitorCommand::Guest(args) => libvirt::guest(args).await,
+        MonitorCommand::Host(args) => host::run(args).await,
         MonitorCommand::Status(args) => status(&args.state_dir),
     }
 }
@@ -244,27 +210,6 @@ async fn process(args: ProcessArgs) -> anyhow::Result<()> {
     );
     run_until_stopped(monitor, &tokio::sync::Notify::new()).await;
     tracing::info!("process monitor stopped");
-    Ok(())
-}
-
-async fn host(args: HostArgs) -> anyhow::Result<()> {
-    let hostname = args.node.hostname()?;
-    let outbox = Outbox::open(&args.outbox)
-        .with_context(|| format!("opening the outbox {}", args.outbox.display()))?;
-    let mut config = HostConfig::new(hostname, args.node.state_dir);
-    config.interval = args.interval;
-    config.monitoring_samples = args.monitoring_samples;
-    let driver = match args.driver {
-        HostDriver::Pacemaker => Pacemaker::new(PacemakerConfig {
-            crm_mon: args.crm_mon,
-            timeout: args.crm_mon_timeout,
-            cib_file: args.cib_file,
-        }),
-    };
-    let monitor = HostMonitor::new(config, driver, outbox).context("starting the host monitor")?;
-    tracing::info!(outbox = %args.outbox.display(), "host monitor started (pacemaker)");
-    run_until_stopped(monitor, &tokio::sync::Notify::new()).await;
-    tracing::info!("host monitor stopped");
     Ok(())
 }
 

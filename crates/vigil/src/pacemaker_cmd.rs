@@ -1,10 +1,14 @@
-//! `vigil alerter`: hands the hosts of Pacemaker's failed-host queue to the recovery service.
+//! `vigil alerter`, which hands the hosts of Pacemaker's failed-host queue to the recovery
+//! service, and `vigil pacemaker-alert`, Pacemaker's alert agent.
 
 use crate::monitor_cmd::ApiArgs;
 use anyhow::Context;
 use clap::Args;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 use vigil_client::Client;
+use vigil_domain::{NotificationType, Timestamp};
 use vigil_pacemaker::alerter::{Alerter, Driver};
 use vigil_pacemaker::attrd::Attrd;
 
@@ -46,5 +50,52 @@ pub async fn alerter(args: AlerterArgs) -> anyhow::Result<()> {
         .run(args.interval, crate::shutdown_signal())
         .await;
     tracing::info!("alerter stopped");
+    Ok(())
+}
+
+/// `vigil pacemaker-alert` (or the binary run as `vigil-pacemaker-alert`): Pacemaker's alert
+/// agent. A node lost, fenced or back is appended to the outbox named by the alert's recipient
+/// (or `outbox`), for `vigil monitor send` to deliver; anything else is ignored. Every node
+/// runs its alerts, so the same event may be appended on several: it carries the event's own
+/// time, and the API counts the repeats once.
+pub async fn pacemaker_alert(outbox: Option<PathBuf>) -> anyhow::Result<()> {
+    let vars: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("CRM_alert_"))
+        .collect();
+    let this_node = vigil_monitor::hostname();
+    let Some(alert) = vigil_pacemaker::alert::decide(&vars, this_node.as_deref()) else {
+        return Ok(());
+    };
+    let dir = match outbox {
+        Some(dir) => dir,
+        None => vars
+            .get("CRM_alert_recipient")
+            .filter(|r| !r.is_empty())
+            .map(PathBuf::from)
+            .context(
+                "no outbox: give --outbox, or the outbox directory as the alert's recipient",
+            )?,
+    };
+    let generated_time = vars
+        .get("CRM_alert_timestamp_epoch")
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(|secs| {
+            let usec = vars
+                .get("CRM_alert_timestamp_usec")
+                .and_then(|u| u.parse::<i64>().ok())
+                .unwrap_or(0);
+            Timestamp::from_micros(secs * 1_000_000 + usec)
+        })
+        .unwrap_or_else(Timestamp::now);
+    let event = vigil_outbox::Event {
+        notification_type: NotificationType::ComputeHost,
+        hostname: alert.node.clone(),
+        generated_time,
+        payload: vigil_wire::payload::Payload::ComputeHost(alert.payload).to_map(),
+    };
+    let outbox = vigil_outbox::Outbox::open(&dir)
+        .with_context(|| format!("opening the outbox {}", dir.display()))?;
+    outbox.append(event).await.context("appending the report")?;
+    tracing::info!(node = %alert.node, outbox = %dir.display(), "alert appended as a report");
     Ok(())
 }

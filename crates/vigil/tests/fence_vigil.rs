@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use support::lab::{restoring, LabTest, WITHIN};
 
 const CLUSTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lab/cluster");
+const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lab/lab");
+const COMPUTE_AGENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../contrib/pacemaker/compute"
+);
 const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
 
 fn cluster(args: &[&str]) -> anyhow::Result<String> {
@@ -107,15 +112,10 @@ impl Drop for Alerter {
     }
 }
 
-/// `off` forces the host down and disables it in Nova and queues it; `status` then says OFF;
-/// `on` waits while the queue holds the host; `vigil alerter` hands the host to Vigil, once;
-/// `on` returns once that recovery has ended, having enabled the host and cleared the queue.
-/// Also: metadata (through Pacemaker's own stonith_admin), validate-all, list.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery() -> anyhow::Result<()> {
-    let test = "fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery";
+/// The lab's turn and a one-node cluster, or `None` (said loudly) when either cannot run.
+async fn with_cluster(test: &str) -> anyhow::Result<Option<LabTest>> {
     let Some(t) = LabTest::start(test).await? else {
-        return Ok(());
+        return Ok(None);
     };
     if !Path::new("/usr/sbin/pacemakerd").exists() {
         anyhow::ensure!(
@@ -125,10 +125,38 @@ async fn fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery() -> an
         eprintln!(
             "\n*** SKIPPED {test}: pacemaker is not installed (apt-get install pacemaker) ***\n"
         );
-        return Ok(());
+        return Ok(None);
     }
     let _ = cluster(&["down"]);
     cluster(&["up", "1"])?;
+    Ok(Some(t))
+}
+
+/// fence_vigil's options for the lab's admin and `vigil`'s API, without action and host.
+fn lab_options(t: &LabTest, vigil: &support::Vigil) -> String {
+    let c = &t.env.credentials;
+    format!(
+        "auth_url={}\nlogin={}\npasswd={}\ntenant_name={}\nregion_name={}\nendpoint_type=publicURL\n\
+         vigil_url={}/v1\n",
+        c.auth_url,
+        c.username,
+        c.password,
+        c.project_name,
+        c.region_name,
+        vigil.url()
+    )
+}
+
+/// `off` forces the host down and disables it in Nova and queues it; `status` then says OFF;
+/// `on` waits while the queue holds the host; `vigil alerter` hands the host to Vigil, once;
+/// `on` returns once that recovery has ended, having enabled the host and cleared the queue.
+/// Also: metadata (through Pacemaker's own stonith_admin), validate-all, list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery() -> anyhow::Result<()> {
+    let test = "fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery";
+    let Some(t) = with_cluster(test).await? else {
+        return Ok(());
+    };
     let host = t.computes().last().unwrap().to_string();
     let restore = async {
         let revived = t.lab.revive_host(&host).await;
@@ -141,17 +169,7 @@ async fn fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery() -> an
 async fn fence_and_unfence(t: &LabTest, host: &str) -> anyhow::Result<()> {
     let bin = agent_dir(t.dir.path(), &cluster(&["pid", "1"])?)?;
     let (vigil, api, _segment) = t.serve(&[]).await?;
-    let c = &t.env.credentials;
-    let options = format!(
-        "auth_url={}\nlogin={}\npasswd={}\ntenant_name={}\nregion_name={}\nendpoint_type=publicURL\n\
-         vigil_url={}/v1\nport={host}\nnodename={host}\n",
-        c.auth_url,
-        c.username,
-        c.password,
-        c.project_name,
-        c.region_name,
-        vigil.url()
-    );
+    let options = format!("{}port={host}\nnodename={host}\n", lab_options(t, &vigil));
     let run = |action: &str| fence_vigil(&bin, &format!("action={action}\n{options}"));
 
     // Pacemaker's fencer reads the metadata through the agent's name.
@@ -256,5 +274,168 @@ async fn fence_and_unfence(t: &LabTest, host: &str) -> anyhow::Result<()> {
         "{service:?}"
     );
     assert_eq!(queue_value(&bin, host)?, "");
+    Ok(())
+}
+
+/// `ocf:vigil:compute` (contrib/pacemaker/compute) on a host that was fenced and whose
+/// nova-compute died: its start waits while the host is queued and while Vigil recovers it,
+/// then enables the host and starts nova-compute (the lab's, for real); stop stops it. Then
+/// resource-agents' `ocf-tester` runs its whole protocol on the healthy host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compute_agent_starts_nova_compute_only_after_the_recovery() -> anyhow::Result<()> {
+    let test = "the_compute_agent_starts_nova_compute_only_after_the_recovery";
+    let Some(t) = with_cluster(test).await? else {
+        return Ok(());
+    };
+    let host = t.computes().last().unwrap().to_string();
+    let restore = async {
+        let revived = t.lab.revive_host(&host).await;
+        cluster(&["down"])?;
+        Ok(revived?)
+    };
+    restoring(compute_agent(&t, &host), restore).await
+}
+
+/// The agent's parameters, as Pacemaker passes them (`OCF_RESKEY_<name>`). nova-compute is
+/// the lab's: started, stopped and checked through `lab/lab`, by scripts in `bin` (ocf-tester
+/// passes its options through `eval`, so no spaces).
+fn compute_params(
+    bin: &Path,
+    options: &Path,
+    host: &str,
+    vigil: &support::Vigil,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let running = format!(
+        "{LAB} status --format json | jq -e '.services[] | select(.name == \"{host}\" and .state == \"running\")' >/dev/null"
+    );
+    let scripts = [
+        (
+            "start_command",
+            format!("{LAB} revive-host {host} --fenced"),
+        ),
+        ("stop_command", format!("{LAB} kill-host {host}")),
+        ("status_command", running),
+    ];
+    let mut params = vec![
+        ("host".to_owned(), host.to_owned()),
+        (
+            "fence_agent".to_owned(),
+            bin.join("fence_vigil").display().to_string(),
+        ),
+        ("fence_options".to_owned(), options.display().to_string()),
+        ("vigil_url".to_owned(), format!("{}/v1", vigil.url())),
+        ("evacuation_delay".to_owned(), "1".to_owned()),
+    ];
+    for (name, body) in scripts {
+        let script = bin.join(name);
+        std::fs::write(&script, format!("#!/bin/sh\n{body}\n"))?;
+        Command::new("chmod").arg("+x").arg(&script).status()?;
+        params.push((name.to_owned(), script.display().to_string()));
+    }
+    Ok(params)
+}
+
+fn compute_agent_run(
+    bin: &Path,
+    params: &[(String, String)],
+    action: &str,
+) -> anyhow::Result<Output> {
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new(COMPUTE_AGENT);
+    command.arg(action).env("PATH", path);
+    for (k, v) in params {
+        command.env(format!("OCF_RESKEY_{k}"), v);
+    }
+    Ok(command.output()?)
+}
+
+async fn compute_agent(t: &LabTest, host: &str) -> anyhow::Result<()> {
+    let bin = agent_dir(t.dir.path(), &cluster(&["pid", "1"])?)?;
+    let (vigil, api, _segment) = t.serve(&[]).await?;
+    let options_file = t.path("fence_vigil.conf");
+    std::fs::write(&options_file, lab_options(t, &vigil))?;
+    let params = compute_params(&bin, &options_file, host, &vigil)?;
+    let options = format!("{}plug={host}\n", lab_options(t, &vigil));
+
+    // The host fails: fenced (queued), and its nova-compute is dead.
+    let off = fence_vigil(&bin, &format!("action=off\n{options}"))?;
+    assert_eq!(off.status.code(), Some(0), "{off:?}");
+    t.lab.kill_host(host).await?;
+    assert_eq!(
+        compute_agent_run(&bin, &params, "monitor")?.status.code(),
+        Some(7)
+    );
+
+    let start = {
+        let (bin, params) = (bin.clone(), params.clone());
+        std::thread::spawn(move || compute_agent_run(&bin, &params, "start"))
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !start.is_finished(),
+        "start returned while the host was queued"
+    );
+    assert_eq!(
+        compute_agent_run(&bin, &params, "monitor")?.status.code(),
+        Some(7)
+    );
+
+    let _alerter = Alerter::start(&bin, &format!("{}/v1", vigil.url()))?;
+    let began = Instant::now();
+    while !start.is_finished() {
+        anyhow::ensure!(began.elapsed() < WITHIN, "start still waiting");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let started = start.join().unwrap()?;
+    assert_eq!(started.status.code(), Some(0), "{started:?}");
+    let listed = api
+        .call(
+            reqwest::Method::GET,
+            "/notifications?type=COMPUTE_HOST",
+            None,
+        )
+        .await?;
+    let status = listed["notifications"][0]["status"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        ["finished", "failed", "ignored"].contains(&status),
+        "{listed}"
+    );
+    assert_eq!(
+        compute_agent_run(&bin, &params, "monitor")?.status.code(),
+        Some(0)
+    );
+    let service = t.cloud.compute_service(host).await?;
+    assert_eq!(service.status, "enabled", "{service:?}");
+
+    let stopped = compute_agent_run(&bin, &params, "stop")?;
+    assert_eq!(stopped.status.code(), Some(0), "{stopped:?}");
+    assert_eq!(
+        compute_agent_run(&bin, &params, "monitor")?.status.code(),
+        Some(7)
+    );
+
+    // The whole OCF protocol, on the host with nothing to wait for.
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut tester = Command::new("ocf-tester");
+    tester.args(["-n", "vigil-compute-test"]).env("PATH", path);
+    for (k, v) in &params {
+        tester.args(["-o", &format!("{k}={v}")]);
+    }
+    let out = tester.arg(COMPUTE_AGENT).output()?;
+    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && text.contains("passed all tests"),
+        "{text}"
+    );
     Ok(())
 }

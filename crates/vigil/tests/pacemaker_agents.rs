@@ -1,6 +1,9 @@
-//! The resource agent Pacemaker runs `vigil alerter` with (contrib/pacemaker/alerter), through
-//! resource-agents' own `ocf-tester`: meta-data, validate-all, start, monitor, stop, and each
-//! twice where the OCF rules say it must be idempotent.
+//! What Pacemaker runs of Vigil's besides fence_vigil: the resource agent of `vigil alerter`
+//! (contrib/pacemaker/alerter), through resource-agents' own `ocf-tester` (meta-data,
+//! validate-all, start, monitor, stop, each twice where the OCF rules say it must be
+//! idempotent), and the alert agent `vigil-pacemaker-alert` with a real API behind it.
+
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -53,4 +56,68 @@ fn the_alerter_resource_agent_passes_ocf_tester() {
         .status()
         .unwrap();
     assert_eq!(invalid.code(), Some(6));
+}
+
+/// `vigil-pacemaker-alert` as Pacemaker runs it (a path, no arguments, `CRM_alert_*`
+/// variables, the outbox as the recipient): a fenced node becomes one `COMPUTE_HOST` report
+/// that `vigil monitor send` delivers; a resource alert and a failed fencing add nothing, and
+/// the same fencing alerted on two nodes is stored once.
+#[tokio::test]
+async fn the_alert_agent_reports_a_fenced_node_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = dir.path().join("vigil-pacemaker-alert");
+    std::os::unix::fs::symlink(VIGIL, &agent).unwrap();
+    let outbox = dir.path().join("outbox");
+    let alert = |vars: &[(&str, &str)]| {
+        let status = Command::new(&agent)
+            .env("CRM_alert_recipient", &outbox)
+            .env("CRM_alert_timestamp_epoch", "1764500000")
+            .env("CRM_alert_timestamp_usec", "123456")
+            .envs(vars.iter().copied())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{vars:?}");
+    };
+    let fenced = [
+        ("CRM_alert_kind", "fencing"),
+        ("CRM_alert_node", "compute1"),
+        ("CRM_alert_task", "reboot"),
+        ("CRM_alert_rc", "0"),
+    ];
+    alert(&[
+        ("CRM_alert_kind", "resource"),
+        ("CRM_alert_node", "compute1"),
+    ]);
+    alert(&[
+        ("CRM_alert_kind", "fencing"),
+        ("CRM_alert_node", "compute1"),
+        ("CRM_alert_rc", "1"),
+    ]);
+    // Every node of the cluster runs its alerts: two appends of one event.
+    alert(&fenced);
+    alert(&fenced);
+
+    let vigil = support::Vigil::start("serve", &dir.path().join("data"), &[]);
+    let api = support::api::Api::new(vigil.url());
+    api.segment("auto", &[("compute1", false)]).await.unwrap();
+    let url = format!("{}/v1", vigil.url());
+    let _sender = support::monitor::sender(&outbox.to_string_lossy(), &url, dir.path());
+    std::fs::write(dir.path().join("monitor.log"), "").unwrap();
+    let client = vigil_client::Client::from_config(&vigil_client::ClientConfig {
+        url: url.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    support::monitor::first_notifications(&client, dir.path()).await;
+    // Time for the repeat to arrive and be refused as a duplicate.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let stored = client.list_notifications(&[]).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let n = &stored[0];
+    assert_eq!(n.notification_type.as_str(), "COMPUTE_HOST");
+    assert_eq!(
+        serde_json::Value::Object(n.payload.clone()),
+        serde_json::json!({"event": "STOPPED", "cluster_status": "OFFLINE", "host_status": "NORMAL"})
+    );
+    assert_eq!(n.generated_time.as_micros(), 1_764_500_000_123_456);
 }

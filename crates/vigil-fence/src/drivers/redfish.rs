@@ -67,18 +67,8 @@ pub fn reset_target(system_path: &str, system: &Value) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("reading the CA file {}", .path.display())]
-    CaFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the CA file {} holds no usable certificate", .path.display())]
-    CaParse {
-        path: PathBuf,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("trusting the CA file")]
+    Ca(#[source] vigil_openstack::tls::CaFileError),
     #[error("building the HTTPS client")]
     Client(#[source] reqwest::Error),
 }
@@ -87,16 +77,7 @@ impl Redfish {
     pub fn new(options: RedfishOptions) -> Result<Redfish, BuildError> {
         let mut builder = Client::builder().connect_timeout(Duration::from_secs(10));
         if let Some(path) = &options.ca_file {
-            let pem = std::fs::read(path).map_err(|source| BuildError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            let cert =
-                reqwest::Certificate::from_pem(&pem).map_err(|source| BuildError::CaParse {
-                    path: path.clone(),
-                    source,
-                })?;
-            builder = builder.add_root_certificate(cert);
+            builder = vigil_openstack::tls::trust_ca_file(builder, path).map_err(BuildError::Ca)?;
         }
         if options.insecure {
             // Asked for per device, for lab BMCs with self-signed certificates and no CA file.

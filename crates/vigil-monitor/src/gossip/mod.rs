@@ -1,0 +1,361 @@
+//! The host monitor's `gossip` driver: membership and failure detection without Pacemaker.
+//! The monitors of every compute node and controller are members of one SWIM group (the
+//! `foca` crate: SWIM with its suspicion mechanism, timed as Lifeguard and memberlist time
+//! it); a host SWIM declares down is reported `COMPUTE_HOST`/`STOPPED` by each member that
+//! sees it so while in the majority ([`view`]), and `STARTED` when it comes back. Every member
+//! reports on its own: the API counts the reports of one stop once.
+//!
+//! A pass runs SWIM ([`swim::Swim`]) until the membership changes or a probe period has gone
+//! by, then [`view::decide`]s from the view, what it remembers of earlier passes and what was
+//! reported before; it saves the hosts reported stopped and the reports in the state file and
+//! appends the reports to the outbox (the [`Journal`]): a host is reported once, even across
+//! restarts of the monitor. [`GossipMonitor::membership`] (and the status) is the membership
+//! view: each member up, suspect or down.
+
+pub mod swim;
+pub mod view;
+
+pub use swim::{Peer, Timing};
+pub use view::{Liveness, Sight};
+
+use crate::journal::{Journal, JournalError, Journaled};
+use crate::runner::Reconciler;
+use crate::status::{self, MonitorStatus, StatusError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use swim::Swim;
+use tokio::time::Instant;
+use vigil_domain::{ErrorChain, NotificationType, Timestamp};
+use vigil_outbox::{Event, Outbox, StateError};
+use vigil_wire::payload::{ClusterStatus, ComputeHostPayload, HostStatus, Payload};
+
+/// The monitor's name: its state file is `gossip.json`, its status `gossip.status.json`.
+pub const NAME: &str = "gossip";
+
+/// How often the status file is rewritten when nothing changed.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// `vigil monitor host --driver gossip`'s settings.
+#[derive(Clone, Debug)]
+pub struct GossipConfig {
+    /// This member's name: the host name reports about it carry.
+    pub hostname: String,
+    /// The address to listen on, which the other members reach this one at (port 0: any).
+    pub bind: SocketAddr,
+    /// Members to announce to until one answers; any live member will do.
+    pub seeds: Vec<SocketAddr>,
+    pub timing: Timing,
+    /// Where the state and status files are.
+    pub state_dir: PathBuf,
+}
+
+/// What the state file holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GossipState {
+    /// Hosts reported `STOPPED` and not yet seen back, with when.
+    #[serde(with = "stamps")]
+    pub stopped: BTreeMap<String, Timestamp>,
+    /// Reports decided and saved but not yet appended to the outbox.
+    pub unsent: Vec<Event>,
+}
+
+/// One member in the status, and in [`GossipMonitor::membership`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub liveness: Liveness,
+}
+
+/// The status's `watching`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Watching {
+    pub addr: Option<SocketAddr>,
+    /// Whether this member may report stops (see [`view`]).
+    pub quorum: bool,
+    pub members: Vec<Member>,
+    pub reported_stopped: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GossipError {
+    #[error("creating the state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("loading the monitor's state")]
+    LoadState(#[source] StateError),
+    #[error("the probe timing: {0}")]
+    Timing(&'static str),
+    #[error("{0} is not an address the other members can reach this one at")]
+    Unreachable(SocketAddr),
+    #[error("binding the gossip socket to {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("receiving from the gossip socket")]
+    Receive(#[source] std::io::Error),
+    #[error("saving the monitor's state")]
+    SaveState(#[source] StateError),
+    #[error("appending the saved reports to the outbox")]
+    Append(#[source] JournalError),
+    #[error("writing the status")]
+    Status(#[source] StatusError),
+}
+
+/// The gossip host monitor, a [`Reconciler`].
+pub struct GossipMonitor {
+    config: GossipConfig,
+    outbox: Outbox,
+    journal: Journal<GossipState>,
+    swim: Swim,
+    status: MonitorStatus<Watching>,
+    status_written: Option<Instant>,
+    /// What the view remembers between passes (see [`view::Memory`]).
+    memory: view::Memory,
+}
+
+impl GossipMonitor {
+    /// Binds the socket and loads the state saved before, if any; joins at the first pass.
+    pub async fn new(config: GossipConfig, outbox: Outbox) -> Result<Self, GossipError> {
+        config.timing.check().map_err(GossipError::Timing)?;
+        // The bound address is the member's identity: the others send to it.
+        if config.bind.ip().is_unspecified() {
+            return Err(GossipError::Unreachable(config.bind));
+        }
+        std::fs::create_dir_all(&config.state_dir).map_err(|source| GossipError::StateDir {
+            path: config.state_dir.clone(),
+            source,
+        })?;
+        let journal = Journal::<GossipState>::load(config.state_dir.join(format!("{NAME}.json")))
+            .map_err(GossipError::LoadState)?;
+        let bind = |source| GossipError::Bind {
+            addr: config.bind,
+            source,
+        };
+        let socket = tokio::net::UdpSocket::bind(config.bind)
+            .await
+            .map_err(bind)?;
+        let swim = Swim::new(
+            config.hostname.clone(),
+            socket,
+            config.seeds.clone(),
+            config.timing,
+        )
+        .map_err(bind)?;
+        let status = MonitorStatus {
+            monitor: NAME.into(),
+            hostname: config.hostname.clone(),
+            pid: std::process::id(),
+            started_at: Timestamp::now(),
+            last_observation: None,
+            outbox: outbox.dir().to_owned(),
+            watching: Watching {
+                addr: Some(swim.identity().addr),
+                ..Watching::default()
+            },
+            reports_appended: 0,
+            reports_not_appended: journal.state().unsent.len(),
+            last_error: None,
+        };
+        Ok(Self {
+            config,
+            outbox,
+            journal,
+            swim,
+            status,
+            status_written: None,
+            memory: view::Memory::default(),
+        })
+    }
+
+    /// The address the other members reach this one at.
+    pub fn addr(&self) -> SocketAddr {
+        self.swim.identity().addr
+    }
+
+    /// The state as last saved.
+    pub fn state(&self) -> &GossipState {
+        self.journal.state()
+    }
+
+    /// Every other member known, by name, and how this one sees it now.
+    pub fn membership(&self) -> BTreeMap<String, Member> {
+        let mut all = BTreeMap::<String, Member>::new();
+        for (peer, liveness) in self.swim.members() {
+            // Two addresses under one name (a host that moved): the liveliest one counts.
+            let member = Member {
+                name: peer.name.clone(),
+                addr: peer.addr,
+                liveness,
+            };
+            match all.get(&peer.name) {
+                Some(m) if m.liveness >= liveness => {}
+                _ => {
+                    all.insert(peer.name.clone(), member);
+                }
+            }
+        }
+        all
+    }
+
+    async fn pass(&mut self) -> Result<Duration, GossipError> {
+        let until = self.next_decision();
+        let mut changed = false;
+        while !changed && Instant::now() < until {
+            changed = self.swim.step(until).await.map_err(GossipError::Receive)?;
+        }
+        let members = self.membership();
+        let sight = Sight {
+            members: members
+                .values()
+                .map(|m| (m.name.clone(), m.liveness))
+                .collect(),
+            hearing: self.swim.hearing(),
+        };
+        let now = Timestamp::now();
+        let stopped = &self.journal.state().stopped;
+        let decision = view::decide(
+            &sight,
+            &self.memory,
+            stopped,
+            now,
+            self.config.timing.confirm,
+        );
+        let mut next = GossipState {
+            stopped: decision.stopped,
+            unsent: self.journal.state().unsent.clone(),
+        };
+        for report in decision.reports {
+            tracing::warn!(host = %report.host, event = %report.event, "reporting the host");
+            next.unsent.push(compute_host(report, now));
+        }
+        self.journal
+            .save(next, &mut self.status)
+            .map_err(GossipError::SaveState)?;
+        self.status.last_observation = Some(now);
+        self.journal
+            .append_unsent(&self.outbox, &mut self.status)
+            .await
+            .map_err(GossipError::Append)?;
+
+        self.memory = decision.memory;
+        let watching = Watching {
+            addr: Some(self.addr()),
+            quorum: sight.has_quorum(),
+            members: members.into_values().collect(),
+            reported_stopped: self.journal.state().stopped.keys().cloned().collect(),
+        };
+        let stale = self
+            .status_written
+            .is_none_or(|at| at.elapsed() >= STATUS_EVERY);
+        if watching != self.status.watching || self.status.last_error.is_some() || stale {
+            self.status.watching = watching;
+            self.status.last_error = None;
+            self.write_status()?;
+        }
+        Ok(Duration::ZERO)
+    }
+
+    /// When to decide again at the latest: after a probe period, or when a host seen going
+    /// down has stayed down the confirmation delay.
+    fn next_decision(&self) -> Instant {
+        let now_us = Timestamp::now().as_micros();
+        let confirm = self.config.timing.confirm.as_micros() as i64;
+        let soonest = self
+            .memory
+            .dying
+            .values()
+            .map(|since| (since.as_micros() + confirm - now_us).max(0) as u64)
+            .map(Duration::from_micros)
+            .fold(self.config.timing.probe_period, Duration::min);
+        Instant::now() + soonest
+    }
+
+    fn write_status(&mut self) -> Result<(), GossipError> {
+        self.status_written = Some(Instant::now());
+        status::write(&self.config.state_dir, NAME, &self.status).map_err(GossipError::Status)
+    }
+}
+
+/// Masakari's host monitor's payloads: `STOPPED` with the cluster `OFFLINE` and the host
+/// `NORMAL` (as its consul driver asserts without a power check), `STARTED` with `ONLINE`.
+fn compute_host(report: view::Report, at: Timestamp) -> Event {
+    let cluster_status = match report.event {
+        vigil_wire::payload::Event::Stopped => ClusterStatus::Offline,
+        vigil_wire::payload::Event::Started => ClusterStatus::Online,
+    };
+    let payload = Payload::ComputeHost(ComputeHostPayload {
+        event: report.event,
+        cluster_status: Some(cluster_status),
+        host_status: Some(HostStatus::Normal),
+    });
+    Event {
+        notification_type: NotificationType::ComputeHost,
+        hostname: report.host,
+        generated_time: at,
+        payload: payload.to_map(),
+    }
+}
+
+impl Reconciler for GossipMonitor {
+    type Error = GossipError;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// Each pass waits for the membership itself: the next starts at once.
+    async fn reconcile(&mut self) -> Result<Duration, GossipError> {
+        self.pass().await
+    }
+
+    fn error_policy(&mut self, error: &GossipError) -> Duration {
+        self.status.last_error = Some(ErrorChain(error).to_string());
+        if let Err(e) = self.write_status() {
+            tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
+        }
+        self.config.timing.probe_period
+    }
+}
+
+impl Journaled for GossipState {
+    fn unsent(&self) -> &Vec<Event> {
+        &self.unsent
+    }
+    fn unsent_mut(&mut self) -> &mut Vec<Event> {
+        &mut self.unsent
+    }
+}
+
+/// The `stopped` map's times as the wire's ISO stamps.
+mod stamps {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+    use vigil_domain::Timestamp;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stamp(#[serde(with = "vigil_wire::time::stamp")] Timestamp);
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Timestamp>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<&String, Stamp> = map.iter().map(|(k, v)| (k, Stamp(*v))).collect();
+        map.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Timestamp>, D::Error> {
+        let map = BTreeMap::<String, Stamp>::deserialize(d)?;
+        Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
+    }
+}
