@@ -26,7 +26,8 @@ POWER_SERVICES=(libvirtd sushy-emulator vbmcd)
 # qemu user before it reads qemu.conf, and fails to start without it. Its services are not
 # started (no systemd; policy-rc.d).
 POWER_PACKAGES=(libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 tini
-  ipmitool fence-agents openssl libvirt-dev pkg-config gcc jq curl)
+  ipmitool fence-agents openssl libvirt-dev pkg-config gcc jq curl
+  qemu-guest-agent busybox-static cpio) # the guest-agent monitor's test guest (lib/guest.sh)
 
 power_venv() { echo "$CACHE/power-venv-$(LOCK=$POWER_LOCK lock_hash)"; }
 virsh_() { virsh -q -c "$LIBVIRT_URI" "$@"; }

@@ -10,6 +10,7 @@ usage: lab/lab power up                  install on first use, start libvirtd, t
        lab/lab power status [--format json]
        lab/lab power env                 VIGIL_LAB_REDFISH_* / VIGIL_LAB_IPMI_* variables for `eval`
        lab/lab power on|off HOST         the domain of HOST, straight through libvirt
+       lab/lab power guest               build the test guest with qemu-ga if missing; print its directory
 EOF
   exit 2
 }
@@ -38,6 +39,7 @@ power_up() {
     fresh=1
   fi
   define_domains "$fresh"
+  build_guest
   start_sushy
   start_vbmc
   touch "$PSTATE/.ready"
@@ -89,11 +91,13 @@ power_status() {
     json)
       jq -n -c --arg uri "$LIBVIRT_URI" --arg base "$base" --arg ca "$TLS/ca.crt" \
         --arg other "$TLS/other-ca.crt" --arg user "$POWER_USER" --arg rpw "$REDFISH_PASSWORD_FILE" \
-        --arg ipw "$IPMI_PASSWORD_FILE" --arg h "$H" --arg state "$PSTATE" \
+        --arg ipw "$IPMI_PASSWORD_FILE" --arg h "$H" --arg state "$PSTATE" --arg guest "$(current_guest)" \
         --argjson ready "$([[ -f $PSTATE/.ready ]] && echo true || echo false)" \
         --arg services "$(service_rows)" --arg hosts "$(host_rows)" '
         def rows: split("\n") | map(select(length > 0) | split(" "));
         {ready: $ready, state_dir: $state, libvirt_uri: $uri,
+         guest: (if $guest == "" then null
+                 else {kernel: ($guest + "/vmlinuz"), initrd: ($guest + "/initramfs.cpio.gz")} end),
          services: [$services | rows[] | {name: .[0], pid: (.[1] | tonumber), state: .[2]}],
          redfish: {url: $base, systems_url: ($base + "/redfish/v1/Systems"), ca_file: $ca,
                    untrusted_ca_file: $other, username: $user, password_file: $rpw},
@@ -160,6 +164,7 @@ cmd_power() {
     status) power_status "$@" ;;
     env) power_env ;;
     on | off) power_switch "$sub" "$@" ;;
+    guest) power_lock && build_guest && current_guest ;;
     *) power_usage ;;
   esac
 }

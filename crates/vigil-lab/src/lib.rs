@@ -36,7 +36,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use cloud::{Cloud, CloudError, ServerId, ServiceState};
 pub use env::LabEnv;
-pub use power::{IpmiEndpoint, PowerHost, PowerLab, RedfishEndpoint};
+pub use power::{GuestImage, IpmiEndpoint, PowerHost, PowerLab, RedfishEndpoint};
 pub use turn::LabTurn;
 pub use vigil_openstack::nova::{Server, ServerCreate, Service};
 pub use vigil_openstack::Credentials;

@@ -17,6 +17,17 @@ pub struct PowerLab {
     pub redfish: RedfishEndpoint,
     pub ipmi: IpmiEndpoint,
     pub hosts: Vec<PowerHost>,
+    /// The test guest with a QEMU guest agent (lab/lib/guest.sh); absent from a power lab
+    /// started by a checkout without it.
+    #[serde(default)]
+    pub guest: Option<GuestImage>,
+}
+
+/// A kernel and an initramfs that boot to a running qemu-ga (the guest-agent monitor's tests).
+#[derive(Clone, Debug, Deserialize)]
+pub struct GuestImage {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize)]

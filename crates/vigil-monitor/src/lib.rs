@@ -10,6 +10,9 @@
 //! - `instance`: libvirt domain events (lifecycle, reboot, watchdog, I/O errors, control
 //!   errors) reported `VM` as masakari-monitors' instancemonitor does, with the stops that
 //!   happened while it was not listening found by listing the domains after each connect.
+//! - `guest`: `guest-ping` to the QEMU guest agent of the domains that opted in, reported
+//!   `VM` / `QEMU_GUEST_AGENT_ERROR` once per failure episode, as masakari-monitors'
+//!   introspective instance monitor does.
 //! - `host`: compute hosts that go down and come back (`COMPUTE_HOST`), from a driver's
 //!   membership view: `host::pacemaker` reads `crm_mon`; reported only with quorum, `NORMAL`
 //!   only once the fencing is seen.
@@ -21,6 +24,8 @@
 //! Nothing here depends on the store, the engine or the API: compute nodes run only this.
 
 pub mod gossip;
+#[cfg(feature = "libvirt")]
+pub mod guest;
 pub mod host;
 #[cfg(feature = "libvirt")]
 pub mod instance;

@@ -1,5 +1,5 @@
 //! The compute-node side's commands: the monitors (`vigil monitor instance`, `vigil monitor
-//! process`, `vigil monitor host`), their status (`vigil monitor status`), `vigil monitor send`, which delivers an outbox's reports to the
+//! guest`, `vigil monitor process`, `vigil monitor host`), their status (`vigil monitor status`), `vigil monitor send`, which delivers an outbox's reports to the
 //! API, and `vigil notify`, which appends one report to an outbox, an operator's way to inject
 //! a report through the same durable path a monitor's takes.
 
@@ -10,14 +10,16 @@ use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_client::{AuthMode, Client, ClientConfig};
-#[cfg(feature = "libvirt")]
-use vigil_domain::Backoff;
 use vigil_domain::{NotificationType, Timestamp};
-#[cfg(feature = "libvirt")]
-use vigil_monitor::instance::{table::EventFilter, InstanceConfig, InstanceMonitor};
 use vigil_monitor::process::{ProcessConfig, ProcessMonitor, RestartPolicy};
 use vigil_monitor::sender::ApiSink;
 use vigil_outbox::{DeliveryConfig, Dispatcher, Event, Outbox};
+
+// The monitors that link libvirt (the instance and guest-agent monitors).
+#[cfg(feature = "libvirt")]
+mod libvirt;
+#[cfg(feature = "libvirt")]
+use libvirt::{GuestArgs, InstanceArgs};
 
 /// Where monitors keep their state and status files unless told otherwise.
 const STATE_DIR: &str = "/var/lib/vigil/monitor";
@@ -37,6 +39,12 @@ pub enum MonitorCommand {
     /// with the `libvirt` feature, so that a control-plane binary does not link libvirt.
     #[cfg(feature = "libvirt")]
     Instance(InstanceArgs),
+    /// Ping the QEMU guest agent of each running domain with an agent channel (as
+    /// masakari-monitors' introspective instance monitor) and report one that stops answering
+    /// (VM QEMU_GUEST_AGENT_ERROR), once per failure episode. Runs until stopped; SIGHUP
+    /// checks at once. Built only with the `libvirt` feature.
+    #[cfg(feature = "libvirt")]
+    Guest(GuestArgs),
     /// Report the compute hosts that go down (COMPUTE_HOST/STOPPED) and come back (STARTED)
     /// to the outbox, as masakari-monitors' hostmonitor does. --driver pacemaker: the
     /// cluster's view (crm_mon), only with quorum, host_status NORMAL once fenced;
@@ -86,44 +94,6 @@ pub struct ProcessArgs {
     /// A start or restart command running longer is killed and counts as failed.
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = secs)]
     command_timeout: Duration,
-}
-
-#[cfg(feature = "libvirt")]
-#[derive(Args)]
-pub struct InstanceArgs {
-    /// The outbox directory reports are appended to.
-    #[arg(long, value_name = "DIR", env = "VIGIL_OUTBOX")]
-    outbox: PathBuf,
-    #[command(flatten)]
-    node: NodeArgs,
-    /// The libvirt connection, opened read-only ([libvirt] connection_uri).
-    #[arg(
-        long,
-        value_name = "URI",
-        env = "VIGIL_LIBVIRT_URI",
-        default_value = "qemu:///system"
-    )]
-    libvirt_uri: String,
-    /// Report only these, each EVENT or EVENT/VIR_DOMAIN_EVENT (e.g. LIFECYCLE/STOPPED_FAILED,
-    /// IO_ERROR); repeat or separate with commas. Default: every report of masakari-monitors'
-    /// table.
-    #[arg(long = "event", value_name = "PATTERN", value_delimiter = ',')]
-    events: Vec<String>,
-    /// Seconds between keepalive probes; the connection is closed after --keepalive-count
-    /// unanswered ones.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
-    keepalive_interval: i32,
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    keepalive_count: u32,
-    /// The first pause before reconnecting, doubled after each failed attempt up to
-    /// --reconnect-max.
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = secs)]
-    reconnect_initial: Duration,
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = secs)]
-    reconnect_max: Duration,
-    /// Seconds between two listings of the domains while connected (a lost event is found).
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = secs)]
-    resync_interval: Duration,
 }
 
 #[derive(Args)]
@@ -213,7 +183,9 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
         MonitorCommand::Send(args) => send(args).await,
         MonitorCommand::Process(args) => process(args).await,
         #[cfg(feature = "libvirt")]
-        MonitorCommand::Instance(args) => instance(args).await,
+        MonitorCommand::Instance(args) => libvirt::instance(args).await,
+        #[cfg(feature = "libvirt")]
+        MonitorCommand::Guest(args) => libvirt::guest(args).await,
         MonitorCommand::Host(args) => host::run(args).await,
         MonitorCommand::Status(args) => status(&args.state_dir),
     }
@@ -238,30 +210,6 @@ async fn process(args: ProcessArgs) -> anyhow::Result<()> {
     );
     run_until_stopped(monitor, &tokio::sync::Notify::new()).await;
     tracing::info!("process monitor stopped");
-    Ok(())
-}
-
-#[cfg(feature = "libvirt")]
-async fn instance(args: InstanceArgs) -> anyhow::Result<()> {
-    let hostname = args.node.hostname()?;
-    let outbox = Outbox::open(&args.outbox)
-        .with_context(|| format!("opening the outbox {}", args.outbox.display()))?;
-    let mut config = InstanceConfig::new(args.libvirt_uri.clone(), hostname, args.node.state_dir);
-    if !args.events.is_empty() {
-        config.filter = EventFilter::only(&args.events).context("--event")?;
-    }
-    config.keepalive = (args.keepalive_interval, args.keepalive_count);
-    config.reconnect = Backoff::new(args.reconnect_initial, args.reconnect_max);
-    config.resync_interval = args.resync_interval;
-    let monitor = InstanceMonitor::new(config, outbox).context("starting the instance monitor")?;
-    tracing::info!(
-        libvirt_uri = %args.libvirt_uri,
-        outbox = %args.outbox.display(),
-        "instance monitor started"
-    );
-    let wake = monitor.wake();
-    run_until_stopped(monitor, &wake).await;
-    tracing::info!("instance monitor stopped");
     Ok(())
 }
 

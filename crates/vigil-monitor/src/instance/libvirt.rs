@@ -105,8 +105,9 @@ fn event_loop() -> Result<(), LibvirtError> {
         .map_err(LibvirtError::EventLoop)
 }
 
-/// An open read-only connection with the monitor's callbacks registered; dropping it
-/// deregisters them and closes the connection (blocking: it may talk to libvirtd).
+/// An open connection with the monitor's callbacks registered; dropping it deregisters them
+/// and closes the connection (blocking: it may talk to libvirtd). The guest-agent monitor
+/// uses it too, read-write: libvirt refuses agent commands on a read-only connection.
 pub struct Session {
     conn: Connect,
     callbacks: Vec<c_int>,
@@ -115,16 +116,23 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects to `uri` read-only (as masakari-monitors does), with keepalive (`interval`
-    /// seconds, `count` unanswered probes), and registers the domain event callbacks.
+    /// Connects to `uri` (read-only unless `read_write`: the instance monitor's is, as
+    /// masakari-monitors' is), with keepalive (`interval` seconds, `count` unanswered
+    /// probes), and registers the domain event callbacks.
     pub fn open(
         uri: &str,
+        read_write: bool,
         keepalive: (i32, u32),
         sink: Arc<Sink>,
         id: u64,
     ) -> Result<Session, LibvirtError> {
         event_loop()?;
-        let conn = Connect::open_read_only(Some(uri)).map_err(|source| LibvirtError::Open {
+        let conn = if read_write {
+            Connect::open(Some(uri))
+        } else {
+            Connect::open_read_only(Some(uri))
+        }
+        .map_err(|source| LibvirtError::Open {
             uri: uri.to_owned(),
             source,
         })?;
@@ -190,6 +198,11 @@ impl Session {
         } else {
             self.close_registered = true;
         }
+    }
+
+    /// The connection, for calls of another monitor's own.
+    pub fn connection(&self) -> &Connect {
+        &self.conn
     }
 
     /// Every domain, defined or running, with its state.

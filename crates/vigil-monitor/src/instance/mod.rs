@@ -12,19 +12,21 @@
 //! before it appends them, so a monitor killed anywhere appends them at its next start.
 
 pub mod libvirt;
+pub mod link;
 pub mod table;
 
 use crate::journal::{Journal, JournalError, Journaled, OpenError};
 use crate::runner::Reconciler;
 use crate::status::{self, MonitorStatus, StatusError};
-use libvirt::{LibvirtError, Listed, Session, Signal, Sink};
+use libvirt::{LibvirtError, Listed, Signal};
+use link::{Link, LinkConfig, LinkError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use table::{DomainEvent, EventFilter, Power};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use vigil_domain::{Backoff, ErrorChain, NotificationType, Timestamp};
 use vigil_outbox::{Event, Outbox, StateError};
 use vigil_wire::payload::{Payload, VmPayload};
@@ -106,8 +108,8 @@ pub enum InstanceMonitorError {
     Open(#[source] OpenError),
     #[error("saving the monitor's state")]
     SaveState(#[source] StateError),
-    #[error("connecting to libvirt")]
-    Connect(#[source] LibvirtError),
+    #[error(transparent)]
+    Link(LinkError),
     #[error("listing libvirt's domains")]
     List(#[source] LibvirtError),
     #[error("a libvirt call was cut short")]
@@ -124,11 +126,7 @@ pub struct InstanceMonitor {
     config: InstanceConfig,
     outbox: Outbox,
     journal: Journal<InstanceState>,
-    sink: Arc<Sink>,
-    signals: mpsc::UnboundedReceiver<Signal>,
-    session: Option<Session>,
-    sessions: u64,
-    failed_connects: u32,
+    link: Link,
     last_listing: Option<std::time::Instant>,
     status: MonitorStatus<Watching>,
 }
@@ -147,20 +145,17 @@ impl InstanceMonitor {
             },
         )
         .map_err(InstanceMonitorError::Open)?;
-        let (tx, signals) = mpsc::unbounded_channel();
-        let sink = Arc::new(Sink {
-            tx,
-            wake: Arc::new(Notify::new()),
+        let link = Link::new(LinkConfig {
+            uri: config.libvirt_uri.clone(),
+            read_write: false,
+            keepalive: config.keepalive,
+            reconnect: config.reconnect,
         });
         Ok(Self {
             config,
             outbox,
             journal,
-            sink,
-            signals,
-            session: None,
-            sessions: 0,
-            failed_connects: 0,
+            link,
             last_listing: None,
             status,
         })
@@ -168,7 +163,7 @@ impl InstanceMonitor {
 
     /// What libvirt's callbacks notify: the runner's wake-up.
     pub fn wake(&self) -> Arc<Notify> {
-        self.sink.wake.clone()
+        self.link.wake()
     }
 
     /// The state as last saved.
@@ -180,7 +175,7 @@ impl InstanceMonitor {
         // Reports a killed monitor had decided, first.
         self.append_unsent().await?;
         let mut next = self.journal.state().clone();
-        if self.session.is_none() {
+        if !self.link.is_connected() {
             self.connect().await?;
             self.list(&mut next).await?;
         } else if self
@@ -197,56 +192,34 @@ impl InstanceMonitor {
         }
         self.status.last_error = None;
         self.write_status()?;
-        Ok(match self.session {
-            None => self.config.reconnect.delay(self.failed_connects),
-            Some(_) => self.config.resync_interval,
+        Ok(match self.link.is_connected() {
+            false => self.link.retry_delay(),
+            true => self.config.resync_interval,
         })
     }
 
     async fn connect(&mut self) -> Result<(), InstanceMonitorError> {
-        self.sessions += 1;
-        let (uri, keepalive, sink, id) = (
-            self.config.libvirt_uri.clone(),
-            self.config.keepalive,
-            self.sink.clone(),
-            self.sessions,
-        );
-        let session = tokio::task::spawn_blocking(move || Session::open(&uri, keepalive, sink, id))
-            .await
-            .map_err(InstanceMonitorError::Blocking)?
-            .map_err(|e| {
-                self.failed_connects = self.failed_connects.saturating_add(1);
-                InstanceMonitorError::Connect(e)
-            })?;
-        tracing::info!(uri = %self.config.libvirt_uri, "connected to libvirt");
-        self.failed_connects = 0;
-        self.session = Some(session);
+        let connected = self.link.connect().await;
+        self.status.watching.connections = self.link.connections();
+        connected.map_err(InstanceMonitorError::Link)?;
         self.status.watching.connected = true;
-        self.status.watching.connections += 1;
         Ok(())
     }
 
-    /// Drops the connection (deregistering talks to libvirtd: off the runtime's threads).
     async fn disconnect(&mut self) {
-        if let Some(session) = self.session.take() {
-            let _ = tokio::task::spawn_blocking(move || drop(session)).await;
-        }
+        self.link.disconnect().await;
         self.status.watching.connected = false;
     }
 
     /// Lists the domains and records in `next` what changed since they were last seen,
     /// reporting the stops that happened unseen.
     async fn list(&mut self, next: &mut InstanceState) -> Result<(), InstanceMonitorError> {
-        let Some(session) = self.session.take() else {
+        let Some(session) = self.link.session() else {
             return Ok(());
         };
-        let (session, listed) = tokio::task::spawn_blocking(move || {
-            let listed = session.domains();
-            (session, listed)
-        })
-        .await
-        .map_err(InstanceMonitorError::Blocking)?;
-        self.session = Some(session);
+        let listed = tokio::task::spawn_blocking(move || session.domains())
+            .await
+            .map_err(InstanceMonitorError::Blocking)?;
         let listed = match listed {
             Ok(l) => l,
             Err(e) => {
@@ -292,21 +265,16 @@ impl InstanceMonitor {
 
     /// Handles every signal that arrived; true if the connection closed.
     fn handle_signals(&mut self, next: &mut InstanceState) -> bool {
-        let mut closed = false;
-        while let Ok(signal) = self.signals.try_recv() {
-            match signal {
-                Signal::Event {
-                    uuid,
-                    name,
-                    event,
-                    at,
-                } => self.handle_event(next, uuid, name, event, at),
-                Signal::Closed { session, reason } => {
-                    if Some(session) == self.session.as_ref().map(|s| s.id) {
-                        tracing::warn!(reason, "the libvirt connection closed; reconnecting");
-                        closed = true;
-                    }
-                }
+        let (events, closed) = self.link.drain();
+        for signal in events {
+            if let Signal::Event {
+                uuid,
+                name,
+                event,
+                at,
+            } = signal
+            {
+                self.handle_event(next, uuid, name, event, at);
             }
         }
         closed
@@ -348,17 +316,8 @@ impl InstanceMonitor {
             return;
         }
         tracing::warn!(%uuid, event = names.0, detail = names.1, "reporting the instance");
-        let payload = Payload::Vm(VmPayload {
-            instance_uuid: uuid.to_owned(),
-            vir_domain_event: names.1.to_owned(),
-            event: names.0.to_owned(),
-        });
-        next.unsent.push(Event {
-            notification_type: NotificationType::Vm,
-            hostname: self.config.hostname.clone(),
-            generated_time: at,
-            payload: payload.to_map(),
-        });
+        let report = vm_report(&self.config.hostname, uuid, names, at);
+        next.unsent.push(report);
     }
 
     fn save(&mut self, next: InstanceState) -> Result<(), InstanceMonitorError> {
@@ -391,6 +350,21 @@ impl InstanceMonitor {
     }
 }
 
+/// A `VM` report as masakari-monitors sends it: `(event, vir_domain_event)` about `uuid`.
+pub(crate) fn vm_report(hostname: &str, uuid: &str, names: (&str, &str), at: Timestamp) -> Event {
+    let payload = Payload::Vm(VmPayload {
+        instance_uuid: uuid.to_owned(),
+        vir_domain_event: names.1.to_owned(),
+        event: names.0.to_owned(),
+    });
+    Event {
+        notification_type: NotificationType::Vm,
+        hostname: hostname.to_owned(),
+        generated_time: at,
+        payload: payload.to_map(),
+    }
+}
+
 impl Reconciler for InstanceMonitor {
     type Error = InstanceMonitorError;
 
@@ -407,9 +381,9 @@ impl Reconciler for InstanceMonitor {
         if let Err(e) = self.write_status() {
             tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
         }
-        match self.session {
-            None => self.config.reconnect.delay(self.failed_connects),
-            Some(_) => self.config.reconnect.ceiling(1),
+        match self.link.is_connected() {
+            false => self.link.retry_delay(),
+            true => self.config.reconnect.ceiling(1),
         }
     }
 }

@@ -1,0 +1,399 @@
+//! The guest-agent monitor: `guest-ping` to the QEMU guest agent of each running domain that
+//! opted in, reported `VM` / `QEMU_GUEST_AGENT_ERROR` once per failure episode, as
+//! masakari-monitors' introspective instance monitor reports it.
+//!
+//! Opting in is masakari-monitors': a domain is watched while it runs and has a guest-agent
+//! channel (`org.qemu.guest_agent.0`, what Nova adds for an image with
+//! `hw_qemu_guest_agent=yes`) whose socket path matches a pattern. Every `interval` a pass
+//! lists those domains and pings each agent, in parallel, through libvirt; [`decide::step`]
+//! turns each answer, failure or start into what the monitor knows and whether to report.
+//! A start is a lifecycle `STARTED` event (through the instance monitor's [`Session`], which
+//! wakes the runner) or, when the event was missed, a new libvirt domain id. The state of
+//! every agent is persisted with the reports it decided, before they are appended.
+
+pub mod decide;
+pub mod libvirt;
+
+use crate::instance::libvirt::Signal;
+use crate::instance::link::{Link, LinkConfig, LinkError};
+use crate::instance::table::DomainEvent;
+use crate::journal::{Journal, JournalError, Journaled, OpenError};
+use crate::runner::Reconciler;
+use crate::status::{self, MonitorStatus, StatusError};
+use decide::{Agent, Observation, Phase};
+use libvirt::{GuestLibvirtError, Watched};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use vigil_domain::{Backoff, ErrorChain, Timestamp};
+use vigil_outbox::{Event, Outbox, StateError};
+
+/// The monitor's name: its state file is `guest.json`, its status `guest.status.json`.
+pub const NAME: &str = "guest";
+
+/// masakari-monitors' `qemu_guest_agent_sock_path`: the socket Nova gives the channel.
+pub const MASAKARI_SOCKET_PATTERN: &str =
+    r"/var/lib/libvirt/qemu/org\.qemu\.guest_agent\..*\.instance-.*\.sock";
+
+/// `vigil monitor guest`'s settings; the defaults are masakari-monitors'.
+#[derive(Clone, Debug)]
+pub struct GuestConfig {
+    /// `[libvirt] connection_uri`: `qemu:///system`. Opened read-write: libvirt runs agent
+    /// commands for read-write connections only.
+    pub libvirt_uri: String,
+    pub hostname: String,
+    pub state_dir: PathBuf,
+    /// `guest_monitoring_interval`: 10 s between passes.
+    pub interval: Duration,
+    /// `guest_monitoring_timeout`: 2 s for an agent's answer.
+    pub timeout: Duration,
+    /// `guest_monitoring_failure_threshold`: 3 consecutive failures are reported.
+    pub failure_threshold: u32,
+    /// Which agent sockets opt their domain in, matched from the path's start.
+    pub socket_pattern: Regex,
+    /// Keepalive and reconnection, as the instance monitor's.
+    pub keepalive: (i32, u32),
+    pub reconnect: Backoff,
+}
+
+impl GuestConfig {
+    pub fn new(libvirt_uri: String, hostname: String, state_dir: PathBuf) -> Self {
+        Self {
+            libvirt_uri,
+            hostname,
+            state_dir,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            failure_threshold: 3,
+            socket_pattern: Regex::new(MASAKARI_SOCKET_PATTERN).expect("a valid pattern"),
+            keepalive: (5, 3),
+            reconnect: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+        }
+    }
+}
+
+/// A watched domain as remembered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracked {
+    pub name: String,
+    /// libvirt's id of the run the agent was judged in.
+    pub id: u32,
+    pub agent: Agent,
+}
+
+/// What the state file holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuestState {
+    /// Each watched domain by UUID.
+    pub domains: BTreeMap<String, Tracked>,
+    /// Reports decided and saved but not yet appended to the outbox.
+    pub unsent: Vec<Event>,
+}
+
+/// The monitor's part of its status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Watching {
+    pub libvirt_uri: String,
+    pub connected: bool,
+    pub connections: u64,
+    pub domains: Vec<WatchedAgent>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedAgent {
+    pub uuid: String,
+    pub name: String,
+    pub phase: Phase,
+    pub failures: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuestMonitorError {
+    #[error("opening the monitor's state")]
+    Open(#[source] OpenError),
+    #[error("saving the monitor's state")]
+    SaveState(#[source] StateError),
+    #[error(transparent)]
+    Link(LinkError),
+    #[error("listing the domains to watch")]
+    List(#[source] GuestLibvirtError),
+    #[error("a libvirt call was cut short")]
+    Blocking(#[source] tokio::task::JoinError),
+    #[error("appending the saved reports to the outbox")]
+    Append(#[source] JournalError),
+    #[error("writing the status")]
+    Status(#[source] StatusError),
+}
+
+/// The guest-agent monitor, a [`Reconciler`]. Give the runner [`GuestMonitor::wake`]:
+/// lifecycle events notify it.
+pub struct GuestMonitor {
+    config: GuestConfig,
+    outbox: Outbox,
+    journal: Journal<GuestState>,
+    link: Link,
+    status: MonitorStatus<Watching>,
+}
+
+impl GuestMonitor {
+    /// The monitor, with the state it saved before if any; it connects at its first pass.
+    pub fn new(config: GuestConfig, outbox: Outbox) -> Result<Self, GuestMonitorError> {
+        let (journal, status) = Journal::<GuestState>::open(
+            NAME,
+            &config.state_dir,
+            &config.hostname,
+            &outbox,
+            Watching {
+                libvirt_uri: config.libvirt_uri.clone(),
+                ..Watching::default()
+            },
+        )
+        .map_err(GuestMonitorError::Open)?;
+        let link = Link::new(LinkConfig {
+            uri: config.libvirt_uri.clone(),
+            read_write: true,
+            keepalive: config.keepalive,
+            reconnect: config.reconnect,
+        });
+        Ok(Self {
+            config,
+            outbox,
+            journal,
+            link,
+            status,
+        })
+    }
+
+    /// What libvirt's callbacks notify: the runner's wake-up.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.link.wake()
+    }
+
+    /// The state as last saved.
+    pub fn state(&self) -> &GuestState {
+        self.journal.state()
+    }
+
+    async fn pass(&mut self) -> Result<Duration, GuestMonitorError> {
+        self.append_unsent().await?;
+        let mut next = self.journal.state().clone();
+        if !self.link.is_connected() {
+            let connected = self.link.connect().await;
+            self.status.watching.connections = self.link.connections();
+            connected.map_err(GuestMonitorError::Link)?;
+            self.status.watching.connected = true;
+        }
+        let (started, closed) = self.handle_signals();
+        for uuid in &started {
+            if let Some(tracked) = next.domains.get_mut(uuid) {
+                tracing::info!(domain = %tracked.name, %uuid, "the domain started: its agent is judged afresh");
+                tracked.agent = decide::step(tracked.agent, Observation::Started, 1).0;
+            }
+        }
+        if closed {
+            self.link.disconnect().await;
+            self.status.watching.connected = false;
+        } else {
+            self.check_agents(&mut next).await?;
+        }
+        self.save(next)?;
+        self.append_unsent().await?;
+        self.status.last_error = None;
+        self.write_status()?;
+        Ok(match self.link.is_connected() {
+            false => self.link.retry_delay(),
+            true => self.config.interval,
+        })
+    }
+
+    /// The domains that started since the last pass, and whether the connection closed.
+    fn handle_signals(&mut self) -> (BTreeSet<String>, bool) {
+        let (events, closed) = self.link.drain();
+        let mut started = BTreeSet::new();
+        for signal in events {
+            if let Signal::Event {
+                uuid,
+                name,
+                event: DomainEvent::Lifecycle { event, .. },
+                ..
+            } = signal
+            {
+                if event == virt::sys::VIR_DOMAIN_EVENT_STARTED as i32 {
+                    tracing::debug!(domain = %name, %uuid, "the domain started");
+                    started.insert(uuid);
+                }
+            }
+        }
+        (started, closed)
+    }
+
+    /// Lists the watched domains, pings their agents and records in `next` what follows.
+    async fn check_agents(&mut self, next: &mut GuestState) -> Result<(), GuestMonitorError> {
+        let Some(session) = self.link.session() else {
+            return Ok(());
+        };
+        let (pattern, timeout) = (
+            self.config.socket_pattern.clone(),
+            i32::try_from(self.config.timeout.as_secs().max(1)).unwrap_or(i32::MAX),
+        );
+        let checked = tokio::task::spawn_blocking(move || {
+            let watched = libvirt::watched_domains(&session, &pattern)?;
+            Ok::<_, GuestLibvirtError>(ping_all(watched, timeout))
+        })
+        .await
+        .map_err(GuestMonitorError::Blocking)?;
+        let checked = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                self.link.disconnect().await;
+                self.status.watching.connected = false;
+                return Err(GuestMonitorError::List(e));
+            }
+        };
+        let now = Timestamp::now();
+        self.status.last_observation = Some(now);
+        let mut domains = BTreeMap::new();
+        let threshold = self.config.failure_threshold;
+        for (watched, answered) in checked {
+            let mut agent = match next.domains.get(&watched.uuid) {
+                // Started again while no event was heard: judged afresh.
+                Some(t) if t.id == watched.id => t.agent,
+                _ => Agent::default(),
+            };
+            let (after, report) = match answered {
+                Some(true) => decide::step(agent, Observation::Answered, threshold),
+                Some(false) => decide::step(agent, Observation::Failed, threshold),
+                // Paused: not pinged, kept as it was.
+                None => (agent, false),
+            };
+            if after.phase != agent.phase {
+                tracing::info!(domain = %watched.name, uuid = %watched.uuid, from = ?agent.phase,
+                    to = ?after.phase, failures = after.failures, "guest agent");
+            }
+            agent = after;
+            if report {
+                self.report(next, &watched.uuid, agent.failures, now);
+            }
+            domains.insert(
+                watched.uuid,
+                Tracked {
+                    name: watched.name,
+                    id: watched.id,
+                    agent,
+                },
+            );
+        }
+        // Stopped, gone, or no longer opted in: forgotten; a start gives a new id anyway.
+        next.domains = domains;
+        Ok(())
+    }
+
+    fn report(&self, next: &mut GuestState, uuid: &str, failures: u32, at: Timestamp) {
+        tracing::warn!(%uuid, failures, "the guest agent stopped answering: reporting the instance");
+        let names = ("QEMU_GUEST_AGENT_ERROR", "STOPPED_FAILED");
+        let report = crate::instance::vm_report(&self.config.hostname, uuid, names, at);
+        next.unsent.push(report);
+    }
+
+    fn save(&mut self, next: GuestState) -> Result<(), GuestMonitorError> {
+        self.journal
+            .save(next, &mut self.status)
+            .map_err(GuestMonitorError::SaveState)
+    }
+
+    async fn append_unsent(&mut self) -> Result<(), GuestMonitorError> {
+        self.journal
+            .append_unsent(&self.outbox, &mut self.status)
+            .await
+            .map_err(GuestMonitorError::Append)
+    }
+
+    fn write_status(&mut self) -> Result<(), GuestMonitorError> {
+        self.status.watching.domains = self
+            .journal
+            .state()
+            .domains
+            .iter()
+            .map(|(uuid, t)| WatchedAgent {
+                uuid: uuid.clone(),
+                name: t.name.clone(),
+                phase: t.agent.phase,
+                failures: t.agent.failures,
+            })
+            .collect();
+        status::write(&self.config.state_dir, NAME, &self.status).map_err(GuestMonitorError::Status)
+    }
+}
+
+/// Pings the agent of every running domain at once (one thread each, a few at a time), so
+/// that hung agents cost one timeout per pass, not one each: `Some(answered)`, or `None` for
+/// a domain not running.
+fn ping_all(watched: Vec<Watched>, timeout: i32) -> Vec<(Watched, Option<bool>)> {
+    const AT_ONCE: usize = 16;
+    let mut checked = Vec::with_capacity(watched.len());
+    let mut rest = watched.into_iter().peekable();
+    while rest.peek().is_some() {
+        let batch: Vec<Watched> = rest.by_ref().take(AT_ONCE).collect();
+        let results: Vec<Option<bool>> = std::thread::scope(|scope| {
+            let pings: Vec<_> = batch
+                .iter()
+                .map(|w| {
+                    w.running
+                        .then(|| scope.spawn(move || libvirt::ping(&w.domain, timeout)))
+                })
+                .collect();
+            pings
+                .into_iter()
+                .zip(&batch)
+                .map(|(ping, w)| {
+                    ping.map(|ping| match ping.join() {
+                        Ok(Ok(())) => true,
+                        Ok(Err(e)) => {
+                            tracing::debug!(domain = %w.name, error = %e, "guest-ping failed");
+                            false
+                        }
+                        Err(_) => false,
+                    })
+                })
+                .collect()
+        });
+        checked.extend(batch.into_iter().zip(results));
+    }
+    checked
+}
+
+impl Reconciler for GuestMonitor {
+    type Error = GuestMonitorError;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn reconcile(&mut self) -> Result<Duration, GuestMonitorError> {
+        self.pass().await
+    }
+
+    fn error_policy(&mut self, error: &GuestMonitorError) -> Duration {
+        self.status.last_error = Some(ErrorChain(error).to_string());
+        if let Err(e) = self.write_status() {
+            tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
+        }
+        match self.link.is_connected() {
+            false => self.link.retry_delay(),
+            true => self.config.interval,
+        }
+    }
+}
+
+impl Journaled for GuestState {
+    fn unsent(&self) -> &Vec<Event> {
+        &self.unsent
+    }
+    fn unsent_mut(&mut self) -> &mut Vec<Event> {
+        &mut self.unsent
+    }
+}

@@ -1,0 +1,135 @@
+//! The monitors that link libvirt: `vigil monitor instance` (domain events) and `vigil monitor
+//! guest` (QEMU guest agents), with the connection flags they share.
+
+use super::{run_until_stopped, secs, NodeArgs};
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+use vigil_domain::Backoff;
+use vigil_monitor::guest::{GuestConfig, GuestMonitor, MASAKARI_SOCKET_PATTERN};
+use vigil_monitor::instance::{table::EventFilter, InstanceConfig, InstanceMonitor};
+use vigil_outbox::Outbox;
+
+/// The libvirt connection ([libvirt] connection_uri) and how it is kept.
+#[derive(Args)]
+struct LibvirtArgs {
+    /// The libvirt connection: read-only for the instance monitor, read-write for the
+    /// guest-agent monitor (libvirt runs agent commands for those only).
+    #[arg(
+        long,
+        value_name = "URI",
+        env = "VIGIL_LIBVIRT_URI",
+        default_value = "qemu:///system"
+    )]
+    libvirt_uri: String,
+    /// Seconds between keepalive probes; the connection is closed after --keepalive-count
+    /// unanswered ones.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    keepalive_interval: i32,
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    keepalive_count: u32,
+    /// The first pause before reconnecting, doubled after each failed attempt up to
+    /// --reconnect-max.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = secs)]
+    reconnect_initial: Duration,
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = secs)]
+    reconnect_max: Duration,
+}
+
+impl LibvirtArgs {
+    fn reconnect(&self) -> Backoff {
+        Backoff::new(self.reconnect_initial, self.reconnect_max)
+    }
+}
+
+#[derive(Args)]
+pub struct InstanceArgs {
+    /// The outbox directory reports are appended to.
+    #[arg(long, value_name = "DIR", env = "VIGIL_OUTBOX")]
+    outbox: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+    #[command(flatten)]
+    libvirt: LibvirtArgs,
+    /// Report only these, each EVENT or EVENT/VIR_DOMAIN_EVENT (e.g. LIFECYCLE/STOPPED_FAILED,
+    /// IO_ERROR); repeat or separate with commas. Default: every report of masakari-monitors'
+    /// table.
+    #[arg(long = "event", value_name = "PATTERN", value_delimiter = ',')]
+    events: Vec<String>,
+    /// Seconds between two listings of the domains while connected (a lost event is found).
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = secs)]
+    resync_interval: Duration,
+}
+
+#[derive(Args)]
+pub struct GuestArgs {
+    /// The outbox directory reports are appended to.
+    #[arg(long, value_name = "DIR", env = "VIGIL_OUTBOX")]
+    outbox: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+    #[command(flatten)]
+    libvirt: LibvirtArgs,
+    /// Seconds between two rounds of pings (guest_monitoring_interval).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = secs)]
+    interval: Duration,
+    /// Seconds an agent has to answer, whole (guest_monitoring_timeout).
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = secs)]
+    timeout: Duration,
+    /// Consecutive failed pings that are reported (guest_monitoring_failure_threshold).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    failure_threshold: u32,
+    /// A regular expression the agent channel's socket path must match from its start for
+    /// the domain to be watched (qemu_guest_agent_sock_path; default Nova's path).
+    #[arg(long, value_name = "REGEX", default_value = MASAKARI_SOCKET_PATTERN)]
+    socket_pattern: regex::Regex,
+}
+
+fn open_outbox(dir: &PathBuf) -> anyhow::Result<Outbox> {
+    Outbox::open(dir).with_context(|| format!("opening the outbox {}", dir.display()))
+}
+
+pub async fn instance(args: InstanceArgs) -> anyhow::Result<()> {
+    let hostname = args.node.hostname()?;
+    let outbox = open_outbox(&args.outbox)?;
+    let uri = args.libvirt.libvirt_uri.clone();
+    let mut config = InstanceConfig::new(uri.clone(), hostname, args.node.state_dir);
+    if !args.events.is_empty() {
+        config.filter = EventFilter::only(&args.events).context("--event")?;
+    }
+    config.keepalive = (
+        args.libvirt.keepalive_interval,
+        args.libvirt.keepalive_count,
+    );
+    config.reconnect = args.libvirt.reconnect();
+    config.resync_interval = args.resync_interval;
+    let monitor = InstanceMonitor::new(config, outbox).context("starting the instance monitor")?;
+    tracing::info!(libvirt_uri = %uri, outbox = %args.outbox.display(), "instance monitor started");
+    let wake = monitor.wake();
+    run_until_stopped(monitor, &wake).await;
+    tracing::info!("instance monitor stopped");
+    Ok(())
+}
+
+pub async fn guest(args: GuestArgs) -> anyhow::Result<()> {
+    let hostname = args.node.hostname()?;
+    let outbox = open_outbox(&args.outbox)?;
+    let uri = args.libvirt.libvirt_uri.clone();
+    let mut config = GuestConfig::new(uri.clone(), hostname, args.node.state_dir);
+    config.interval = args.interval;
+    config.timeout = args.timeout;
+    config.failure_threshold = args.failure_threshold;
+    config.socket_pattern = args.socket_pattern;
+    config.keepalive = (
+        args.libvirt.keepalive_interval,
+        args.libvirt.keepalive_count,
+    );
+    config.reconnect = args.libvirt.reconnect();
+    let monitor = GuestMonitor::new(config, outbox).context("starting the guest-agent monitor")?;
+    tracing::info!(libvirt_uri = %uri, outbox = %args.outbox.display(), "guest-agent monitor started");
+    let wake = monitor.wake();
+    run_until_stopped(monitor, &wake).await;
+    tracing::info!("guest-agent monitor stopped");
+    Ok(())
+}
