@@ -291,8 +291,14 @@ mod tests {
             before: members("a+ b+ c-"),
             dying: stopped(&[("c", 3)]),
         };
+        // Hosts heard from, seen going down after, the reports.
+        type Row = (
+            &'static [&'static str],
+            &'static [(&'static str, i64)],
+            &'static [(&'static str, Event)],
+        );
         #[rustfmt::skip]
-        let table: &[(&[&str], &[(&str, i64)], &[(&str, Event)])] = &[
+        let table: &[Row] = &[
             (&["c"], &[("c", 3)], &[]),
             (&["a", "c"], &[("c", 3)], &[]),
             (&["a"], &[], &[("c", Stopped)]),
