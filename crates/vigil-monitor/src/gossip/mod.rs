@@ -219,6 +219,11 @@ impl GossipMonitor {
                 .map(|m| (m.name.clone(), m.liveness))
                 .collect(),
             hearing: self.swim.hearing(),
+            heard: members
+                .values()
+                .filter(|m| self.swim.heard_from(m.addr))
+                .map(|m| m.name.clone())
+                .collect(),
         };
         let now = Timestamp::now();
         let stopped = &self.journal.state().stopped;

@@ -5,6 +5,14 @@
 //! waits for one input, feeds it to foca and carries out what foca asked. Until it knows any
 //! member, it announces itself to the seeds every probe period; afterwards foca's own
 //! periodic announces, gossip and announces to down members keep the membership whole.
+//!
+//! foca 2.0, when a suspicion's timer ends, checks that the suspect did not refute it before
+//! declaring it down, but sends it "you are down" (`TurnUndead`) whether or not the check
+//! passed. A member that refuted in time thus takes itself for down and rejoins under a
+//! renewed identity, declaring its old one down; under loss, with suspicions refuted every
+//! few seconds, members rejoined as often, and a member that heard of an old identity's
+//! `Down` before of the new one saw the host stop. [`Swim::fire`] hands foca a suspicion's
+//! timer only while the suspicion stands, as SWIM means.
 
 use super::view::Liveness;
 use foca::{
@@ -72,7 +80,7 @@ pub struct Timing {
     /// update is passed on.
     pub expected_members: u32,
     /// How long a host must stay down before it is reported, time for a member wrongly
-    /// declared down to come back first (see `view`) (0.7 s).
+    /// declared down to come back first (see `view`) (0.4 s).
     pub confirm: Duration,
 }
 
@@ -85,7 +93,7 @@ impl Default for Timing {
             suspicion_multiplier: 7,
             gossip_interval: Duration::from_millis(100),
             expected_members: 8,
-            confirm: Duration::from_millis(700),
+            confirm: Duration::from_millis(400),
         }
     }
 }
@@ -104,6 +112,13 @@ impl Timing {
     /// whose own link failed knows it before it declares anyone down.
     pub fn quiet_limit(&self) -> Duration {
         self.probe_period * 3
+    }
+
+    /// How long a host must have sent this member nothing before it reports it stopped: the
+    /// suspicion timeout and the confirmation delay, which a dead host has been silent for by
+    /// the time it can be reported anyway (see `view`).
+    pub fn silence(&self) -> Duration {
+        self.suspicion() + self.confirm
     }
 
     /// What is wrong with these settings, if anything.
@@ -164,6 +179,8 @@ pub struct Swim {
     pending: HashMap<u64, Timer<Peer>>,
     submitted: u64,
     last_heard: Option<Instant>,
+    /// When a datagram last came from each address.
+    heard_from: HashMap<SocketAddr, Instant>,
     buf: Vec<u8>,
 }
 
@@ -197,6 +214,7 @@ impl Swim {
             pending: HashMap::new(),
             submitted: 0,
             last_heard: None,
+            heard_from: HashMap::new(),
             buf,
         })
     }
@@ -220,13 +238,14 @@ impl Swim {
         let mut rejoined = false;
         tokio::select! {
             received = self.socket.recv_from(&mut self.buf) => {
-                let (len, _) = received?;
+                let (len, from) = received?;
                 let quiet = self.timing.quiet_limit();
                 if self.last_heard.is_some_and(|at| at.elapsed() > quiet) {
                     self.rejoin();
                     rejoined = true;
                 }
                 self.last_heard = Some(Instant::now());
+                self.heard_from.insert(from, Instant::now());
                 let result = self.foca.handle_data(&self.buf[..len], &mut self.runtime);
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "a datagram foca refused");
@@ -266,6 +285,19 @@ impl Swim {
             let Some(timer) = self.pending.remove(&n) else {
                 continue;
             };
+            if let Timer::ChangeSuspectToDown {
+                member_id,
+                incarnation,
+                ..
+            } = &timer
+            {
+                if !self.still_suspect(member_id, *incarnation) {
+                    // Refuted (or renamed) in time: foca would declare nothing, but it would
+                    // still send the member "you are down", which makes a live member rejoin
+                    // under a new identity and its old one be gossiped down (see `Swim`).
+                    continue;
+                }
+            }
             if matches!(timer, Timer::ChangeSuspectToDown { .. }) && !self.hearing() {
                 // Hearing nobody, this member is the likelier one cut off: its suspicions
                 // wait, each a full timeout again, so that it does not declare the others
@@ -293,6 +325,16 @@ impl Swim {
                 }
             }
         }
+    }
+
+    /// Whether the suspicion of `id` at `incarnation` still stands: foca knows `id` (not a
+    /// renewed identity of its host) at that incarnation, so the member did not refute it.
+    /// foca's own check before declaring it down, which foca makes but then sends the
+    /// member "you are down" even when the check failed.
+    fn still_suspect(&self, id: &Peer, incarnation: foca::Incarnation) -> bool {
+        self.foca
+            .iter_membership_state()
+            .any(|m| m.id() == id && m.incarnation() == incarnation)
     }
 
     /// Sends what foca asked, queues its timers; whether the membership changed.
@@ -343,6 +385,13 @@ impl Swim {
             };
             (m.id(), liveness)
         })
+    }
+
+    /// Whether a datagram from `addr` arrived within the silence limit.
+    pub fn heard_from(&self, addr: SocketAddr) -> bool {
+        self.heard_from
+            .get(&addr)
+            .is_some_and(|at| at.elapsed() < self.timing.silence())
     }
 
     /// Whether a datagram arrived within the quiet limit.

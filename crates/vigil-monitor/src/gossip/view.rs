@@ -17,9 +17,17 @@
 //! wrongly declared down (its refutation lost) learns it from the members that declared it and
 //! comes back under a renewed identity within a few gossip rounds; the delay lets that return
 //! arrive before anyone reports, where SWIM alone would report it and then its return.
+//!
+//! Nor is a host reported while this member still receives its datagrams: SWIM's verdict is
+//! one member's failed probes, gossiped to all, and under heavy loss it can fall on a live
+//! host whose return is then lost too. A member reports only what its own socket agrees with:
+//! nothing received from the host for the silence limit (`Timing::silence`), which a dead
+//! host has reached by the time its suspicion and the confirmation have run, so detection
+//! is not delayed. The price: a host that can send but not receive (a one-way failure) is not
+//! reported by the members that still receive it.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use vigil_domain::Timestamp;
 use vigil_wire::payload::Event;
 
@@ -35,12 +43,14 @@ pub enum Liveness {
     Up,
 }
 
-/// What this member sees now: each other member's liveness by host name, and whether it heard
-/// from any of them within the quiet limit.
+/// What this member sees now: each other member's liveness by host name, whether it heard
+/// from any of them within the quiet limit, and the hosts it received a datagram from within
+/// the silence limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sight {
     pub members: BTreeMap<String, Liveness>,
     pub hearing: bool,
+    pub heard: BTreeSet<String>,
 }
 
 impl Sight {
@@ -82,8 +92,8 @@ pub struct Decision {
 }
 
 /// What to report, from `sight`, what was remembered from earlier passes and the hosts
-/// reported stopped before (`stopped`), at `now`, with the confirmation delay `confirm`.
-/// A host reported stopped is reported `STARTED` once seen up, quorum or not (its packets
+/// reported stopped before (`stopped`), at `now`, with the confirmation delay `confirm`. A
+/// host down but still heard from waits as if within the delay. A host reported stopped is reported `STARTED` once seen up, quorum or not (its packets
 /// reach this member); a host not in the view (forgotten, or not seen since this member
 /// started) keeps what was reported.
 pub fn decide(
@@ -110,7 +120,8 @@ pub fn decide(
                     None if going => now,
                     None => continue,
                 };
-                if now.as_micros() - since.as_micros() < confirm.as_micros() as i64 {
+                let early = now.as_micros() - since.as_micros() < confirm.as_micros() as i64;
+                if early || sight.heard.contains(host) {
                     dying.insert(host.clone(), since);
                     continue;
                 }
@@ -242,6 +253,7 @@ mod tests {
             let sight = Sight {
                 members: members(now),
                 hearing: *hearing,
+                heard: BTreeSet::new(),
             };
             let memory = Memory {
                 before: members(before),
@@ -260,6 +272,7 @@ mod tests {
         let sight = Sight {
             members: members("a+ b+ c-"),
             hearing: true,
+            heard: BTreeSet::new(),
         };
         let memory = Memory {
             before: members("a+ b+ c?"),
@@ -268,6 +281,45 @@ mod tests {
         let got = decide(&sight, &memory, &BTreeMap::new(), t(9), Duration::ZERO);
         assert_eq!(got.reports, reports(&[("c", Stopped)]));
         assert_eq!(got.memory.dying, BTreeMap::new());
+    }
+
+    /// A host down but still heard from is not reported, however long it has been down; once
+    /// silent, it is, at once if down longer than the delay.
+    #[test]
+    fn a_host_still_heard_from_is_not_reported() {
+        let memory = Memory {
+            before: members("a+ b+ c-"),
+            dying: stopped(&[("c", 3)]),
+        };
+        // Hosts heard from, seen going down after, the reports.
+        type Row = (
+            &'static [&'static str],
+            &'static [(&'static str, i64)],
+            &'static [(&'static str, Event)],
+        );
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            (&["c"], &[("c", 3)], &[]),
+            (&["a", "c"], &[("c", 3)], &[]),
+            (&["a"], &[], &[("c", Stopped)]),
+            (&[], &[], &[("c", Stopped)]),
+        ];
+        for (i, (heard, dying_after, want)) in table.iter().enumerate() {
+            let sight = Sight {
+                members: members("a+ b+ c-"),
+                hearing: true,
+                heard: heard.iter().map(|h| h.to_string()).collect(),
+            };
+            let got = decide(
+                &sight,
+                &memory,
+                &BTreeMap::new(),
+                t(9),
+                Duration::from_secs(1),
+            );
+            assert_eq!(got.memory.dying, stopped(dying_after), "row {i}: dying");
+            assert_eq!(got.reports, reports(want), "row {i}: reports");
+        }
     }
 
     #[test]
@@ -285,6 +337,7 @@ mod tests {
             let sight = Sight {
                 members: members(now),
                 hearing: *hearing,
+                heard: BTreeSet::new(),
             };
             assert_eq!(sight.has_quorum(), *want, "row {i}");
         }

@@ -95,7 +95,7 @@ struct GossipArgs {
     gossip_interval: Duration,
     /// Seconds a host must stay down before it is reported, time for a member wrongly
     /// declared down to come back first.
-    #[arg(long, value_name = "SECS", default_value = "0.7", value_parser = secs)]
+    #[arg(long, value_name = "SECS", default_value = "0.4", value_parser = secs)]
     confirm: Duration,
     /// The number of members expected; default the seeds and this one.
     #[arg(long, value_name = "N")]
