@@ -249,7 +249,7 @@ impl FenceVigil {
     }
 
     /// Waits (for as long as the fencer lets it) until the host's recovery is over, then
-    /// enables it and clears forced-down. Nova refuses the latter while evacuations from the
+    /// enables it and clears forced-down, in that order. Nova refuses the latter while evacuations from the
     /// host await the clean-up that the host's own nova-compute does when it starts: then it
     /// is left to Vigil's rejoin, which clears it after that clean-up.
     async fn on(&self, plug: &str) -> Result<(), FenceError> {
@@ -261,12 +261,9 @@ impl FenceVigil {
             }
             tokio::time::sleep(self.poll).await;
         }
-        if service.forced_down {
-            if let Err(e) = self.nova.service_unforce_down(&service.id).await {
-                tracing::warn!(%host, error = %vigil_domain::ErrorChain(&e),
-                    "forced-down left for Vigil's rejoin to clear");
-            }
-        }
+        // Enabled first, while still forced down: enabling a service Nova believes up makes
+        // nova-api call the host's nova-compute (to sync its disabled trait), and a host just
+        // back may not answer, which holds the request for Nova's RPC timeout.
         if service.status != "enabled" {
             self.nova
                 .service_enable(&service.id)
@@ -275,6 +272,12 @@ impl FenceVigil {
                     host: host.clone(),
                     source,
                 })?;
+        }
+        if service.forced_down {
+            if let Err(e) = self.nova.service_unforce_down(&service.id).await {
+                tracing::warn!(%host, error = %vigil_domain::ErrorChain(&e),
+                    "forced-down left for Vigil's rejoin to clear");
+            }
         }
         self.write_queue(&host, None).await?;
         tracing::info!(%host, "unfenced: enabled in Nova, removed from the queue");
