@@ -3,7 +3,7 @@
 //! between appends it at its next start (the API counts a repeat once, by its 409); reports
 //! are appended in order, each dropped from the state once it is in the outbox.
 
-use crate::status::MonitorStatus;
+use crate::status::{MonitorStatus, StatusError};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 use vigil_domain::Timestamp;
@@ -109,5 +109,83 @@ impl<S: Journaled> Journal<S> {
             self.save(next, status).map_err(JournalError::Save)?;
         }
         Ok(())
+    }
+}
+
+/// Why a monitor's books could not be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum BooksError {
+    #[error("opening the monitor's state")]
+    Open(#[source] OpenError),
+    #[error("saving the monitor's state")]
+    Save(#[source] StateError),
+    #[error("appending the saved reports to the outbox")]
+    Append(#[source] JournalError),
+    #[error("writing the status")]
+    Status(#[source] StatusError),
+}
+
+/// What every monitor keeps besides what it observes: its journal (state and unsent
+/// reports), its status, and the outbox it appends to. `W` is the status's own part.
+pub struct Books<S, W> {
+    name: &'static str,
+    state_dir: PathBuf,
+    journal: Journal<S>,
+    outbox: Outbox,
+    pub status: MonitorStatus<W>,
+}
+
+impl<S: Journaled, W: Serialize> Books<S, W> {
+    /// Monitor `name`'s books in `state_dir`, with the state saved before if any.
+    pub fn open(
+        name: &'static str,
+        state_dir: &Path,
+        hostname: &str,
+        outbox: Outbox,
+        watching: W,
+    ) -> Result<Self, BooksError> {
+        let (journal, status) = Journal::open(name, state_dir, hostname, &outbox, watching)
+            .map_err(BooksError::Open)?;
+        Ok(Books {
+            name,
+            state_dir: state_dir.to_owned(),
+            journal,
+            outbox,
+            status,
+        })
+    }
+
+    /// The state as last saved.
+    pub fn state(&self) -> &S {
+        self.journal.state()
+    }
+
+    /// Saves `next` (see [`Journal::save`]).
+    pub fn save(&mut self, next: S) -> Result<(), BooksError> {
+        self.journal
+            .save(next, &mut self.status)
+            .map_err(BooksError::Save)
+    }
+
+    /// Appends the saved reports to the outbox (see [`Journal::append_unsent`]).
+    pub async fn append_unsent(&mut self) -> Result<(), BooksError> {
+        self.journal
+            .append_unsent(&self.outbox, &mut self.status)
+            .await
+            .map_err(BooksError::Append)
+    }
+
+    /// Replaces the status file.
+    pub fn write_status(&self) -> Result<(), BooksError> {
+        crate::status::write(&self.state_dir, self.name, &self.status).map_err(BooksError::Status)
+    }
+
+    /// After a failed pass: the error goes in the status, which is written (a failure to
+    /// write it is only logged: the pass's error is the one that matters).
+    pub fn failed(&mut self, error: &(dyn std::error::Error + 'static)) {
+        self.status.last_error = Some(vigil_domain::ErrorChain(error).to_string());
+        if let Err(e) = self.write_status() {
+            tracing::warn!(error = %vigil_domain::ErrorChain(&e), "the status could not be written");
+        }
     }
 }

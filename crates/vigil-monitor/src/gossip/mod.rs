@@ -18,9 +18,8 @@ pub mod view;
 pub use swim::{Peer, Timing};
 pub use view::{Liveness, Sight};
 
-use crate::journal::{Journal, JournalError, Journaled};
+use crate::journal::{Books, BooksError, Journaled};
 use crate::runner::Reconciler;
-use crate::status::{self, MonitorStatus, StatusError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,8 +27,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use swim::Swim;
 use tokio::time::Instant;
-use vigil_domain::{ErrorChain, NotificationType, Timestamp};
-use vigil_outbox::{Event, Outbox, StateError};
+use vigil_domain::{NotificationType, Timestamp};
+use vigil_outbox::{Event, Outbox};
 use vigil_wire::payload::{ClusterStatus, ComputeHostPayload, HostStatus, Payload};
 
 /// The monitor's name: its state file is `gossip.json`, its status `gossip.status.json`.
@@ -82,14 +81,8 @@ pub struct Watching {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GossipError {
-    #[error("creating the state directory {path}")]
-    StateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("loading the monitor's state")]
-    LoadState(#[source] StateError),
+    #[error(transparent)]
+    Books(#[from] BooksError),
     #[error("the probe timing: {0}")]
     Timing(&'static str),
     #[error("{0} is not an address the other members can reach this one at")]
@@ -102,21 +95,13 @@ pub enum GossipError {
     },
     #[error("receiving from the gossip socket")]
     Receive(#[source] std::io::Error),
-    #[error("saving the monitor's state")]
-    SaveState(#[source] StateError),
-    #[error("appending the saved reports to the outbox")]
-    Append(#[source] JournalError),
-    #[error("writing the status")]
-    Status(#[source] StatusError),
 }
 
 /// The gossip host monitor, a [`Reconciler`].
 pub struct GossipMonitor {
     config: GossipConfig,
-    outbox: Outbox,
-    journal: Journal<GossipState>,
+    books: Books<GossipState, Watching>,
     swim: Swim,
-    status: MonitorStatus<Watching>,
     status_written: Option<Instant>,
     /// What the view remembers between passes (see [`view::Memory`]).
     memory: view::Memory,
@@ -130,12 +115,13 @@ impl GossipMonitor {
         if config.bind.ip().is_unspecified() {
             return Err(GossipError::Unreachable(config.bind));
         }
-        std::fs::create_dir_all(&config.state_dir).map_err(|source| GossipError::StateDir {
-            path: config.state_dir.clone(),
-            source,
-        })?;
-        let journal = Journal::<GossipState>::load(config.state_dir.join(format!("{NAME}.json")))
-            .map_err(GossipError::LoadState)?;
+        let mut books = Books::open(
+            NAME,
+            &config.state_dir,
+            &config.hostname,
+            outbox,
+            Watching::default(),
+        )?;
         let bind = |source| GossipError::Bind {
             addr: config.bind,
             source,
@@ -150,27 +136,11 @@ impl GossipMonitor {
             config.timing,
         )
         .map_err(bind)?;
-        let status = MonitorStatus {
-            monitor: NAME.into(),
-            hostname: config.hostname.clone(),
-            pid: std::process::id(),
-            started_at: Timestamp::now(),
-            last_observation: None,
-            outbox: outbox.dir().to_owned(),
-            watching: Watching {
-                addr: Some(swim.identity().addr),
-                ..Watching::default()
-            },
-            reports_appended: 0,
-            reports_not_appended: journal.state().unsent.len(),
-            last_error: None,
-        };
+        books.status.watching.addr = Some(swim.identity().addr);
         Ok(Self {
             config,
-            outbox,
-            journal,
+            books,
             swim,
-            status,
             status_written: None,
             memory: view::Memory::default(),
         })
@@ -183,7 +153,7 @@ impl GossipMonitor {
 
     /// The state as last saved.
     pub fn state(&self) -> &GossipState {
-        self.journal.state()
+        self.books.state()
     }
 
     /// Every other member known, by name, and how this one sees it now.
@@ -226,7 +196,7 @@ impl GossipMonitor {
                 .collect(),
         };
         let now = Timestamp::now();
-        let stopped = &self.journal.state().stopped;
+        let stopped = &self.books.state().stopped;
         let decision = view::decide(
             &sight,
             &self.memory,
@@ -236,34 +206,30 @@ impl GossipMonitor {
         );
         let mut next = GossipState {
             stopped: decision.stopped,
-            unsent: self.journal.state().unsent.clone(),
+            unsent: self.books.state().unsent.clone(),
         };
         for report in decision.reports {
             tracing::warn!(host = %report.host, event = %report.event, "reporting the host");
             next.unsent.push(compute_host(report, now));
         }
-        self.journal
-            .save(next, &mut self.status)
-            .map_err(GossipError::SaveState)?;
-        self.status.last_observation = Some(now);
-        self.journal
-            .append_unsent(&self.outbox, &mut self.status)
-            .await
-            .map_err(GossipError::Append)?;
+        self.books.save(next)?;
+        self.books.status.last_observation = Some(now);
+        self.books.append_unsent().await?;
 
         self.memory = decision.memory;
         let watching = Watching {
             addr: Some(self.addr()),
             quorum: sight.has_quorum(),
             members: members.into_values().collect(),
-            reported_stopped: self.journal.state().stopped.keys().cloned().collect(),
+            reported_stopped: self.books.state().stopped.keys().cloned().collect(),
         };
         let stale = self
             .status_written
             .is_none_or(|at| at.elapsed() >= STATUS_EVERY);
-        if watching != self.status.watching || self.status.last_error.is_some() || stale {
-            self.status.watching = watching;
-            self.status.last_error = None;
+        if watching != self.books.status.watching || self.books.status.last_error.is_some() || stale
+        {
+            self.books.status.watching = watching;
+            self.books.status.last_error = None;
             self.write_status()?;
         }
         Ok(Duration::ZERO)
@@ -286,7 +252,7 @@ impl GossipMonitor {
 
     fn write_status(&mut self) -> Result<(), GossipError> {
         self.status_written = Some(Instant::now());
-        status::write(&self.config.state_dir, NAME, &self.status).map_err(GossipError::Status)
+        Ok(self.books.write_status()?)
     }
 }
 
@@ -323,10 +289,8 @@ impl Reconciler for GossipMonitor {
     }
 
     fn error_policy(&mut self, error: &GossipError) -> Duration {
-        self.status.last_error = Some(ErrorChain(error).to_string());
-        if let Err(e) = self.write_status() {
-            tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
-        }
+        self.status_written = Some(Instant::now());
+        self.books.failed(error);
         self.config.timing.probe_period
     }
 }

@@ -17,9 +17,8 @@ pub mod libvirt;
 use crate::instance::libvirt::Signal;
 use crate::instance::link::{Link, LinkConfig, LinkError};
 use crate::instance::table::DomainEvent;
-use crate::journal::{Journal, JournalError, Journaled, OpenError};
+use crate::journal::{Books, BooksError, Journaled};
 use crate::runner::Reconciler;
-use crate::status::{self, MonitorStatus, StatusError};
 use decide::{Agent, Observation, Phase};
 use libvirt::{GuestLibvirtError, Watched};
 use regex::Regex;
@@ -29,8 +28,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use vigil_domain::{Backoff, ErrorChain, Timestamp};
-use vigil_outbox::{Event, Outbox, StateError};
+use vigil_domain::{Backoff, Timestamp};
+use vigil_outbox::{Event, Outbox};
 
 /// The monitor's name: its state file is `guest.json`, its status `guest.status.json`.
 pub const NAME: &str = "guest";
@@ -113,46 +112,37 @@ pub struct WatchedAgent {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuestMonitorError {
-    #[error("opening the monitor's state")]
-    Open(#[source] OpenError),
-    #[error("saving the monitor's state")]
-    SaveState(#[source] StateError),
+    #[error(transparent)]
+    Books(#[from] BooksError),
     #[error(transparent)]
     Link(LinkError),
     #[error("listing the domains to watch")]
     List(#[source] GuestLibvirtError),
     #[error("a libvirt call was cut short")]
     Blocking(#[source] tokio::task::JoinError),
-    #[error("appending the saved reports to the outbox")]
-    Append(#[source] JournalError),
-    #[error("writing the status")]
-    Status(#[source] StatusError),
 }
 
 /// The guest-agent monitor, a [`Reconciler`]. Give the runner [`GuestMonitor::wake`]:
 /// lifecycle events notify it.
 pub struct GuestMonitor {
     config: GuestConfig,
-    outbox: Outbox,
-    journal: Journal<GuestState>,
+    books: Books<GuestState, Watching>,
     link: Link,
-    status: MonitorStatus<Watching>,
 }
 
 impl GuestMonitor {
     /// The monitor, with the state it saved before if any; it connects at its first pass.
     pub fn new(config: GuestConfig, outbox: Outbox) -> Result<Self, GuestMonitorError> {
-        let (journal, status) = Journal::<GuestState>::open(
+        let books = Books::open(
             NAME,
             &config.state_dir,
             &config.hostname,
-            &outbox,
+            outbox,
             Watching {
                 libvirt_uri: config.libvirt_uri.clone(),
                 ..Watching::default()
             },
-        )
-        .map_err(GuestMonitorError::Open)?;
+        )?;
         let link = Link::new(LinkConfig {
             uri: config.libvirt_uri.clone(),
             read_write: true,
@@ -161,10 +151,8 @@ impl GuestMonitor {
         });
         Ok(Self {
             config,
-            outbox,
-            journal,
+            books,
             link,
-            status,
         })
     }
 
@@ -175,17 +163,17 @@ impl GuestMonitor {
 
     /// The state as last saved.
     pub fn state(&self) -> &GuestState {
-        self.journal.state()
+        self.books.state()
     }
 
     async fn pass(&mut self) -> Result<Duration, GuestMonitorError> {
-        self.append_unsent().await?;
-        let mut next = self.journal.state().clone();
+        self.books.append_unsent().await?;
+        let mut next = self.books.state().clone();
         if !self.link.is_connected() {
             let connected = self.link.connect().await;
-            self.status.watching.connections = self.link.connections();
+            self.books.status.watching.connections = self.link.connections();
             connected.map_err(GuestMonitorError::Link)?;
-            self.status.watching.connected = true;
+            self.books.status.watching.connected = true;
         }
         let (started, closed) = self.handle_signals();
         for uuid in &started {
@@ -196,13 +184,13 @@ impl GuestMonitor {
         }
         if closed {
             self.link.disconnect().await;
-            self.status.watching.connected = false;
+            self.books.status.watching.connected = false;
         } else {
             self.check_agents(&mut next).await?;
         }
-        self.save(next)?;
-        self.append_unsent().await?;
-        self.status.last_error = None;
+        self.books.save(next)?;
+        self.books.append_unsent().await?;
+        self.books.status.last_error = None;
         self.write_status()?;
         Ok(match self.link.is_connected() {
             false => self.link.retry_delay(),
@@ -250,12 +238,12 @@ impl GuestMonitor {
             Ok(c) => c,
             Err(e) => {
                 self.link.disconnect().await;
-                self.status.watching.connected = false;
+                self.books.status.watching.connected = false;
                 return Err(GuestMonitorError::List(e));
             }
         };
         let now = Timestamp::now();
-        self.status.last_observation = Some(now);
+        self.books.status.last_observation = Some(now);
         let mut domains = BTreeMap::new();
         let threshold = self.config.failure_threshold;
         for (watched, answered) in checked {
@@ -299,22 +287,9 @@ impl GuestMonitor {
         next.unsent.push(report);
     }
 
-    fn save(&mut self, next: GuestState) -> Result<(), GuestMonitorError> {
-        self.journal
-            .save(next, &mut self.status)
-            .map_err(GuestMonitorError::SaveState)
-    }
-
-    async fn append_unsent(&mut self) -> Result<(), GuestMonitorError> {
-        self.journal
-            .append_unsent(&self.outbox, &mut self.status)
-            .await
-            .map_err(GuestMonitorError::Append)
-    }
-
     fn write_status(&mut self) -> Result<(), GuestMonitorError> {
-        self.status.watching.domains = self
-            .journal
+        self.books.status.watching.domains = self
+            .books
             .state()
             .domains
             .iter()
@@ -325,7 +300,7 @@ impl GuestMonitor {
                 failures: t.agent.failures,
             })
             .collect();
-        status::write(&self.config.state_dir, NAME, &self.status).map_err(GuestMonitorError::Status)
+        Ok(self.books.write_status()?)
     }
 }
 
@@ -378,10 +353,7 @@ impl Reconciler for GuestMonitor {
     }
 
     fn error_policy(&mut self, error: &GuestMonitorError) -> Duration {
-        self.status.last_error = Some(ErrorChain(error).to_string());
-        if let Err(e) = self.write_status() {
-            tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
-        }
+        self.books.failed(error);
         match self.link.is_connected() {
             false => self.link.retry_delay(),
             true => self.config.interval,

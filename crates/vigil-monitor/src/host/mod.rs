@@ -14,16 +14,15 @@ pub mod pacemaker;
 
 pub use decide::{decide, Known, NodeRecord, Report};
 
-use crate::journal::{Journal, JournalError, Journaled, OpenError};
+use crate::journal::{Books, BooksError, Journaled};
 use crate::runner::Reconciler;
-use crate::status::{self, MonitorStatus, StatusError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
-use vigil_domain::{ErrorChain, NotificationType, Timestamp};
-use vigil_outbox::{Event, Outbox, StateError};
+use vigil_domain::{NotificationType, Timestamp};
+use vigil_outbox::{Event, Outbox};
 use vigil_wire::payload::{self, ClusterStatus, ComputeHostPayload, HostStatus, Payload};
 
 /// The monitor's name: its state file is `host.json`, its status `host.status.json`.
@@ -115,25 +114,17 @@ pub struct WatchedNode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostMonitorError<E: std::error::Error + 'static> {
-    #[error("opening the monitor's state")]
-    Open(#[source] OpenError),
+    #[error(transparent)]
+    Books(#[from] BooksError),
     #[error("observing the membership")]
     Observe(#[source] E),
-    #[error("saving the monitor's state")]
-    SaveState(#[source] StateError),
-    #[error("appending the saved reports to the outbox")]
-    Append(#[source] JournalError),
-    #[error("writing the status")]
-    Status(#[source] StatusError),
 }
 
 /// The host monitor over driver `D`, a [`Reconciler`].
 pub struct HostMonitor<D> {
     config: HostConfig,
+    books: Books<HostState, Watching>,
     driver: D,
-    outbox: Outbox,
-    journal: Journal<HostState>,
-    status: MonitorStatus<Watching>,
 }
 
 impl<D: Driver> HostMonitor<D> {
@@ -143,43 +134,40 @@ impl<D: Driver> HostMonitor<D> {
         driver: D,
         outbox: Outbox,
     ) -> Result<Self, HostMonitorError<D::Error>> {
-        let (journal, status) = Journal::<HostState>::open(
+        let books = Books::open(
             NAME,
             &config.state_dir,
             &config.hostname,
-            &outbox,
+            outbox,
             Watching {
                 driver: driver.name().into(),
                 ..Watching::default()
             },
-        )
-        .map_err(HostMonitorError::Open)?;
+        )?;
         Ok(Self {
             config,
+            books,
             driver,
-            outbox,
-            journal,
-            status,
         })
     }
 
     /// The state as last saved.
     pub fn state(&self) -> &HostState {
-        self.journal.state()
+        self.books.state()
     }
 
     async fn pass(&mut self) -> Result<Duration, HostMonitorError<D::Error>> {
         // Reports saved by a pass that could not append them go first, quorum or not.
-        self.append_unsent().await?;
+        self.books.append_unsent().await?;
         let view = self
             .driver
             .observe()
             .await
             .map_err(HostMonitorError::Observe)?;
         let now = Timestamp::now();
-        self.status.last_observation = Some(now);
+        self.books.status.last_observation = Some(now);
         // Said once, when it changes, not at every pass.
-        if self.status.watching.quorum != Some(view.quorum) {
+        if self.books.status.watching.quorum != Some(view.quorum) {
             match view.quorum {
                 true => tracing::info!(driver = self.driver.name(), "quorum: watching"),
                 false => {
@@ -187,12 +175,12 @@ impl<D: Driver> HostMonitor<D> {
                 }
             }
         }
-        self.status.watching.quorum = Some(view.quorum);
+        self.books.status.watching.quorum = Some(view.quorum);
         if view.quorum {
             self.apply(&view, now)?;
-            self.append_unsent().await?;
+            self.books.append_unsent().await?;
         }
-        self.status.last_error = None;
+        self.books.status.last_error = None;
         self.write_status(&view)?;
         Ok(self.config.interval)
     }
@@ -203,7 +191,7 @@ impl<D: Driver> HostMonitor<D> {
         view: &Membership,
         now: Timestamp,
     ) -> Result<(), HostMonitorError<D::Error>> {
-        let before = self.journal.state();
+        let before = self.books.state();
         let mut next = HostState {
             nodes: BTreeMap::new(),
             unsent: before.unsent.clone(),
@@ -223,9 +211,7 @@ impl<D: Driver> HostMonitor<D> {
             }
             next.nodes.insert(name.clone(), record);
         }
-        self.journal
-            .save(next, &mut self.status)
-            .map_err(HostMonitorError::SaveState)
+        Ok(self.books.save(next)?)
     }
 
     fn report(&self, node: &str, report: Report, at: Timestamp) -> Event {
@@ -258,16 +244,9 @@ impl<D: Driver> HostMonitor<D> {
         }
     }
 
-    async fn append_unsent(&mut self) -> Result<(), HostMonitorError<D::Error>> {
-        self.journal
-            .append_unsent(&self.outbox, &mut self.status)
-            .await
-            .map_err(HostMonitorError::Append)
-    }
-
     fn write_status(&mut self, view: &Membership) -> Result<(), HostMonitorError<D::Error>> {
-        let records = &self.journal.state().nodes;
-        self.status.watching.nodes = view
+        let records = &self.books.state().nodes;
+        self.books.status.watching.nodes = view
             .nodes
             .iter()
             .filter_map(|(name, seen)| {
@@ -283,7 +262,7 @@ impl<D: Driver> HostMonitor<D> {
     }
 
     fn write_status_file(&self) -> Result<(), HostMonitorError<D::Error>> {
-        status::write(&self.config.state_dir, NAME, &self.status).map_err(HostMonitorError::Status)
+        Ok(self.books.write_status()?)
     }
 }
 
@@ -299,10 +278,7 @@ impl<D: Driver> Reconciler for HostMonitor<D> {
     }
 
     fn error_policy(&mut self, error: &Self::Error) -> Duration {
-        self.status.last_error = Some(ErrorChain(error).to_string());
-        if let Err(e) = self.write_status_file() {
-            tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
-        }
+        self.books.failed(error);
         self.config.interval
     }
 }

@@ -15,9 +15,8 @@ pub mod libvirt;
 pub mod link;
 pub mod table;
 
-use crate::journal::{Journal, JournalError, Journaled, OpenError};
+use crate::journal::{Books, BooksError, Journaled};
 use crate::runner::Reconciler;
-use crate::status::{self, MonitorStatus, StatusError};
 use libvirt::{LibvirtError, Listed, Signal};
 use link::{Link, LinkConfig, LinkError};
 use serde::{Deserialize, Serialize};
@@ -27,8 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use table::{DomainEvent, EventFilter, Power};
 use tokio::sync::Notify;
-use vigil_domain::{Backoff, ErrorChain, NotificationType, Timestamp};
-use vigil_outbox::{Event, Outbox, StateError};
+use vigil_domain::{Backoff, NotificationType, Timestamp};
+use vigil_outbox::{Event, Outbox};
 use vigil_wire::payload::{Payload, VmPayload};
 
 /// The monitor's name: its state file is `instance.json`, its status `instance.status.json`.
@@ -104,47 +103,38 @@ pub struct WatchedDomain {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceMonitorError {
-    #[error("opening the monitor's state")]
-    Open(#[source] OpenError),
-    #[error("saving the monitor's state")]
-    SaveState(#[source] StateError),
+    #[error(transparent)]
+    Books(#[from] BooksError),
     #[error(transparent)]
     Link(LinkError),
     #[error("listing libvirt's domains")]
     List(#[source] LibvirtError),
     #[error("a libvirt call was cut short")]
     Blocking(#[source] tokio::task::JoinError),
-    #[error("appending the saved reports to the outbox")]
-    Append(#[source] JournalError),
-    #[error("writing the status")]
-    Status(#[source] StatusError),
 }
 
 /// The instance monitor, a [`Reconciler`]. Give the runner [`InstanceMonitor::wake`]: the
 /// callbacks notify it.
 pub struct InstanceMonitor {
     config: InstanceConfig,
-    outbox: Outbox,
-    journal: Journal<InstanceState>,
+    books: Books<InstanceState, Watching>,
     link: Link,
     last_listing: Option<std::time::Instant>,
-    status: MonitorStatus<Watching>,
 }
 
 impl InstanceMonitor {
     /// The monitor, with the state it saved before if any; it connects at its first pass.
     pub fn new(config: InstanceConfig, outbox: Outbox) -> Result<Self, InstanceMonitorError> {
-        let (journal, status) = Journal::<InstanceState>::open(
+        let books = Books::open(
             NAME,
             &config.state_dir,
             &config.hostname,
-            &outbox,
+            outbox,
             Watching {
                 libvirt_uri: config.libvirt_uri.clone(),
                 ..Watching::default()
             },
-        )
-        .map_err(InstanceMonitorError::Open)?;
+        )?;
         let link = Link::new(LinkConfig {
             uri: config.libvirt_uri.clone(),
             read_write: false,
@@ -153,11 +143,9 @@ impl InstanceMonitor {
         });
         Ok(Self {
             config,
-            outbox,
-            journal,
+            books,
             link,
             last_listing: None,
-            status,
         })
     }
 
@@ -168,13 +156,13 @@ impl InstanceMonitor {
 
     /// The state as last saved.
     pub fn state(&self) -> &InstanceState {
-        self.journal.state()
+        self.books.state()
     }
 
     async fn pass(&mut self) -> Result<Duration, InstanceMonitorError> {
         // Reports a killed monitor had decided, first.
-        self.append_unsent().await?;
-        let mut next = self.journal.state().clone();
+        self.books.append_unsent().await?;
+        let mut next = self.books.state().clone();
         if !self.link.is_connected() {
             self.connect().await?;
             self.list(&mut next).await?;
@@ -185,12 +173,12 @@ impl InstanceMonitor {
             self.list(&mut next).await?;
         }
         let closed = self.handle_signals(&mut next);
-        self.save(next)?;
-        self.append_unsent().await?;
+        self.books.save(next)?;
+        self.books.append_unsent().await?;
         if closed {
             self.disconnect().await;
         }
-        self.status.last_error = None;
+        self.books.status.last_error = None;
         self.write_status()?;
         Ok(match self.link.is_connected() {
             false => self.link.retry_delay(),
@@ -200,15 +188,15 @@ impl InstanceMonitor {
 
     async fn connect(&mut self) -> Result<(), InstanceMonitorError> {
         let connected = self.link.connect().await;
-        self.status.watching.connections = self.link.connections();
+        self.books.status.watching.connections = self.link.connections();
         connected.map_err(InstanceMonitorError::Link)?;
-        self.status.watching.connected = true;
+        self.books.status.watching.connected = true;
         Ok(())
     }
 
     async fn disconnect(&mut self) {
         self.link.disconnect().await;
-        self.status.watching.connected = false;
+        self.books.status.watching.connected = false;
     }
 
     /// Lists the domains and records in `next` what changed since they were last seen,
@@ -229,8 +217,8 @@ impl InstanceMonitor {
         };
         let now = Timestamp::now();
         self.last_listing = Some(std::time::Instant::now());
-        self.status.last_observation = Some(now);
-        self.status.watching.last_listing = Some(now);
+        self.books.status.last_observation = Some(now);
+        self.books.status.watching.last_listing = Some(now);
         self.apply_listing(next, listed, now);
         Ok(())
     }
@@ -288,7 +276,7 @@ impl InstanceMonitor {
         event: DomainEvent,
         at: Timestamp,
     ) {
-        self.status.last_observation = Some(at);
+        self.books.status.last_observation = Some(at);
         let before = next.domains.get(&uuid).map(|s| s.power);
         tracing::debug!(domain = %name, %uuid, ?event, "libvirt event");
         if table::is_news(before, event) {
@@ -320,22 +308,9 @@ impl InstanceMonitor {
         next.unsent.push(report);
     }
 
-    fn save(&mut self, next: InstanceState) -> Result<(), InstanceMonitorError> {
-        self.journal
-            .save(next, &mut self.status)
-            .map_err(InstanceMonitorError::SaveState)
-    }
-
-    async fn append_unsent(&mut self) -> Result<(), InstanceMonitorError> {
-        self.journal
-            .append_unsent(&self.outbox, &mut self.status)
-            .await
-            .map_err(InstanceMonitorError::Append)
-    }
-
     fn write_status(&mut self) -> Result<(), InstanceMonitorError> {
-        self.status.watching.domains = self
-            .journal
+        self.books.status.watching.domains = self
+            .books
             .state()
             .domains
             .iter()
@@ -345,8 +320,7 @@ impl InstanceMonitor {
                 power: seen.power,
             })
             .collect();
-        status::write(&self.config.state_dir, NAME, &self.status)
-            .map_err(InstanceMonitorError::Status)
+        Ok(self.books.write_status()?)
     }
 }
 
@@ -377,10 +351,7 @@ impl Reconciler for InstanceMonitor {
     }
 
     fn error_policy(&mut self, error: &InstanceMonitorError) -> Duration {
-        self.status.last_error = Some(ErrorChain(error).to_string());
-        if let Err(e) = self.write_status() {
-            tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
-        }
+        self.books.failed(error);
         match self.link.is_connected() {
             false => self.link.retry_delay(),
             true => self.config.reconnect.ceiling(1),

@@ -20,15 +20,14 @@ pub use decide::{decide, Action, Phase, RestartPolicy};
 pub use list::{ListError, ProcessEntry};
 pub use scan::ScanError;
 
-use crate::journal::{Journal, JournalError, Journaled, OpenError};
+use crate::journal::{Books, BooksError, Journaled};
 use crate::runner::Reconciler;
-use crate::status::{self, MonitorStatus, StatusError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use vigil_domain::{ErrorChain, NotificationType, Timestamp};
-use vigil_outbox::{Event, Outbox, StateError};
+use vigil_outbox::{Event, Outbox};
 use vigil_wire::payload::{Payload, ProcessPayload};
 
 /// The monitor's name: its state file is `process.json`, its status `process.status.json`.
@@ -87,52 +86,41 @@ pub struct Watched {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessMonitorError {
-    #[error("opening the monitor's state")]
-    Open(#[source] OpenError),
-    #[error("saving the monitor's state")]
-    SaveState(#[source] StateError),
+    #[error(transparent)]
+    Books(#[from] BooksError),
     #[error("reading the process list")]
     List(#[source] ListError),
     #[error("looking at the running processes")]
     Scan(#[source] ScanError),
-    #[error("appending the saved reports to the outbox")]
-    Append(#[source] JournalError),
-    #[error("writing the status")]
-    Status(#[source] StatusError),
 }
 
 /// The process monitor, a [`Reconciler`].
 pub struct ProcessMonitor {
     config: ProcessConfig,
-    outbox: Outbox,
-    journal: Journal<ProcessState>,
+    books: Books<ProcessState, Vec<Watched>>,
     list: Vec<ProcessEntry>,
-    status: MonitorStatus<Vec<Watched>>,
 }
 
 impl ProcessMonitor {
     /// The monitor, with the state it saved before if any.
     pub fn new(config: ProcessConfig, outbox: Outbox) -> Result<Self, ProcessMonitorError> {
-        let (journal, status) = Journal::<ProcessState>::open(
+        let books = Books::open(
             NAME,
             &config.state_dir,
             &config.hostname,
-            &outbox,
+            outbox,
             Vec::new(),
-        )
-        .map_err(ProcessMonitorError::Open)?;
+        )?;
         Ok(Self {
             config,
-            outbox,
-            journal,
+            books,
             list: Vec::new(),
-            status,
         })
     }
 
     /// The state as last saved.
     pub fn state(&self) -> &ProcessState {
-        self.journal.state()
+        self.books.state()
     }
 
     async fn pass(&mut self) -> Result<Duration, ProcessMonitorError> {
@@ -143,7 +131,7 @@ impl ProcessMonitor {
 
         let mut next = ProcessState {
             processes: BTreeMap::new(),
-            unsent: self.journal.state().unsent.clone(),
+            unsent: self.books.state().unsent.clone(),
         };
         let mut commands = Vec::new();
         for entry in &self.list {
@@ -152,7 +140,7 @@ impl ProcessMonitor {
                 continue; // listed twice: watched once
             }
             let running = scan::is_running(&lines, name);
-            let before = self.journal.state().processes.get(name);
+            let before = self.books.state().processes.get(name);
             let (phase, action) = decide(before, running, now, self.config.restart);
             if before != Some(&phase) {
                 let phase = serde_json::to_string(&phase).unwrap_or_default();
@@ -165,14 +153,14 @@ impl ProcessMonitor {
             }
             next.processes.insert(name.clone(), phase);
         }
-        self.save(next)?;
-        self.status.last_observation = Some(now);
-        self.append_unsent().await?;
+        self.books.save(next)?;
+        self.books.status.last_observation = Some(now);
+        self.books.append_unsent().await?;
 
         for (entry, action) in commands {
             self.act(&entry, action).await?;
         }
-        self.status.last_error = None;
+        self.books.status.last_error = None;
         self.write_status()?;
         Ok(self.wait())
     }
@@ -206,19 +194,6 @@ impl ProcessMonitor {
         }
     }
 
-    fn save(&mut self, next: ProcessState) -> Result<(), ProcessMonitorError> {
-        self.journal
-            .save(next, &mut self.status)
-            .map_err(ProcessMonitorError::SaveState)
-    }
-
-    async fn append_unsent(&mut self) -> Result<(), ProcessMonitorError> {
-        self.journal
-            .append_unsent(&self.outbox, &mut self.status)
-            .await
-            .map_err(ProcessMonitorError::Append)
-    }
-
     /// Runs a start or a restart; the next attempt is counted from its end, as
     /// masakari-monitors sleeps `restart_interval` after a failure.
     async fn act(
@@ -249,17 +224,17 @@ impl ProcessMonitor {
                 tracing::warn!(process = %name, error = %ErrorChain(&e), "{} failed", steps.which)
             }
         }
-        let mut next = self.journal.state().clone();
+        let mut next = self.books.state().clone();
         if let Some(Phase::Down { next: at, .. }) = next.processes.get_mut(name) {
             *at = decide::after(Timestamp::now(), self.config.restart.interval);
         }
-        self.save(next)
+        Ok(self.books.save(next)?)
     }
 
     /// Until the next pass: the check interval, or sooner when a restart is due.
     fn wait(&self) -> Duration {
         let now = Timestamp::now().as_micros();
-        self.journal
+        self.books
             .state()
             .processes
             .values()
@@ -274,8 +249,8 @@ impl ProcessMonitor {
     }
 
     fn write_status(&mut self) -> Result<(), ProcessMonitorError> {
-        self.status.watching = self
-            .journal
+        self.books.status.watching = self
+            .books
             .state()
             .processes
             .iter()
@@ -284,8 +259,7 @@ impl ProcessMonitor {
                 phase: phase.clone(),
             })
             .collect();
-        status::write(&self.config.state_dir, NAME, &self.status)
-            .map_err(ProcessMonitorError::Status)
+        Ok(self.books.write_status()?)
     }
 }
 
@@ -301,10 +275,7 @@ impl Reconciler for ProcessMonitor {
     }
 
     fn error_policy(&mut self, error: &ProcessMonitorError) -> Duration {
-        self.status.last_error = Some(ErrorChain(error).to_string());
-        if let Err(e) = self.write_status() {
-            tracing::warn!(error = %ErrorChain(&e), "the status could not be written");
-        }
+        self.books.failed(error);
         self.config.check_interval
     }
 }
