@@ -253,7 +253,7 @@ impl FenceVigil {
     /// host await the clean-up that the host's own nova-compute does when it starts: then it
     /// is left to Vigil's rejoin, which clears it after that clean-up.
     async fn on(&self, plug: &str) -> Result<(), FenceError> {
-        let (host, service) = self.service(plug).await?;
+        let (host, _) = self.service(plug).await?;
         loop {
             match self.why_not_yet(&host).await? {
                 None => break,
@@ -261,6 +261,8 @@ impl FenceVigil {
             }
             tokio::time::sleep(self.poll).await;
         }
+        // Read again: the wait may have lasted minutes, and Vigil's rejoin may have changed it.
+        let (_, service) = self.service(&host).await?;
         // Enabled first, while still forced down: enabling a service Nova believes up makes
         // nova-api call the host's nova-compute (to sync its disabled trait), and a host just
         // back may not answer, which holds the request for Nova's RPC timeout.

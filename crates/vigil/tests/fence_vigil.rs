@@ -132,6 +132,24 @@ async fn with_cluster(test: &str) -> anyhow::Result<Option<LabTest>> {
     Ok(Some(t))
 }
 
+/// Runs `body` on the lab's last compute host with a one-node cluster up, then revives the
+/// host and takes the cluster down whatever happened.
+async fn on_the_last_host<F>(test: &str, body: F) -> anyhow::Result<()>
+where
+    F: for<'a> AsyncFnOnce(&'a LabTest, &'a str) -> anyhow::Result<()>,
+{
+    let Some(t) = with_cluster(test).await? else {
+        return Ok(());
+    };
+    let host = t.computes().last().unwrap().to_string();
+    let restore = async {
+        let revived = t.lab.revive_host(&host).await;
+        cluster(&["down"])?;
+        Ok(revived?)
+    };
+    restoring(body(&t, &host), restore).await
+}
+
 /// fence_vigil's options for the lab's admin and `vigil`'s API, without action and host.
 fn lab_options(t: &LabTest, vigil: &support::Vigil) -> String {
     let c = &t.env.credentials;
@@ -153,17 +171,11 @@ fn lab_options(t: &LabTest, vigil: &support::Vigil) -> String {
 /// Also: metadata (through Pacemaker's own stonith_admin), validate-all, list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery() -> anyhow::Result<()> {
-    let test = "fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery";
-    let Some(t) = with_cluster(test).await? else {
-        return Ok(());
-    };
-    let host = t.computes().last().unwrap().to_string();
-    let restore = async {
-        let revived = t.lab.revive_host(&host).await;
-        cluster(&["down"])?;
-        Ok(revived?)
-    };
-    restoring(fence_and_unfence(&t, &host), restore).await
+    on_the_last_host(
+        "fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery",
+        fence_and_unfence,
+    )
+    .await
 }
 
 async fn fence_and_unfence(t: &LabTest, host: &str) -> anyhow::Result<()> {
@@ -296,17 +308,11 @@ async fn released_once_recovered(
 /// resource-agents' `ocf-tester` runs its whole protocol on the healthy host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compute_agent_starts_nova_compute_only_after_the_recovery() -> anyhow::Result<()> {
-    let test = "the_compute_agent_starts_nova_compute_only_after_the_recovery";
-    let Some(t) = with_cluster(test).await? else {
-        return Ok(());
-    };
-    let host = t.computes().last().unwrap().to_string();
-    let restore = async {
-        let revived = t.lab.revive_host(&host).await;
-        cluster(&["down"])?;
-        Ok(revived?)
-    };
-    restoring(compute_agent(&t, &host), restore).await
+    on_the_last_host(
+        "the_compute_agent_starts_nova_compute_only_after_the_recovery",
+        compute_agent,
+    )
+    .await
 }
 
 /// The agent's parameters, as Pacemaker passes them (`OCF_RESKEY_<name>`). nova-compute is
