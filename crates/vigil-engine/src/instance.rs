@@ -3,19 +3,17 @@
 //! relocate it with a cold migration instead, since a server that keeps failing on one host
 //! may be failing because of that host.
 
+use crate::claim::Claim;
 use crate::error::StepError;
-use crate::nova::{Nova, NovaError, Server};
+use crate::nova::{NovaError, Server};
 use crate::planner::truthy;
-use crate::retry::RetryPolicy;
 use crate::saga::{builtin, BuiltinStep, Ending, Outcome, Output, Outputs, Step, StepKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{Classify, ErrorClass};
-use vigil_domain::{InstanceMove, Notification, Timestamp, VMoveStatus, VMoveType};
-use vigil_store::{Lease, Store};
+use vigil_domain::{InstanceMove, Timestamp, VMoveStatus, VMoveType};
 use vigil_wire::payload::VmPayload;
 
 /// The (`event`, `vir_domain_event`) pairs an instance failure is recovered for (Masakari's);
@@ -57,14 +55,9 @@ impl Default for InstanceRecoveryConfig {
 }
 
 pub struct InstanceFailure {
-    pub store: Store,
-    pub nova: Arc<dyn Nova>,
-    /// The engine's claim: every write on the flow's behalf is fenced by it.
-    pub lease: Lease,
-    pub notification: Notification,
+    pub claim: Claim,
     pub payload: VmPayload,
     pub config: InstanceRecoveryConfig,
-    pub retry: RetryPolicy,
     /// How often Nova is polled while waiting for the server.
     pub poll: Duration,
 }
@@ -122,7 +115,7 @@ impl crate::custom::FlowContext for InstanceFailure {
     fn context(&self) -> Value {
         json!({
             "flow": "instance_failure",
-            "notification": crate::custom::notification_json(&self.notification),
+            "notification": crate::custom::notification_json(&self.claim.notification),
             "instance_uuid": self.instance(),
         })
     }
@@ -130,8 +123,11 @@ impl crate::custom::FlowContext for InstanceFailure {
 
 /// Reads the server, retrying transient errors; `None` once it is gone.
 async fn server(ctx: &InstanceFailure) -> Result<Option<Server>, StepError> {
-    ctx.retry
-        .nova("reading the server", || ctx.nova.server(ctx.instance()))
+    ctx.claim
+        .retry
+        .nova("reading the server", || {
+            ctx.claim.nova.server(ctx.instance())
+        })
         .await
 }
 
@@ -231,7 +227,7 @@ impl BuiltinStep<InstanceFailure> for StopInstance {
                 reset(ctx, id, "active").await?;
             }
             if !settled(&s, "stopped") {
-                let answer = ctx.nova.stop_server(id).await;
+                let answer = ctx.claim.nova.stop_server(id).await;
                 if !still_there(answer, || format!("stopping {id}"))? {
                     return Ok(gone(id));
                 }
@@ -255,7 +251,8 @@ impl BuiltinStep<InstanceFailure> for StopInstance {
 }
 
 async fn reset(ctx: &InstanceFailure, id: &str, state: &str) -> Result<(), StepError> {
-    ctx.nova
+    ctx.claim
+        .nova
         .reset_state(id, state)
         .await
         .map_err(|e| StepError::nova(format!("resetting {id} to {state}"), e))
@@ -266,13 +263,15 @@ async fn reset(ctx: &InstanceFailure, id: &str, state: &str) -> Result<(), StepE
 async fn restarts_in_window(ctx: &InstanceFailure) -> Result<i64, StepError> {
     let since = Timestamp::now().saturating_sub_secs(ctx.config.restart_window_secs);
     let earlier = ctx
+        .claim
         .store
-        .instance_recoveries(ctx.instance(), since, ctx.notification.uuid)
+        .instance_recoveries(ctx.instance(), since, ctx.claim.notification.uuid)
         .await
         .map_err(|e| StepError::store("reading earlier recoveries", e))?;
     let mut restarts = 0;
     for id in earlier {
         let log = ctx
+            .claim
             .store
             .flow_log_load(id)
             .await
@@ -354,8 +353,9 @@ impl BuiltinStep<InstanceFailure> for RelocateInstance {
 }
 
 async fn put(ctx: &InstanceFailure, record: &InstanceMove) -> Result<(), StepError> {
-    ctx.store
-        .vmove_put(&ctx.lease, record)
+    ctx.claim
+        .store
+        .vmove_put(&ctx.claim.lease, record)
         .await
         .map(drop)
         .map_err(|e| StepError::store("recording the vmove", e))
@@ -372,7 +372,7 @@ async fn migrate(ctx: &InstanceFailure, id: &str, from: &str) -> Result<Option<S
         };
         let host = s.host.clone().unwrap_or_default();
         match (s.vm_state.as_str(), s.task_state.as_deref()) {
-            ("resized", None) => match ctx.nova.confirm_resize(id).await {
+            ("resized", None) => match ctx.claim.nova.confirm_resize(id).await {
                 Ok(()) => {}
                 Err(e) if matches!(e.class(), ErrorClass::Conflict | ErrorClass::Transient) => {}
                 Err(e) => {
@@ -383,7 +383,7 @@ async fn migrate(ctx: &InstanceFailure, id: &str, from: &str) -> Result<Option<S
                 }
             },
             ("stopped", None) if host != from => return Ok(Some(host)),
-            ("stopped", None) if !asked => match ctx.nova.migrate_server(id).await {
+            ("stopped", None) if !asked => match ctx.claim.nova.migrate_server(id).await {
                 Ok(()) => asked = true,
                 Err(e) if e.class() == ErrorClass::Transient => {}
                 Err(e) => return Err(StepError::nova(format!("migrating {id}"), e)),
@@ -420,7 +420,7 @@ impl BuiltinStep<InstanceFailure> for StartInstance {
                     s.vm_state, s.task_state
                 )));
             }
-            let answer = ctx.nova.start_server(id).await;
+            let answer = ctx.claim.nova.start_server(id).await;
             if !still_there(answer, || format!("starting {id}"))? {
                 return Ok(gone(id));
             }

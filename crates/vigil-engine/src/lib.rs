@@ -1,6 +1,7 @@
 //! The recovery engine: turns stored notifications into recovered instances.
 //!
-//! `worker` claims notifications from the store's queue and runs their flows (`config`
+//! `worker` claims notifications from the store's queue and runs their flows (`claim` is what
+//! every flow acts with; `config`
 //! assembles them from `[engine]`); `saga` runs a flow's steps durably through `log`; `host`,
 //! `instance`, `process` and `rejoin` are the flows (host failure, instance failure, process
 //! failure, a recovered host coming back); `planner` and `host::decide` hold the pure
@@ -8,6 +9,7 @@
 //! give up an evacuation) and are tested by tables; `error` and `retry` are how steps fail and
 //! retry, `flags` how they set a host's flags in the store; `nova` and `fence` are the engine's view of the outside world.
 
+pub mod claim;
 pub mod config;
 pub mod custom;
 pub mod error;

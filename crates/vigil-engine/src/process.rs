@@ -5,17 +5,14 @@
 //! processes other than nova-compute; Vigil acts only on the processes configured as critical
 //! and leaves the host alone for the rest.
 
+use crate::claim::Claim;
 use crate::error::StepError;
-use crate::nova::Nova;
-use crate::retry::RetryPolicy;
 use crate::saga::{builtin, BuiltinStep, Ending, Outcome, Output, Outputs, Step, StepKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use vigil_domain::{Host, Notification};
-use vigil_store::{Lease, Store};
+use vigil_domain::Host;
 use vigil_wire::payload::ProcessPayload;
 
 /// `[engine.process]` settings.
@@ -41,15 +38,10 @@ impl Default for ProcessRecoveryConfig {
 }
 
 pub struct ProcessFailure {
-    pub store: Store,
-    pub nova: Arc<dyn Nova>,
-    /// The engine's claim: every write on the flow's behalf is fenced by it.
-    pub lease: Lease,
-    pub notification: Notification,
+    pub claim: Claim,
     pub payload: ProcessPayload,
     pub host: Host,
     pub config: ProcessRecoveryConfig,
-    pub retry: RetryPolicy,
     /// How often Nova is polled while waiting for the service to show disabled.
     pub poll: Duration,
 }
@@ -86,7 +78,7 @@ struct Confirmed {
 impl crate::custom::FlowContext for ProcessFailure {
     fn context(&self) -> serde_json::Value {
         let mut context =
-            crate::custom::host_context("process_failure", &self.notification, &self.host);
+            crate::custom::host_context("process_failure", &self.claim.notification, &self.host);
         context["process_name"] = json!(self.process_name());
         context
     }
@@ -108,15 +100,18 @@ impl BuiltinStep<ProcessFailure> for DisableComputeNode {
                 ),
             ));
         }
-        crate::flags::set_maintenance(&ctx.store, &ctx.lease, &ctx.host, true).await?;
+        crate::flags::set_maintenance(&ctx.claim.store, &ctx.claim.lease, &ctx.host, true).await?;
         let service = ctx
+            .claim
             .retry
-            .compute_service(ctx.nova.as_ref(), &ctx.host.name)
+            .compute_service(ctx.claim.nova.as_ref(), &ctx.host.name)
             .await?;
         if service.status != "disabled" {
-            ctx.retry
+            ctx.claim
+                .retry
                 .nova("disabling the compute service", || {
-                    ctx.nova
+                    ctx.claim
+                        .nova
                         .disable_service(&service.id, &ctx.config.service_disable_reason)
                 })
                 .await?;
@@ -136,9 +131,10 @@ impl BuiltinStep<ProcessFailure> for ConfirmComputeNodeDisabled {
         let deadline = Instant::now() + Duration::from_secs(ctx.config.confirm_timeout_secs);
         loop {
             let service = ctx
+                .claim
                 .retry
                 .nova("reading the compute service", || {
-                    ctx.nova.compute_service(&ctx.host.name)
+                    ctx.claim.nova.compute_service(&ctx.host.name)
                 })
                 .await?;
             if let Some(s) = service.filter(|s| s.status == "disabled") {

@@ -7,17 +7,17 @@
 //! then Nova refuses `forced_down: false`. Masakari has no rejoin: the host stays in
 //! maintenance and further reports from it are refused until an operator steps in.
 
+use crate::claim::Claim;
 use crate::error::StepError;
 use crate::fence::Fencer;
-use crate::nova::{Nova, NovaError};
-use crate::retry::RetryPolicy;
+use crate::nova::NovaError;
 use crate::saga::{builtin, BuiltinStep, Ending, Outcome, Output, Outputs, Step, StepKey};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use vigil_domain::{Host, Notification, NotificationStatus, Timestamp, VMoveStatus};
-use vigil_store::{Lease, Page, Store};
+use vigil_domain::{Host, NotificationStatus, Timestamp, VMoveStatus};
+use vigil_store::Page;
 
 /// `[engine.rejoin]` settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,15 +48,10 @@ impl Default for RejoinConfig {
 }
 
 pub struct HostRejoin {
-    pub store: Store,
-    pub nova: Arc<dyn Nova>,
+    pub claim: Claim,
     pub fencer: Arc<dyn Fencer>,
-    /// The engine's claim: every write on the flow's behalf is fenced by it.
-    pub lease: Lease,
-    pub notification: Notification,
     pub host: Host,
     pub config: RejoinConfig,
-    pub retry: RetryPolicy,
     /// How often Nova is polled while waiting for the cleanup.
     pub poll: Duration,
 }
@@ -103,7 +98,7 @@ struct Unfenced {
 
 impl crate::custom::FlowContext for HostRejoin {
     fn context(&self) -> serde_json::Value {
-        crate::custom::host_context("host_rejoin", &self.notification, &self.host)
+        crate::custom::host_context("host_rejoin", &self.claim.notification, &self.host)
     }
 }
 
@@ -114,8 +109,9 @@ impl BuiltinStep<HostRejoin> for CheckFailureRecovered {
     const KEY: StepKey = RECOVERED.key();
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
         let last = ctx
+            .claim
             .store
-            .host_last_failure(ctx.host.uuid, ctx.notification.uuid)
+            .host_last_failure(ctx.host.uuid, ctx.claim.notification.uuid)
             .await
             .map_err(|e| StepError::store("reading the host's last failure", e))?;
         let Some(failure) = last else {
@@ -134,6 +130,7 @@ impl BuiltinStep<HostRejoin> for CheckFailureRecovered {
             )));
         }
         let vmoves = ctx
+            .claim
             .store
             .vmove_list(failure.uuid, &Default::default(), &Page::default())
             .await
@@ -191,7 +188,7 @@ struct WaitForComputeCleanup;
 impl BuiltinStep<HostRejoin> for WaitForComputeCleanup {
     const KEY: StepKey = CLEAN.key();
     async fn run(&self, ctx: &HostRejoin, _: &Outputs) -> Result<Outcome, StepError> {
-        let back_since = ctx.notification.generated_time;
+        let back_since = ctx.claim.notification.generated_time;
         let grace_until = back_since.as_micros() + (ctx.config.grace_secs as i64) * 1_000_000;
         let deadline = Instant::now() + Duration::from_secs(ctx.config.cleanup_timeout_secs);
         let mut why = String::from("not checked yet");
@@ -221,7 +218,7 @@ async fn cleanup_state(
     ctx: &HostRejoin,
     back_since: Timestamp,
 ) -> Result<Option<String>, NovaError> {
-    let Some(service) = ctx.nova.compute_service(&ctx.host.name).await? else {
+    let Some(service) = ctx.claim.nova.compute_service(&ctx.host.name).await? else {
         return Ok(Some(format!(
             "Nova has no nova-compute on {}",
             ctx.host.name
@@ -235,6 +232,7 @@ async fn cleanup_state(
         )));
     }
     let pending = ctx
+        .claim
         .nova
         .evacuations_from(&ctx.host.name)
         .await?
@@ -265,22 +263,27 @@ impl BuiltinStep<HostRejoin> for UnfenceHost {
                 ),
             ));
         }
-        let retry = &ctx.retry;
+        let retry = &ctx.claim.retry;
         let service = ctx
+            .claim
             .retry
-            .compute_service(ctx.nova.as_ref(), &ctx.host.name)
+            .compute_service(ctx.claim.nova.as_ref(), &ctx.host.name)
             .await?;
         if service.forced_down {
             retry
                 .nova("clearing forced_down", || {
-                    ctx.nova.unforce_down(&service.id)
+                    ctx.claim.nova.unforce_down(&service.id)
                 })
                 .await?;
         }
         retry
-            .enable_service(ctx.nova.as_ref(), &service, "enabling the compute service")
+            .enable_service(
+                ctx.claim.nova.as_ref(),
+                &service,
+                "enabling the compute service",
+            )
             .await?;
-        crate::flags::set_maintenance(&ctx.store, &ctx.lease, &ctx.host, false).await?;
+        crate::flags::set_maintenance(&ctx.claim.store, &ctx.claim.lease, &ctx.host, false).await?;
         UNFENCED.put(&Unfenced {
             service_id: service.id,
         })

@@ -4,6 +4,7 @@
 //! coordination: no broker, no leader. A crashed engine's lease expires and another engine
 //! resumes its flow from the step log.
 
+use crate::claim::Claim;
 use crate::config::{EngineConfig, Flows};
 use crate::custom::FlowConfigError;
 use crate::error::chain;
@@ -243,32 +244,31 @@ impl Engine {
             }
         };
         let log = StoreLog::new(self.store.clone(), lease.clone());
+        let claim = Claim {
+            store: self.store.clone(),
+            nova: self.nova.clone(),
+            lease: lease.clone(),
+            notification: n.clone(),
+            retry,
+        };
         match payload {
             Payload::ComputeHost(p) if p.event == Event::Stopped => {
                 let ctx = HostFailure {
-                    store: self.store.clone(),
-                    nova: self.nova.clone(),
+                    claim,
                     fencer: self.fencer.clone(),
-                    lease: lease.clone(),
                     payload: p,
-                    notification: n.clone(),
                     host,
                     config: config.host.clone(),
                     selection: config.selection.clone(),
-                    retry,
                 };
                 flow(&self.flows.host, &ctx, &log).await
             }
             Payload::ComputeHost(_) => {
                 let ctx = HostRejoin {
-                    store: self.store.clone(),
-                    nova: self.nova.clone(),
+                    claim,
                     fencer: self.fencer.clone(),
-                    lease: lease.clone(),
-                    notification: n.clone(),
                     host,
                     config: config.rejoin.clone(),
-                    retry,
                     poll,
                 };
                 flow(&self.flows.rejoin, &ctx, &log).await
@@ -281,27 +281,19 @@ impl Engine {
                     )));
                 }
                 let ctx = InstanceFailure {
-                    store: self.store.clone(),
-                    nova: self.nova.clone(),
-                    lease: lease.clone(),
+                    claim,
                     payload: p.clone(),
-                    notification: n.clone(),
                     config: config.instance.clone(),
-                    retry,
                     poll,
                 };
                 flow(&self.flows.instance, &ctx, &log).await
             }
             Payload::Process(p) if p.event == Event::Stopped => {
                 let ctx = ProcessFailure {
-                    store: self.store.clone(),
-                    nova: self.nova.clone(),
-                    lease: lease.clone(),
+                    claim,
                     payload: p,
-                    notification: n.clone(),
                     host,
                     config: config.process.clone(),
-                    retry,
                     poll,
                 };
                 flow(&self.flows.process, &ctx, &log).await

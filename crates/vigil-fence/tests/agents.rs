@@ -2,6 +2,8 @@
 //! that speak the agents' protocol (options on stdin, the answer in the exit code), including
 //! ones that hang, fail and talk nonsense.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -116,17 +118,7 @@ async fn a_wrong_password_is_the_agents_failure_with_its_stderr() {
 async fn a_hung_agent_is_killed_with_its_whole_process_group() {
     let lab = Lab::new();
     let agent = lab.agent("fence_hangs", HANGS);
-    let started = Instant::now();
-    let err = agent
-        .off("c1", None, Duration::from_secs(1))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, FenceError::TimedOut { .. }), "{err:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "{:?}",
-        started.elapsed()
-    );
+    common::off_times_out(&agent, Duration::from_secs(1), Duration::from_secs(8)).await;
     let pgid: i32 = std::fs::read_to_string(lab.dir.path().join("pgid"))
         .unwrap()
         .trim()
@@ -204,20 +196,19 @@ async fn a_missing_agent_is_unreachable() {
     assert!(matches!(err, FenceError::Unreachable { .. }), "{err:?}");
 }
 
-fn level(agent: Named<Agent>) -> Level {
-    Level {
-        device: Arc::new(agent),
+/// A topology of one agent a level, in order: `(name, script)`.
+fn topology(lab: &Lab, agents: &[(&str, &str)]) -> Topology {
+    let level = |(name, body): &(&str, &str)| Level {
+        device: Arc::new(lab.agent(name, body)),
         timeout: T,
-    }
+    };
+    Topology::new(agents.iter().map(level).collect())
 }
 
 #[tokio::test]
 async fn the_topology_falls_through_to_the_first_level_that_confirms_off() {
     let lab = Lab::new();
-    let topology = Topology::new(vec![
-        level(lab.agent("fence_fails", FAILS)),
-        level(lab.agent("fence_good", GOOD)),
-    ]);
+    let topology = topology(&lab, &[("fence_fails", FAILS), ("fence_good", GOOD)]);
     let fenced = topology.fence("c1", None).await.unwrap();
     assert_eq!((fenced.device.as_str(), fenced.level), ("fence_good", 1));
     assert_eq!(fenced.tried.len(), 1, "{fenced}");
@@ -234,10 +225,7 @@ async fn the_topology_falls_through_to_the_first_level_that_confirms_off() {
 #[tokio::test]
 async fn when_every_level_fails_each_reason_is_kept_in_order() {
     let lab = Lab::new();
-    let topology = Topology::new(vec![
-        level(lab.agent("fence_fails", FAILS)),
-        level(lab.agent("fence_garbage", GARBAGE)),
-    ]);
+    let topology = topology(&lab, &[("fence_fails", FAILS), ("fence_garbage", GARBAGE)]);
     let err = topology.fence("c1", None).await.unwrap_err();
     // For `off` any non-zero exit is the agent's failure, which may pass on the next try.
     assert_eq!(err.class(), ErrorClass::Transient, "{err:?}");

@@ -3,6 +3,8 @@
 //! Gated by `VIGIL_POWER_LAB=1`; without it each test says loudly that it did not run.
 //! The tests turn lab domains off and on: run them under the lab lock like other lab tests.
 
+mod common;
+
 use std::time::Duration;
 use vigil_fence::drivers::agent::Agent;
 use vigil_fence::drivers::ipmi::Ipmi;
@@ -50,7 +52,7 @@ async fn cycle(device: &dyn Fencer, host: &str) {
 
 #[tokio::test]
 async fn redfish_with_a_ca_file_powers_a_domain_off_and_on() {
-    let Some(lab) = PowerLab::for_test("redfish_with_a_ca_file_powers_a_domain_off_and_on") else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let host = first_host(&lab);
@@ -59,8 +61,7 @@ async fn redfish_with_a_ca_file_powers_a_domain_off_and_on() {
 
 #[tokio::test]
 async fn redfish_finds_the_system_by_name_when_no_id_is_given() {
-    let Some(lab) = PowerLab::for_test("redfish_finds_the_system_by_name_when_no_id_is_given")
-    else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let host = first_host(&lab);
@@ -79,8 +80,7 @@ async fn redfish_finds_the_system_by_name_when_no_id_is_given() {
 
 #[tokio::test]
 async fn redfish_refuses_an_unknown_certificate_without_insecure() {
-    let Some(lab) = PowerLab::for_test("redfish_refuses_an_unknown_certificate_without_insecure")
-    else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let host = first_host(&lab);
@@ -94,14 +94,13 @@ async fn redfish_refuses_an_unknown_certificate_without_insecure() {
 
 #[tokio::test]
 async fn redfish_reports_a_wrong_password_as_credentials() {
-    let Some(lab) = PowerLab::for_test("redfish_reports_a_wrong_password_as_credentials") else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let host = first_host(&lab);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "wrong\n").unwrap();
+    let (_dir, password) = common::password_file("wrong");
     let options = RedfishOptions {
-        password: Secret::from_file(dir.path().join("pw")),
+        password,
         ..redfish_options(&lab, &host)
     };
     let _turn = POWER.lock().await;
@@ -111,7 +110,7 @@ async fn redfish_reports_a_wrong_password_as_credentials() {
 
 #[tokio::test]
 async fn ipmi_powers_a_domain_off_and_on_and_refuses_a_wrong_password() {
-    let Some(lab) = PowerLab::for_test("ipmi_powers_a_domain_off_and_on") else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let host = lab.hosts.first().expect("an IPMI host");
@@ -127,16 +126,15 @@ async fn ipmi_powers_a_domain_off_and_on_and_refuses_a_wrong_password() {
     );
     let host = &host.name;
     cycle(&device, host).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "wrong\n").unwrap();
-    device.driver.password = Secret::from_file(dir.path().join("pw"));
+    let (_dir, password) = common::password_file("wrong");
+    device.driver.password = password;
     let err = device.status(host, T).await.unwrap_err();
     assert!(matches!(err, FenceError::Credentials { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn fence_redfish_through_the_fence_agents_driver() {
-    let Some(lab) = PowerLab::for_test("fence_redfish_through_the_fence_agents_driver") else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let host = first_host(&lab);

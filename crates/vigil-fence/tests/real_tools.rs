@@ -2,13 +2,15 @@
 //! `fence_redfish`) aimed at a port where no BMC listens: what a dead BMC looks like through each
 //! driver, and that the deadline holds even though ipmitool itself retries for 20 s.
 
+mod common;
+
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vigil_fence::config::agent_path;
 use vigil_fence::drivers::agent::Agent;
 use vigil_fence::drivers::ipmi::Ipmi;
 use vigil_fence::drivers::Named;
-use vigil_fence::{FenceError, Fencer, Secret};
+use vigil_fence::{FenceError, Fencer};
 
 /// A local port just released: nothing answers there, TCP or UDP.
 fn dead_port() -> u16 {
@@ -19,13 +21,14 @@ fn dead_port() -> u16 {
         .port()
 }
 
-fn installed(program: &str, test: &str) -> bool {
+fn installed(program: &str) -> bool {
     let found = agent_path(program).is_some();
     if !found {
         // Straight to stderr: the test harness captures `eprintln!` of passing tests.
         let _ = writeln!(
             std::io::stderr(),
-            "\n!!! SKIPPED {test}: {program} is not installed (.ci/run installs it) !!!\n"
+            "\n!!! SKIPPED {}: {program} is not installed (.ci/run installs it) !!!\n",
+            vigil_lab::test_name()
         );
     }
     found
@@ -33,14 +36,10 @@ fn installed(program: &str, test: &str) -> bool {
 
 #[tokio::test]
 async fn ipmitool_against_a_dead_bmc_is_stopped_at_the_deadline() {
-    if !installed(
-        "ipmitool",
-        "ipmitool_against_a_dead_bmc_is_stopped_at_the_deadline",
-    ) {
+    if !installed("ipmitool") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
+    let (_dir, password) = common::password_file("pw");
     let bmc = Named::new(
         "ipmi",
         Ipmi {
@@ -48,32 +47,18 @@ async fn ipmitool_against_a_dead_bmc_is_stopped_at_the_deadline() {
             address: "127.0.0.1".into(),
             port: dead_port(),
             username: "admin".into(),
-            password: Secret::from_file(dir.path().join("pw")),
+            password,
         },
     );
-    let started = Instant::now();
-    let err = bmc
-        .off("c1", None, Duration::from_secs(2))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, FenceError::TimedOut { .. }), "{err:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
+    common::off_times_out(&bmc, Duration::from_secs(2), Duration::from_secs(10)).await;
 }
 
 #[tokio::test]
 async fn fence_redfish_against_a_dead_bmc_fails_with_its_reason() {
-    if !installed(
-        "fence_redfish",
-        "fence_redfish_against_a_dead_bmc_fails_with_its_reason",
-    ) {
+    if !installed("fence_redfish") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
+    let (_dir, password) = common::password_file("pw");
     let options = [
         ("ip", "127.0.0.1".to_owned()),
         ("ipport", dead_port().to_string()),
@@ -89,7 +74,7 @@ async fn fence_redfish_against_a_dead_bmc_fails_with_its_reason() {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
-            Some(Secret::from_file(dir.path().join("pw"))),
+            Some(password),
         ),
     );
     let err = agent

@@ -91,6 +91,14 @@ pub enum LabError {
     },
 }
 
+/// The running test's name, for the messages that say why it is skipped: the test harness
+/// names each test's thread after it (and `#[tokio::test]` runs the body on that thread).
+pub fn test_name() -> String {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("this test");
+    name.rsplit("::").next().unwrap_or(name).to_owned()
+}
+
 /// `true` when lab tests should run (`VIGIL_LAB=1`). Otherwise prints why TEST is skipped.
 pub fn enabled_or_skip(test: &str) -> bool {
     if std::env::var("VIGIL_LAB").as_deref() == Ok("1") {

@@ -82,13 +82,14 @@ impl PowerLab {
         run(&script_path(), &["power", "on", host]).map(drop)
     }
 
-    /// The power lab for `test`, or `None` after saying loudly that the test does not run
-    /// (`VIGIL_POWER_LAB` is not 1; scripts/test sets it after `lab/lab power up`).
-    pub fn for_test(test: &str) -> Option<PowerLab> {
+    /// The power lab for the running test, or `None` after saying loudly that the test does
+    /// not run (`VIGIL_POWER_LAB` is not 1; scripts/test sets it after `lab/lab power up`).
+    pub fn for_test() -> Option<PowerLab> {
         if std::env::var("VIGIL_POWER_LAB").as_deref() != Ok("1") {
             crate::say(&format!(
-                "\n!!! SKIPPED {test}: VIGIL_POWER_LAB is not 1, so the lab's power devices \
-                 were not used. Run `lab/lab power up`, then set VIGIL_POWER_LAB=1 !!!\n"
+                "\n!!! SKIPPED {}: VIGIL_POWER_LAB is not 1, so the lab's power devices \
+                 were not used. Run `lab/lab power up`, then set VIGIL_POWER_LAB=1 !!!\n",
+                crate::test_name()
             ));
             return None;
         }

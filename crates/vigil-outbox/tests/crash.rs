@@ -9,13 +9,14 @@
 //! so what the parent reads happened durably. Rounds:
 //! `VIGIL_OUTBOX_CRASH_ROUNDS` (default 120).
 
-use serde_json::json;
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use vigil_domain::{NotificationType, Timestamp};
+use vigil_domain::Timestamp;
 use vigil_outbox::{DeadReason, Event, Outbox, OutboxOptions};
 
 /// Small files and a short acknowledgement log, so kills land in rotations and rewrites too.
@@ -28,23 +29,16 @@ fn options() -> OutboxOptions {
 
 /// The event numbered `k`; its size varies with `k`.
 fn event(k: u64) -> Event {
-    let payload = json!({
-        "event": "LIFECYCLE",
-        "instance_uuid": format!("00000000-0000-4000-8000-{k:012}"),
-        "vir_domain_event": "x".repeat((k % 97) as usize + 1),
-    });
-    Event {
-        notification_type: NotificationType::Vm,
-        hostname: format!("compute-{}", k % 5),
-        generated_time: Timestamp::from_micros(1_700_000_000_000_000 + k as i64),
-        payload: payload.as_object().unwrap().clone(),
-    }
+    common::vm_event(
+        k as usize,
+        &format!("compute-{}", k % 5),
+        &"x".repeat((k % 97) as usize + 1),
+        Timestamp::from_micros(1_700_000_000_000_000 + k as i64),
+    )
 }
 
 fn number(e: &Event) -> u64 {
-    e.payload["instance_uuid"].as_str().unwrap()[24..]
-        .parse()
-        .unwrap()
+    common::number(e) as u64
 }
 
 /// Dead-lettered rather than acknowledged by the consuming child.

@@ -1,30 +1,19 @@
 //! The dispatcher against a scripted sink: what each answer does to a report, retries until
 //! the maximum age, stopping, waking.
 
-use serde_json::json;
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
-use vigil_domain::{NotificationType, Timestamp};
+use vigil_domain::Timestamp;
 use vigil_outbox::{
     Answer, DeadReason, DeliveryConfig, Dispatcher, Event, Outbox, OutboxError, Sink,
 };
 
 fn event(i: usize) -> Event {
-    let payload = json!({"process_name": format!("p{i}"), "event": "STOPPED"});
-    Event {
-        notification_type: NotificationType::Process,
-        hostname: "compute-1".into(),
-        generated_time: Timestamp::now(),
-        payload: payload.as_object().unwrap().clone(),
-    }
-}
-
-fn index(e: &Event) -> usize {
-    e.payload["process_name"].as_str().unwrap()[1..]
-        .parse()
-        .unwrap()
+    common::vm_event(i, "compute-1", "STOPPED_FAILED", Timestamp::now())
 }
 
 fn status(code: u16) -> Answer {
@@ -58,7 +47,7 @@ impl Script {
 
 impl Sink for Script {
     async fn send(&self, event: &Event) -> Answer {
-        self.sent.lock().unwrap().push(index(event));
+        self.sent.lock().unwrap().push(common::number(event));
         let next = self.answers.lock().unwrap().pop_front();
         next.unwrap_or_else(|| self.otherwise.clone())
     }
@@ -75,11 +64,7 @@ fn quick() -> DeliveryConfig {
 
 #[tokio::test(start_paused = true)]
 async fn each_answer_settles_its_report_as_the_table_says() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    for i in 0..5 {
-        outbox.append(event(i)).await.unwrap();
-    }
+    let (_dir, outbox) = common::outbox_with((0..5).map(event));
     let refusal = r#"{"badRequest": {"code": 400, "message": "Host with name compute-1 could not be found."}}"#;
     let script = Script::new(
         [
@@ -117,15 +102,15 @@ async fn each_answer_settles_its_report_as_the_table_says() {
             body: refusal.into()
         }
     );
-    assert_eq!(letters[0].notification.as_ref().map(index), Some(2));
+    assert_eq!(
+        letters[0].notification.as_ref().map(common::number),
+        Some(2)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_report_is_retried_with_backoff_until_its_maximum_age() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    outbox.append(event(0)).await.unwrap();
-    outbox.append(event(1)).await.unwrap();
+    let (_dir, outbox) = common::outbox_with((0..2).map(event));
     let down = Answer::NoAnswer {
         error: "connection refused".into(),
     };
@@ -172,7 +157,7 @@ struct Unlucky {
 impl Sink for Unlucky {
     async fn send(&self, event: &Event) -> Answer {
         let scripted = self.script.send(event).await;
-        if index(event) == 0 {
+        if common::number(event) == 0 {
             self.answer.clone()
         } else {
             scripted
@@ -182,9 +167,7 @@ impl Sink for Unlucky {
 
 #[tokio::test(start_paused = true)]
 async fn a_report_older_than_its_maximum_age_is_not_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    outbox.append(event(0)).await.unwrap();
+    let (_dir, outbox) = common::outbox_with([event(0)]);
     let config = DeliveryConfig {
         max_age_secs: 0,
         ..quick()
@@ -208,9 +191,7 @@ async fn a_report_older_than_its_maximum_age_is_not_sent() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stopped_dispatcher_leaves_its_report_pending() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    outbox.append(event(0)).await.unwrap();
+    let (_dir, outbox) = common::outbox_with([event(0)]);
     let script = Script::new([], status(503));
     let handle = Dispatcher::new(quick(), outbox.clone(), script.clone())
         .unwrap()
@@ -231,8 +212,7 @@ async fn a_stopped_dispatcher_leaves_its_report_pending() {
 /// seen at the next poll.
 #[tokio::test]
 async fn appends_wake_the_dispatcher() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
+    let (dir, outbox) = common::outbox_with([]);
     let config = DeliveryConfig {
         poll_interval_ms: 3_600_000,
         ..quick()
@@ -264,8 +244,7 @@ async fn appends_wake_the_dispatcher() {
 
 #[tokio::test]
 async fn one_dispatcher_per_outbox() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
+    let (_dir, outbox) = common::outbox_with([]);
     let script = Script::new([], status(202));
     let first = Dispatcher::new(quick(), outbox.clone(), script.clone())
         .unwrap()

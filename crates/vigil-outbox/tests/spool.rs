@@ -1,24 +1,20 @@
 //! The spool on disk: order, reopening, torn and damaged records, segment rotation and
 //! removal, the acknowledgement log, the dead-letter file, the consumer lock.
 
-use serde_json::json;
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use vigil_domain::{NotificationType, Timestamp};
+use vigil_domain::Timestamp;
 use vigil_outbox::{frame, DeadReason, Event, Outbox, OutboxError, OutboxOptions};
 
 fn event(i: usize) -> Event {
-    let payload = json!({
-        "event": "LIFECYCLE",
-        "instance_uuid": format!("00000000-0000-4000-8000-{i:012}"),
-        "vir_domain_event": "STOPPED_FAILED",
-    });
-    Event {
-        notification_type: NotificationType::Vm,
-        hostname: "compute-1".into(),
-        generated_time: Timestamp::from_micros(1_700_000_000_000_000 + i as i64),
-        payload: payload.as_object().unwrap().clone(),
-    }
+    common::vm_event(
+        i,
+        "compute-1",
+        "STOPPED_FAILED",
+        Timestamp::from_micros(1_700_000_000_000_000 + i as i64),
+    )
 }
 
 fn numbers(outbox: &Outbox) -> Vec<usize> {
@@ -26,14 +22,8 @@ fn numbers(outbox: &Outbox) -> Vec<usize> {
         .pending()
         .unwrap()
         .iter()
-        .map(|p| index(&p.event))
+        .map(|p| common::number(&p.event))
         .collect()
-}
-
-fn index(e: &Event) -> usize {
-    e.payload["instance_uuid"].as_str().unwrap()[24..]
-        .parse()
-        .unwrap()
 }
 
 fn segments(dir: &Path) -> Vec<String> {
@@ -86,10 +76,7 @@ fn events_come_out_in_order_and_survive_a_reopen() {
 
 #[test]
 fn only_the_oldest_pending_event_can_be_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    outbox.append_blocking(&event(0)).unwrap();
-    outbox.append_blocking(&event(1)).unwrap();
+    let (_dir, outbox) = common::outbox_with((0..2).map(event));
     let mut consumer = outbox.consumer().unwrap();
     let first = consumer.oldest().unwrap().unwrap();
     consumer.ack(&first).unwrap();
@@ -100,13 +87,9 @@ fn only_the_oldest_pending_event_can_be_acknowledged() {
 
 #[test]
 fn a_torn_tail_is_dropped_and_the_next_append_starts_a_new_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    for i in 0..3 {
-        outbox.append_blocking(&event(i)).unwrap();
-    }
+    let (dir, outbox) = common::outbox_with((0..3).map(event));
     // A writer killed half-way through its record.
-    let torn = frame::encode(&serde_json::to_vec(&json!({"torn": true})).unwrap());
+    let torn = frame::encode(&serde_json::to_vec(&serde_json::json!({"torn": true})).unwrap());
     append_bytes(&last_segment(dir.path()), &torn[..torn.len() / 2]);
     assert_eq!(numbers(&outbox), [0, 1, 2]);
 
@@ -119,7 +102,7 @@ fn a_torn_tail_is_dropped_and_the_next_append_starts_a_new_file() {
     let mut consumer = outbox.consumer().unwrap();
     for i in 0..4 {
         let p = consumer.oldest().unwrap().unwrap();
-        assert_eq!(index(&p.event), i);
+        assert_eq!(common::number(&p.event), i);
         consumer.ack(&p).unwrap();
     }
     assert_eq!(consumer.oldest().unwrap(), None);
@@ -129,11 +112,7 @@ fn a_torn_tail_is_dropped_and_the_next_append_starts_a_new_file() {
 
 #[test]
 fn a_damaged_record_ends_its_file_and_is_never_read_as_a_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    for i in 0..3 {
-        outbox.append_blocking(&event(i)).unwrap();
-    }
+    let (dir, outbox) = common::outbox_with((0..3).map(event));
     // Flip a bit inside the second record's payload.
     let path = last_segment(dir.path());
     let mut bytes = std::fs::read(&path).unwrap();
@@ -149,7 +128,7 @@ fn a_damaged_record_ends_its_file_and_is_never_read_as_a_report() {
     let mut consumer = outbox.consumer().unwrap();
     let mut seen = Vec::new();
     while let Some(p) = consumer.oldest().unwrap() {
-        seen.push(index(&p.event));
+        seen.push(common::number(&p.event));
         consumer.ack(&p).unwrap();
     }
     assert_eq!(seen, [0, 3]);
@@ -157,9 +136,7 @@ fn a_damaged_record_ends_its_file_and_is_never_read_as_a_report() {
 
 #[test]
 fn a_whole_record_that_is_no_report_goes_to_the_dead_letter_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    outbox.append_blocking(&event(0)).unwrap();
+    let (dir, outbox) = common::outbox_with([event(0)]);
     append_bytes(
         &last_segment(dir.path()),
         &frame::encode(b"{\"not\": \"a report\"}"),
@@ -183,10 +160,7 @@ fn a_whole_record_that_is_no_report_goes_to_the_dead_letter_file() {
 
 #[test]
 fn dead_letters_are_json_lines_even_after_a_torn_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    outbox.append_blocking(&event(0)).unwrap();
-    outbox.append_blocking(&event(1)).unwrap();
+    let (dir, outbox) = common::outbox_with((0..2).map(event));
     let mut consumer = outbox.consumer().unwrap();
     let p = consumer.oldest().unwrap().unwrap();
     let refused = DeadReason::Refused {
@@ -207,7 +181,12 @@ fn dead_letters_are_json_lines_even_after_a_torn_line() {
     let letters = outbox.dead_letters().unwrap();
     let summary: Vec<_> = letters
         .iter()
-        .map(|l| (l.reason.clone(), l.notification.clone().map(|e| index(&e))))
+        .map(|l| {
+            (
+                l.reason.clone(),
+                l.notification.clone().map(|e| common::number(&e)),
+            )
+        })
         .collect();
     assert_eq!(summary, [(refused, Some(0)), (expired, Some(1))]);
     let text = std::fs::read_to_string(dir.path().join("dead-letter.jsonl")).unwrap();
@@ -230,7 +209,7 @@ fn delivered_files_are_removed_and_an_idle_outbox_keeps_one_empty_file() {
     let mut consumer = outbox.consumer().unwrap();
     for i in 0..30 {
         let p = consumer.oldest().unwrap().unwrap();
-        assert_eq!(index(&p.event), i);
+        assert_eq!(common::number(&p.event), i);
         consumer.ack(&p).unwrap();
     }
     assert!(segments(dir.path()).len() <= files / 2 + 1);
@@ -247,7 +226,10 @@ fn delivered_files_are_removed_and_an_idle_outbox_keeps_one_empty_file() {
     drop(consumer);
     outbox.append_blocking(&event(60)).unwrap();
     let mut consumer = Outbox::open(dir.path()).unwrap().consumer().unwrap();
-    assert_eq!(index(&consumer.oldest().unwrap().unwrap().event), 60);
+    assert_eq!(
+        common::number(&consumer.oldest().unwrap().unwrap().event),
+        60
+    );
 }
 
 #[test]
@@ -263,7 +245,7 @@ fn the_acknowledgement_log_is_rewritten_when_it_grows() {
     for i in 0..200 {
         outbox.append_blocking(&event(i)).unwrap();
         let p = consumer.oldest().unwrap().unwrap();
-        assert_eq!(index(&p.event), i);
+        assert_eq!(common::number(&p.event), i);
         consumer.ack(&p).unwrap();
         largest = largest.max(std::fs::metadata(dir.path().join("acked")).unwrap().len());
     }
@@ -275,8 +257,7 @@ fn the_acknowledgement_log_is_rewritten_when_it_grows() {
 
 #[test]
 fn one_consumer_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
+    let (dir, outbox) = common::outbox_with([]);
     let first = outbox.consumer().unwrap();
     let other = Outbox::open(dir.path()).unwrap();
     assert!(matches!(other.consumer(), Err(OutboxError::Busy { .. })));
@@ -292,14 +273,15 @@ fn a_new_outbox_directory_is_created_and_empty() {
     let mut consumer = outbox.consumer().unwrap();
     assert_eq!(consumer.oldest().unwrap(), None);
     outbox.append_blocking(&event(7)).unwrap();
-    assert_eq!(index(&consumer.oldest().unwrap().unwrap().event), 7);
+    assert_eq!(
+        common::number(&consumer.oldest().unwrap().unwrap().event),
+        7
+    );
 }
 
 #[test]
 fn spool_files_removed_by_hand_do_not_hide_later_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path()).unwrap();
-    outbox.append_blocking(&event(0)).unwrap();
+    let (dir, outbox) = common::outbox_with([event(0)]);
     let mut consumer = outbox.consumer().unwrap();
     let p = consumer.oldest().unwrap().unwrap();
     consumer.ack(&p).unwrap();
@@ -309,5 +291,8 @@ fn spool_files_removed_by_hand_do_not_hide_later_events() {
     }
     let other = Outbox::open(dir.path()).unwrap();
     other.append_blocking(&event(1)).unwrap();
-    assert_eq!(index(&consumer.oldest().unwrap().unwrap().event), 1);
+    assert_eq!(
+        common::number(&consumer.oldest().unwrap().unwrap().event),
+        1
+    );
 }

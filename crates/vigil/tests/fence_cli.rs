@@ -58,8 +58,7 @@ fn write_config(lab: &PowerLab, dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn fence_status_off_and_on_drive_a_real_redfish_device() {
-    let Some(lab) = PowerLab::for_test("fence_status_off_and_on_drive_a_real_redfish_device")
-    else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -92,7 +91,7 @@ fn a_fencing_configuration_with_an_unknown_driver_is_refused_with_one_line() {
 /// names is an error row, and the exit status says a host is not covered.
 #[tokio::test]
 async fn fence_check_covers_every_host_of_the_database() {
-    let Some(lab) = PowerLab::for_test("fence_check_covers_every_host_of_the_database") else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -113,8 +113,8 @@ impl Drop for Alerter {
 }
 
 /// The lab's turn and a one-node cluster, or `None` (said loudly) when either cannot run.
-async fn with_cluster(test: &str) -> anyhow::Result<Option<LabTest>> {
-    let Some(t) = LabTest::start(test).await? else {
+async fn with_cluster() -> anyhow::Result<Option<LabTest>> {
+    let Some(t) = LabTest::start().await? else {
         return Ok(None);
     };
     if !Path::new("/usr/sbin/pacemakerd").exists() {
@@ -123,7 +123,8 @@ async fn with_cluster(test: &str) -> anyhow::Result<Option<LabTest>> {
             "pacemaker is not installed, and VIGIL_REQUIRE_PACEMAKER=1"
         );
         eprintln!(
-            "\n*** SKIPPED {test}: pacemaker is not installed (apt-get install pacemaker) ***\n"
+            "\n*** SKIPPED {}: pacemaker is not installed (apt-get install pacemaker) ***\n",
+            vigil_lab::test_name()
         );
         return Ok(None);
     }
@@ -134,11 +135,11 @@ async fn with_cluster(test: &str) -> anyhow::Result<Option<LabTest>> {
 
 /// Runs `body` on the lab's last compute host with a one-node cluster up, then revives the
 /// host and takes the cluster down whatever happened.
-async fn on_the_last_host<F>(test: &str, body: F) -> anyhow::Result<()>
+async fn on_the_last_host<F>(body: F) -> anyhow::Result<()>
 where
     F: for<'a> AsyncFnOnce(&'a LabTest, &'a str) -> anyhow::Result<()>,
 {
-    let Some(t) = with_cluster(test).await? else {
+    let Some(t) = with_cluster().await? else {
         return Ok(());
     };
     let host = t.computes().last().unwrap().to_string();
@@ -171,11 +172,7 @@ fn lab_options(t: &LabTest, vigil: &support::Vigil) -> String {
 /// Also: metadata (through Pacemaker's own stonith_admin), validate-all, list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery() -> anyhow::Result<()> {
-    on_the_last_host(
-        "fence_vigil_fences_in_nova_and_unfences_only_after_the_recovery",
-        fence_and_unfence,
-    )
-    .await
+    on_the_last_host(fence_and_unfence).await
 }
 
 async fn fence_and_unfence(t: &LabTest, host: &str) -> anyhow::Result<()> {
@@ -308,11 +305,7 @@ async fn released_once_recovered(
 /// resource-agents' `ocf-tester` runs its whole protocol on the healthy host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compute_agent_starts_nova_compute_only_after_the_recovery() -> anyhow::Result<()> {
-    on_the_last_host(
-        "the_compute_agent_starts_nova_compute_only_after_the_recovery",
-        compute_agent,
-    )
-    .await
+    on_the_last_host(compute_agent).await
 }
 
 /// The agent's parameters, as Pacemaker passes them (`OCF_RESKEY_<name>`). nova-compute is

@@ -7,9 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::api::Api;
-use support::monitor::{first_notifications, sender, status, vigil};
+use support::monitor::{client, first_notifications, sender, status, the_one_notification, vigil};
 use support::Vigil;
-use vigil_client::{Client, ClientConfig};
 
 const HOST: &str = "compute-1";
 
@@ -65,12 +64,8 @@ async fn a_process_that_cannot_be_restarted_is_one_process_stopped_notification(
     let url = format!("{}/v1", api.url());
     let _sender = sender(outbox_arg, &url, d);
 
-    let client = Client::from_config(&ClientConfig {
-        url,
-        ..ClientConfig::default()
-    })
-    .unwrap();
-    let stored = first_notifications(&client, d).await;
+    let client = client(&url);
+    first_notifications(&client, d).await;
     // Past the report, the monitor keeps checking (and reports nothing more).
     let deadline = Instant::now() + Duration::from_secs(30);
     let seen = loop {
@@ -82,16 +77,8 @@ async fn a_process_that_cannot_be_restarted_is_one_process_stopped_notification(
         assert!(Instant::now() < deadline, "status: {s:#}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let again = client.list_notifications(&[]).await.unwrap();
-    assert_eq!(again.len(), 1, "{again:?}");
-
-    let n = &stored[0];
-    assert_eq!(n.notification_type.to_string(), "PROCESS");
-    assert_eq!(
-        serde_json::Value::Object(n.payload.clone()),
-        serde_json::json!({"process_name": name, "event": "STOPPED"})
-    );
+    let payload = serde_json::json!({"process_name": name, "event": "STOPPED"});
+    the_one_notification(&client, Duration::from_secs(1), "PROCESS", payload).await;
     let m = &seen["monitors"][0];
     assert_eq!(m["monitor"], "process");
     assert_eq!(m["hostname"], HOST);

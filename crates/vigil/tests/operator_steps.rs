@@ -15,7 +15,7 @@ use support::lab::{restoring, LabTest, WITHIN};
 /// failing exec step fails its flow with the command's message in the workflow details.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_steps_run_in_order_and_fail_the_flow() -> anyhow::Result<()> {
-    let Some(mut t) = LabTest::start("operator_steps_run_in_order_and_fail_the_flow").await? else {
+    let Some(mut t) = LabTest::start().await? else {
         return Ok(());
     };
     let host = t.env.computes[1].clone();

@@ -103,21 +103,14 @@ async fn the_alert_agent_reports_a_fenced_node_once() {
     let url = format!("{}/v1", vigil.url());
     let _sender = support::monitor::sender(&outbox.to_string_lossy(), &url, dir.path());
     std::fs::write(dir.path().join("monitor.log"), "").unwrap();
-    let client = vigil_client::Client::from_config(&vigil_client::ClientConfig {
-        url: url.clone(),
-        ..Default::default()
-    })
-    .unwrap();
+    let client = support::monitor::client(&url);
     support::monitor::first_notifications(&client, dir.path()).await;
-    // Time for the repeat to arrive and be refused as a duplicate.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let stored = client.list_notifications(&[]).await.unwrap();
-    assert_eq!(stored.len(), 1, "{stored:?}");
-    let n = &stored[0];
-    assert_eq!(n.notification_type.as_str(), "COMPUTE_HOST");
-    assert_eq!(
-        serde_json::Value::Object(n.payload.clone()),
-        serde_json::json!({"event": "STOPPED", "cluster_status": "OFFLINE", "host_status": "NORMAL"})
-    );
+    let n = support::monitor::the_one_notification(
+        &client,
+        std::time::Duration::from_secs(2),
+        "COMPUTE_HOST",
+        serde_json::json!({"event": "STOPPED", "cluster_status": "OFFLINE", "host_status": "NORMAL"}),
+    )
+    .await;
     assert_eq!(n.generated_time.as_micros(), 1_764_500_000_123_456);
 }

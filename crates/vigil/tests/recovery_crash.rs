@@ -19,12 +19,11 @@ use support::lab::{LabTest, HOST_STEPS, WITHIN};
 /// notification still ends `finished`, and every server was evacuated exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_killed_at_every_step_is_taken_over() -> anyhow::Result<()> {
-    let test = "an_engine_killed_at_every_step_is_taken_over";
     let quick = [
         ("VIGIL_ENGINE__LEASE_SECS", "3"),
         ("VIGIL_ENGINE__POLL_INTERVAL_MS", "200"),
     ];
-    let Some((mut t, _db)) = LabTest::start_on_postgres(test, &quick).await? else {
+    let Some((mut t, _db)) = LabTest::start_on_postgres(&quick).await? else {
         return Ok(());
     };
     let victim = t.env.computes[2].clone();
@@ -81,8 +80,7 @@ async fn two_engines_share_twenty_host_failures() -> anyhow::Result<()> {
         ("VIGIL_ENGINE__HOST__MASS_FAILURE_SHARE", "1.0"),
         ("VIGIL_ENGINE__SEGMENT_RECOVERY_CAP", "0"),
     ];
-    let test = "two_engines_share_twenty_host_failures";
-    let Some((t, db)) = LabTest::start_on_postgres(test, &ungated).await? else {
+    let Some((t, db)) = LabTest::start_on_postgres(&ungated).await? else {
         return Ok(());
     };
     let ghosts = t.lab.ghosts(20).await?;

@@ -50,8 +50,7 @@ fn step_ended(view: &Value, step: &str) -> NaiveDateTime {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_rejoin(
 ) -> anyhow::Result<()> {
-    let test = "a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_rejoin";
-    let Some(power) = PowerLab::for_test(test) else {
+    let Some(power) = PowerLab::for_test() else {
         return Ok(());
     };
     let rejoin = [
@@ -59,7 +58,7 @@ async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_re
         ("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true"),
         ("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2"),
     ];
-    let Some(t) = LabTest::start_with(test, &rejoin).await? else {
+    let Some(t) = LabTest::start_with(&rejoin).await? else {
         return Ok(());
     };
     let config = fencing_config(&t, &power, None);
@@ -131,15 +130,14 @@ async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_re
 /// device already reads off, so it confirms at once — and every server is evacuated once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again() -> anyhow::Result<()> {
-    let test = "an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again";
-    let Some(power) = PowerLab::for_test(test) else {
+    let Some(power) = PowerLab::for_test() else {
         return Ok(());
     };
     let quick = [
         ("VIGIL_ENGINE__LEASE_SECS", "3"),
         ("VIGIL_ENGINE__POLL_INTERVAL_MS", "200"),
     ];
-    let Some((mut t, _db)) = LabTest::start_on_postgres(test, &quick).await? else {
+    let Some((mut t, _db)) = LabTest::start_on_postgres(&quick).await? else {
         return Ok(());
     };
     let config = fencing_config(&t, &power, None);
@@ -198,11 +196,10 @@ async fn an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_power_device_stops_the_recovery_before_anything_changes(
 ) -> anyhow::Result<()> {
-    let test = "an_unreachable_power_device_stops_the_recovery_before_anything_changes";
-    let Some(power) = PowerLab::for_test(test) else {
+    let Some(power) = PowerLab::for_test() else {
         return Ok(());
     };
-    let Some(mut t) = LabTest::start(test).await? else {
+    let Some(mut t) = LabTest::start().await? else {
         return Ok(());
     };
     // Nothing listens on port 1.

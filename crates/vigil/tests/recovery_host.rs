@@ -17,7 +17,7 @@ use vigil_lab::{Cloud, ServerId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_failure_is_recovered_through_nova() -> anyhow::Result<()> {
-    let Some(t) = LabTest::start("host_failure_is_recovered_through_nova").await? else {
+    let Some(t) = LabTest::start().await? else {
         return Ok(());
     };
     let (_vigil, api, sid) = t.serve(&[]).await?;
@@ -82,7 +82,7 @@ async fn host_failure_is_recovered_through_nova() -> anyhow::Result<()> {
 /// which is no longer reserved afterwards. The third compute, not reserved, gets nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserved_host_recovery_uses_the_reserved_host() -> anyhow::Result<()> {
-    let Some(t) = LabTest::start("reserved_host_recovery_uses_the_reserved_host").await? else {
+    let Some(t) = LabTest::start().await? else {
         return Ok(());
     };
     let (victim, reserved) = (t.computes()[0], t.computes()[2]);
@@ -116,7 +116,7 @@ async fn reserved_host_recovery_uses_the_reserved_host() -> anyhow::Result<()> {
 /// the scheduler places them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn priority_methods_fall_back_to_the_other_strategy() -> anyhow::Result<()> {
-    let Some(t) = LabTest::start("priority_methods_fall_back_to_the_other_strategy").await? else {
+    let Some(t) = LabTest::start().await? else {
         return Ok(());
     };
     let [victim, other, reserved] = [t.computes()[0], t.computes()[1], t.computes()[2]];
@@ -194,9 +194,8 @@ async fn reserved_segment(
 /// lower tier's start reaches Nova only after the higher tier's servers have started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_start_starts_a_tier_after_the_one_before_is_active() -> anyhow::Result<()> {
-    let test = "tiered_start_starts_a_tier_after_the_one_before_is_active";
     let tiered = ("VIGIL_ENGINE__HOST__START_IN_TIERS", "true");
-    let Some(t) = LabTest::start_with(test, &[tiered]).await? else {
+    let Some(t) = LabTest::start_with(&[tiered]).await? else {
         return Ok(());
     };
     let victim = t.env.computes[1].clone();
@@ -269,9 +268,8 @@ async fn start_action(t: &LabTest, id: &ServerId) -> anyhow::Result<(String, Str
 /// failure in another segment is held back too. Neither host is put in maintenance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn safety_gates_hold_back_a_partition_and_a_nova_without_schedulers() -> anyhow::Result<()> {
-    let test = "safety_gates_hold_back_a_partition_and_a_nova_without_schedulers";
     // A gate's refusal is final here, not retried.
-    let Some(t) = LabTest::start_with(test, &[("VIGIL_ENGINE__MAX_ATTEMPTS", "1")]).await? else {
+    let Some(t) = LabTest::start_with(&[("VIGIL_ENGINE__MAX_ATTEMPTS", "1")]).await? else {
         return Ok(());
     };
     let ghosts = t.lab.ghosts(6).await?;

@@ -21,8 +21,7 @@ async fn instance_failure_restarts_then_relocates() -> anyhow::Result<()> {
         ("VIGIL_ENGINE__INSTANCE__RESTART_BUDGET", "1"),
         NO_DUPLICATE_WINDOW,
     ];
-    let test = "instance_failure_restarts_then_relocates";
-    let Some(t) = LabTest::start_with(test, &settings).await? else {
+    let Some(t) = LabTest::start_with(&settings).await? else {
         return Ok(());
     };
     let home = t.env.computes[0].clone();

@@ -15,8 +15,7 @@ use support::lab::{restoring, LabTest, NO_DUPLICATE_WINDOW, WITHIN};
 /// the host is in maintenance; a non-critical process → finished, host left in service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_failure_disables_only_for_critical_processes() -> anyhow::Result<()> {
-    let test = "process_failure_disables_only_for_critical_processes";
-    let Some(t) = LabTest::start(test).await? else {
+    let Some(t) = LabTest::start().await? else {
         return Ok(());
     };
     let [critical, other] = [t.computes()[1], t.computes()[2]];
@@ -56,12 +55,11 @@ async fn process_failure_disables_only_for_critical_processes() -> anyhow::Resul
 /// while the notification shows `error`, and ends `finished` once Nova is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flow_failing_while_nova_is_away_is_retried() -> anyhow::Result<()> {
-    let test = "a_flow_failing_while_nova_is_away_is_retried";
     let patient = [
         ("VIGIL_ENGINE__RETRY_BACKOFF_SECS", "1"),
         ("VIGIL_ENGINE__MAX_ATTEMPTS", "20"),
     ];
-    let Some(t) = LabTest::start_with(test, &patient).await? else {
+    let Some(t) = LabTest::start_with(&patient).await? else {
         return Ok(());
     };
     let host = t.env.computes[2].clone();
@@ -107,8 +105,7 @@ async fn a_recovered_host_rejoins_and_can_fail_again() -> anyhow::Result<()> {
         ("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2"),
         NO_DUPLICATE_WINDOW,
     ];
-    let test = "a_recovered_host_rejoins_and_can_fail_again";
-    let Some(t) = LabTest::start_with(test, &settings).await? else {
+    let Some(t) = LabTest::start_with(&settings).await? else {
         return Ok(());
     };
     let victim = t.env.computes[0].clone();

@@ -22,29 +22,16 @@ pub async fn segment(
     lab: &Lab,
 ) -> Result<()> {
     let name = segment_name();
-    let seg = call(
-        http,
-        Method::POST,
-        &format!("{base}/segments"),
-        token,
-        Some(json!({"segment": {"name": name, "recovery_method": "auto",
-                                "service_type": "COMPUTE"}})),
-    )
-    .await?;
+    let body = json!({"segment": {"name": name, "recovery_method": "auto",
+                                  "service_type": "COMPUTE"}});
+    let seg = post(http, &format!("{base}/segments"), token, body).await?;
     let sid = seg["segment"]["uuid"]
         .as_str()
         .context("segment uuid")?
         .to_owned();
     for host in lab.computes() {
-        call(
-            http,
-            Method::POST,
-            &format!("{base}/segments/{sid}/hosts"),
-            token,
-            Some(json!({"host": {"name": host, "type": "COMPUTE",
-                                 "control_attributes": "SSH"}})),
-        )
-        .await?;
+        let body = json!({"host": {"name": host, "type": "COMPUTE", "control_attributes": "SSH"}});
+        post(http, &format!("{base}/segments/{sid}/hosts"), token, body).await?;
     }
     Ok(())
 }
@@ -56,19 +43,10 @@ pub async fn report(
     token: Option<&str>,
     host: &str,
 ) -> Result<String> {
-    let posted = call(
-        http,
-        Method::POST,
-        &format!("{base}/notifications"),
-        token,
-        Some(
-            json!({"notification": {"type": "COMPUTE_HOST", "hostname": host,
-            "generated_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
-            "payload": {"event": "STOPPED", "host_status": "NORMAL",
-                        "cluster_status": "OFFLINE"}}}),
-        ),
-    )
-    .await?;
+    let body = json!({"notification": {"type": "COMPUTE_HOST", "hostname": host,
+        "generated_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+        "payload": {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}}});
+    let posted = post(http, &format!("{base}/notifications"), token, body).await?;
     Ok(posted["notification"]["notification_uuid"]
         .as_str()
         .context("notification uuid")?
@@ -153,6 +131,15 @@ pub async fn wait_masakari_done(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Result<Value> {
+    call(http, Method::POST, url, token, Some(body)).await
 }
 
 /// One request; a body that is not JSON (a 204's) reads as null.

@@ -51,9 +51,10 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
     const KEY: StepKey = CHOSEN.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let servers = ctx
+            .claim
             .retry
             .nova("listing the host's servers", || {
-                ctx.nova.servers_on_host(&ctx.host.name)
+                ctx.claim.nova.servers_on_host(&ctx.host.name)
             })
             .await?;
         let facts: Vec<ServerFacts> = servers.iter().map(facts).collect();
@@ -174,16 +175,17 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
         ..Default::default()
     };
     let hosts = ctx
+        .claim
         .store
         .host_list(ctx.host.segment.uuid, &filter, &Page::default())
         .await
         .map_err(|e| StepError::store("listing reserved hosts", e))?;
     let mut out = Vec::new();
     for h in hosts.into_iter().filter(|h| h.uuid != ctx.host.uuid) {
-        let retry = &ctx.retry;
+        let retry = &ctx.claim.retry;
         let Some(service) = retry
             .nova("finding a reserved host's service", || {
-                ctx.nova.compute_service(&h.name)
+                ctx.claim.nova.compute_service(&h.name)
             })
             .await?
         else {
@@ -195,21 +197,25 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
         if ctx.config.add_reserved_host_to_aggregate {
             let aggregates = retry
                 .nova("listing the failed host's aggregates", || {
-                    ctx.nova.aggregates_of(&ctx.host.name)
+                    ctx.claim.nova.aggregates_of(&ctx.host.name)
                 })
                 .await?;
             for aggregate in aggregates {
                 retry
                     .nova("adding a reserved host to an aggregate", || {
-                        ctx.nova.aggregate_add_host(aggregate, &h.name)
+                        ctx.claim.nova.aggregate_add_host(aggregate, &h.name)
                     })
                     .await?;
             }
         }
         retry
-            .enable_service(ctx.nova.as_ref(), &service, "enabling a reserved host")
+            .enable_service(
+                ctx.claim.nova.as_ref(),
+                &service,
+                "enabling a reserved host",
+            )
             .await?;
-        crate::flags::clear_reserved(&ctx.store, &ctx.lease, &h).await?;
+        crate::flags::clear_reserved(&ctx.claim.store, &ctx.claim.lease, &h).await?;
         out.push(h.name);
     }
     Ok(out)
@@ -234,8 +240,9 @@ async fn recorded(
         message: None,
     };
     let put = |r: InstanceMove| async move {
-        ctx.store
-            .vmove_put(&ctx.lease, &r)
+        ctx.claim
+            .store
+            .vmove_put(&ctx.claim.lease, &r)
             .await
             .map_err(|e| crate::error::chain(&StepError::store("recording the vmove", e)))
     };
@@ -272,7 +279,7 @@ async fn drive(
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut evacuation = Evacuation::new(
         ctx.config.evacuation_attempts,
-        ctx.notification.lifecycle.created_at,
+        ctx.claim.notification.lifecycle.created_at,
         Timestamp::now(),
     );
     // Decisions need a snapshot asked for after the last action, or an evacuation just
@@ -296,6 +303,7 @@ async fn drive(
             Next::Issue => {}
         }
         let answer = match ctx
+            .claim
             .nova
             .evacuate(&server.id, target, ctx.config.start_in_tiers)
             .await
@@ -322,7 +330,8 @@ async fn drive(
             }
             AfterIssue::ResetToError => {
                 tracing::info!(server = %server.id, "resetting server state to error");
-                ctx.nova
+                ctx.claim
+                    .nova
                     .reset_state(&server.id, "error")
                     .await
                     .map_err(|e| e.to_string())?;
@@ -336,7 +345,7 @@ async fn drive(
 /// Whether Nova shows the server being rebuilt (evacuated): its task state is set before the
 /// evacuation is accepted. An unreadable server counts as not rebuilding.
 async fn rebuilding(ctx: &HostFailure, server: &str) -> bool {
-    match ctx.nova.server(server).await {
+    match ctx.claim.nova.server(server).await {
         Ok(Some(s)) => s.task_state.is_some_and(|t| t.starts_with("rebuild")),
         _ => false,
     }
@@ -355,7 +364,7 @@ async fn confirm(
         gone: true,
     };
     loop {
-        let current = match ctx.nova.server(&server.id).await {
+        let current = match ctx.claim.nova.server(&server.id).await {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(gone()),
             Err(e) => match e.class() {
@@ -372,11 +381,13 @@ async fn confirm(
             Settle::Done { restore } => {
                 match restore {
                     Some(Restore::ResetToError) => ctx
+                        .claim
                         .nova
                         .reset_state(&server.id, "error")
                         .await
                         .map_err(|e| format!("resetting it to error: {e}"))?,
                     Some(Restore::Stop) => ctx
+                        .claim
                         .nova
                         .stop_server(&server.id)
                         .await

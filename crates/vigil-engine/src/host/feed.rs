@@ -30,7 +30,7 @@ impl MigrationFeed {
     pub(super) fn start(ctx: &HostFailure) -> MigrationFeed {
         let started = Instant::now();
         let (tx, rx) = watch::channel(None);
-        let nova = ctx.nova.clone();
+        let nova = ctx.claim.nova.clone();
         let host = ctx.host.name.clone();
         let poll = ctx.poll();
         let poller = tokio::spawn(async move {

@@ -63,10 +63,12 @@ impl BuiltinStep<HostFailure> for CheckHostStatus {
             }
         }
         let since = ctx
+            .claim
             .notification
             .generated_time
             .saturating_sub_secs(ctx.config.mass_failure_window_secs);
         let (failed, total) = ctx
+            .claim
             .store
             .segment_failure_count(ctx.host.segment.uuid, since)
             .await
@@ -83,9 +85,10 @@ impl BuiltinStep<HostFailure> for CheckHostStatus {
         }
         let schedulers = if ctx.config.require_scheduler {
             let up = ctx
+                .claim
                 .retry
                 .nova("asking Nova for its schedulers", || {
-                    ctx.nova.schedulers_up()
+                    ctx.claim.nova.schedulers_up()
                 })
                 .await?;
             if up == 0 {
@@ -114,7 +117,7 @@ impl BuiltinStep<HostFailure> for FenceHost {
         let started = std::time::Instant::now();
         let message = ctx
             .fencer
-            .fence(&ctx.host, ctx.notification.generated_time)
+            .fence(&ctx.host, ctx.claim.notification.generated_time)
             .await
             .map_err(|e| fence_error(ctx, e))?;
         FENCED.put(&Fenced {
@@ -140,19 +143,21 @@ pub(super) struct DisableComputeService;
 impl BuiltinStep<HostFailure> for DisableComputeService {
     const KEY: StepKey = DISABLED.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
-        crate::flags::set_maintenance(&ctx.store, &ctx.lease, &ctx.host, true).await?;
+        crate::flags::set_maintenance(&ctx.claim.store, &ctx.claim.lease, &ctx.host, true).await?;
         let service = ctx
+            .claim
             .retry
-            .compute_service(ctx.nova.as_ref(), &ctx.host.name)
+            .compute_service(ctx.claim.nova.as_ref(), &ctx.host.name)
             .await?;
         if !(service.forced_down && service.status == "disabled") {
             let reason = format!(
                 "Vigil: host failure, notification {}",
-                ctx.notification.uuid
+                ctx.claim.notification.uuid
             );
-            ctx.retry
+            ctx.claim
+                .retry
                 .nova("forcing the compute service down", || {
-                    ctx.nova.force_down(&service.id, &reason)
+                    ctx.claim.nova.force_down(&service.id, &reason)
                 })
                 .await?;
         }

@@ -16,17 +16,15 @@ mod feed;
 mod gate;
 mod tiers;
 
+use crate::claim::Claim;
 use crate::fence::Fencer;
-use crate::nova::Nova;
 use crate::planner::SelectionPolicy;
-use crate::retry::RetryPolicy;
 use crate::saga::{builtin, Step};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use vigil_domain::{Host, Notification};
-use vigil_store::{Lease, Store};
+use vigil_domain::Host;
 use vigil_wire::payload::ComputeHostPayload;
 
 pub use decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
@@ -79,17 +77,12 @@ impl Default for HostRecoveryConfig {
 
 /// Everything the steps of one host recovery share.
 pub struct HostFailure {
-    pub store: Store,
-    pub nova: Arc<dyn Nova>,
+    pub claim: Claim,
     pub fencer: Arc<dyn Fencer>,
-    /// The engine's claim: every write on the flow's behalf is fenced by it.
-    pub lease: Lease,
-    pub notification: Notification,
     pub payload: ComputeHostPayload,
     pub host: Host,
     pub config: HostRecoveryConfig,
     pub selection: SelectionPolicy,
-    pub retry: RetryPolicy,
 }
 
 impl HostFailure {
@@ -119,6 +112,6 @@ pub fn builtin_steps(config: &HostRecoveryConfig) -> Vec<Box<dyn Step<HostFailur
 
 impl crate::custom::FlowContext for HostFailure {
     fn context(&self) -> Value {
-        crate::custom::host_context("host_failure", &self.notification, &self.host)
+        crate::custom::host_context("host_failure", &self.claim.notification, &self.host)
     }
 }

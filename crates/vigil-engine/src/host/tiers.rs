@@ -80,7 +80,7 @@ async fn start_tier<'a>(
                 Member::Active | Member::Gone => {}
                 Member::Error => broken.push(c),
                 Member::Stopped if !asked.contains(&c.id.as_str()) => {
-                    match ctx.nova.start_server(&c.id).await {
+                    match ctx.claim.nova.start_server(&c.id).await {
                         Ok(()) => asked.push(&c.id),
                         Err(e) => match e.class() {
                             // 409: already starting (a previous run asked), or busy.
@@ -124,8 +124,9 @@ enum Member {
 
 async fn member_state(ctx: &HostFailure, c: &Planned) -> Result<Member, StepError> {
     let server = ctx
+        .claim
         .retry
-        .nova("reading a server's state", || ctx.nova.server(&c.id))
+        .nova("reading a server's state", || ctx.claim.nova.server(&c.id))
         .await?;
     Ok(match server {
         None => Member::Gone,

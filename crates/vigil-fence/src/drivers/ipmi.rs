@@ -89,19 +89,14 @@ impl Ipmi {
         Ok(done.stdout)
     }
 
-    async fn read(&self, target: &Target<'_>, timeout: Duration) -> Result<PowerState, FenceError> {
+    async fn read(&self, target: &Target<'_>, timeout: Duration) -> Answer {
         let out = self.chassis(target, "status", timeout).await?;
         parse_power(&out).ok_or_else(|| target.bad_answer(&out))
     }
 
     /// Asks for `want`, then polls until the BMC reads it: `chassis power off` returns before
     /// the power actually drops on many BMCs.
-    async fn power(
-        &self,
-        target: &Target<'_>,
-        want: PowerState,
-        timeout: Duration,
-    ) -> Result<PowerState, FenceError> {
+    async fn power(&self, target: &Target<'_>, want: PowerState, timeout: Duration) -> Answer {
         let deadline = Instant::now() + timeout;
         self.chassis(target, target.action, timeout).await?;
         target

@@ -87,7 +87,7 @@ impl Pacemaker {
         target: &Target<'_>,
         since: Option<DateTime<Utc>>,
         timeout: Duration,
-    ) -> Result<PowerState, FenceError> {
+    ) -> Answer {
         let host = target.host;
         let started = tokio::time::Instant::now();
         // Pacemaker may have fenced the host already for this failure: a second power-off
@@ -120,11 +120,7 @@ impl Pacemaker {
         }
     }
 
-    async fn unfence(
-        &self,
-        target: &Target<'_>,
-        timeout: Duration,
-    ) -> Result<PowerState, FenceError> {
+    async fn unfence(&self, target: &Target<'_>, timeout: Duration) -> Answer {
         let args = vec![
             "--unfence".to_owned(),
             target.host.to_owned(),
@@ -138,11 +134,7 @@ impl Pacemaker {
 
     /// Pacemaker keeps no live power reading, only its history: a host last fenced and not
     /// since unfenced is off as far as it knows, anything else is unknown.
-    async fn last_known(
-        &self,
-        target: &Target<'_>,
-        timeout: Duration,
-    ) -> Result<PowerState, FenceError> {
+    async fn last_known(&self, target: &Target<'_>, timeout: Duration) -> Answer {
         let history = self.history(target, timeout).await?;
         let last = history
             .iter()

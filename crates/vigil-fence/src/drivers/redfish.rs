@@ -215,7 +215,7 @@ impl Redfish {
         reset_type: &str,
         want: PowerState,
         timeout: Duration,
-    ) -> Result<PowerState, FenceError> {
+    ) -> Answer {
         let deadline = Instant::now() + timeout;
         let left = || deadline.saturating_duration_since(Instant::now());
         let (path, system) = self.system(target, deadline).await?;

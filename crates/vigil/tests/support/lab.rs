@@ -51,8 +51,8 @@ pub struct LabTest {
 impl LabTest {
     /// Waits for the lab's turn and brings the lab up; `None` (said loudly) when lab tests are
     /// off (VIGIL_LAB is not 1), and the test should then end there.
-    pub async fn start(test: &str) -> anyhow::Result<Option<LabTest>> {
-        if !vigil_lab::enabled_or_skip(test) {
+    pub async fn start() -> anyhow::Result<Option<LabTest>> {
+        if !vigil_lab::enabled_or_skip(&vigil_lab::test_name()) {
             return Ok(None);
         }
         let turn = Lab::turn().await?;
@@ -78,11 +78,8 @@ impl LabTest {
     }
 
     /// [`LabTest::start`], with configuration overrides for every process the test starts.
-    pub async fn start_with(
-        test: &str,
-        settings: &[(&'static str, &str)],
-    ) -> anyhow::Result<Option<LabTest>> {
-        let mut started = Self::start(test).await?;
+    pub async fn start_with(settings: &[(&'static str, &str)]) -> anyhow::Result<Option<LabTest>> {
+        let mut started = Self::start().await?;
         if let Some(t) = &mut started {
             for (name, value) in settings {
                 t.set(name, *value);
@@ -94,10 +91,9 @@ impl LabTest {
     /// [`LabTest::start_with`] on a fresh PostgreSQL database that all the test's processes
     /// share; `None` also when PostgreSQL cannot be reached (said loudly).
     pub async fn start_on_postgres(
-        test: &str,
         settings: &[(&'static str, &str)],
     ) -> anyhow::Result<Option<(LabTest, TestStore)>> {
-        let Some(mut t) = Self::start_with(test, settings).await? else {
+        let Some(mut t) = Self::start_with(settings).await? else {
             return Ok(None);
         };
         let Some(db) = vigil_store::testing::server(Backend::Postgres).await else {

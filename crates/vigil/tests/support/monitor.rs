@@ -81,3 +81,29 @@ pub async fn first_notifications(client: &Client, dir: &Path) -> Vec<Notificatio
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A client of the API at `url` (`…/v1`), without credentials.
+pub fn client(url: &str) -> Client {
+    Client::from_config(&vigil_client::ClientConfig {
+        url: url.to_owned(),
+        ..vigil_client::ClientConfig::default()
+    })
+    .unwrap()
+}
+
+/// After `settle` (time for a repeat to arrive and be refused), the one notification the API
+/// stored, checked to be a `kind` report with exactly `payload`.
+pub async fn the_one_notification(
+    client: &Client,
+    settle: Duration,
+    kind: &str,
+    payload: serde_json::Value,
+) -> NotificationBody {
+    tokio::time::sleep(settle).await;
+    let mut stored = client.list_notifications(&[]).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let n = stored.remove(0);
+    assert_eq!(n.notification_type.as_str(), kind);
+    assert_eq!(serde_json::Value::Object(n.payload.clone()), payload);
+    n
+}
