@@ -3,6 +3,7 @@
 
 use crate::claims::{check_lease, Lease};
 use crate::sql::{args, Cols};
+use crate::store::Queries;
 use crate::{Store, StoreError};
 use vigil_domain::{NotificationId, ProgressDetail, Timestamp, WorkflowStep};
 
