@@ -276,7 +276,7 @@ async fn restarts_in_window(ctx: &InstanceFailure) -> Result<i64, StepError> {
             .flow_log_load(id)
             .await
             .map_err(|e| StepError::store("reading earlier recoveries", e))?;
-        let record = log.iter().find(|s| s.name == RELOCATED.step());
+        let record = log.iter().find(|s| s.step.name == RELOCATED.step());
         // Stopped before relocating or restarting (not HA-enabled, gone): not a restart.
         let Some(text) = record.and_then(|s| s.output.as_deref()) else {
             continue;

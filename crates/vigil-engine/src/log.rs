@@ -4,7 +4,7 @@
 use crate::saga::{Ending, FlowLog, LogError, StepRecord, StepState};
 use async_trait::async_trait;
 use std::sync::Mutex;
-use vigil_domain::{ProgressDetail, Timestamp};
+use vigil_domain::{ProgressDetail, Timestamp, WorkflowStep};
 use vigil_store::{FlowStep, Lease, Store, StoreError};
 
 /// The saga's log in the store; progress details accumulate per step.
@@ -45,8 +45,8 @@ impl FlowLog for StoreLog {
         let mut details = self.details.lock().expect("not poisoned");
         let mut out = Vec::new();
         for s in steps {
-            details.insert(s.name.clone(), s.progress_details.clone());
-            let state = match s.state.as_str() {
+            details.insert(s.step.name.clone(), s.step.progress_details);
+            let state = match s.step.state.as_str() {
                 "SUCCESS" => StepState::Success,
                 "FAILURE" => StepState::Failure,
                 _ => StepState::Running,
@@ -59,7 +59,7 @@ impl FlowLog for StoreLog {
                 None => None,
             };
             out.push(StepRecord {
-                name: s.name,
+                name: s.step.name,
                 state,
                 output: s
                     .output
@@ -93,10 +93,12 @@ impl FlowLog for StoreLog {
             entry.clone()
         };
         let step = FlowStep {
-            name: record.name.clone(),
-            state: record.state.as_str().to_owned(),
-            progress,
-            progress_details: details,
+            step: WorkflowStep {
+                name: record.name.clone(),
+                state: record.state.as_str().to_owned(),
+                progress,
+                progress_details: details,
+            },
             output: Some(record.output.to_string()),
             message: Some(record.message.clone()),
             ending: record.ending.as_ref().map(|e| match e {

@@ -8,7 +8,7 @@
 
 use crate::notifications;
 use crate::sql::{args, Cols};
-use crate::store::Tx;
+use crate::store::{Queries, Tx};
 use crate::{Backend, Store, StoreError};
 use std::time::Duration;
 use vigil_domain::{Notification, NotificationId, NotificationStatus, Timestamp};
@@ -36,6 +36,14 @@ pub struct Claimed {
 /// the generation, in that order.
 const HELD: &str =
     "notification_uuid = ? AND lease_owner = ? AND lease_generation = ? AND status = 'running'";
+
+/// A statement on behalf of `lease` that changed no row: another claim has taken over.
+fn held(changed: u64, lease: &Lease) -> Result<(), StoreError> {
+    match changed {
+        0 => Err(StoreError::LeaseLost(lease.notification)),
+        _ => Ok(()),
+    }
+}
 
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
@@ -227,9 +235,8 @@ impl Store {
         lease: &Lease,
         duration: Duration,
     ) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
         let expires = Timestamp::from_micros(Timestamp::now().as_micros() + micros(duration));
-        let changed = tx
+        let changed = self
             .execute(
                 "notification lease renew",
                 &format!("UPDATE notifications SET lease_expires = ? WHERE {HELD}"),
@@ -241,10 +248,7 @@ impl Store {
                 ],
             )
             .await?;
-        if changed == 0 {
-            return Err(StoreError::LeaseLost(lease.notification));
-        }
-        tx.commit().await
+        held(changed, lease)
     }
 
     /// Ends a claim: records the outcome and gives up the lease. `retry_at` (with status
@@ -256,8 +260,7 @@ impl Store {
         message: Option<String>,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
-        let changed = tx
+        let changed = self
             .execute(
                 "notification release",
                 &format!(
@@ -275,33 +278,26 @@ impl Store {
                 ],
             )
             .await?;
-        if changed == 0 {
-            return Err(StoreError::LeaseLost(lease.notification));
-        }
-        tx.commit().await
+        held(changed, lease)
     }
 
     /// Marks `new`/`running`/`error` notifications generated before `cutoff` as `failed`
     /// (Masakari's 24-hour expiry). Returns how many were expired.
     pub async fn notification_expire(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
-        let mut tx = self.tx().await?;
-        let n = tx
-            .execute(
-                "notification expire",
-                "UPDATE notifications SET status = 'failed', lease_owner = NULL, \
-                 lease_expires = NULL, next_attempt_at = NULL, updated_at = ?, \
-                 message = 'expired before recovery completed' \
-                 WHERE status IN ('new', 'running', 'error') AND generated_time < ? \
-                 AND (status <> 'running' OR lease_expires < ?) AND deleted = 0",
-                args![
-                    Timestamp::now().truncate_to_seconds(),
-                    cutoff,
-                    Timestamp::now()
-                ],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(n)
+        self.execute(
+            "notification expire",
+            "UPDATE notifications SET status = 'failed', lease_owner = NULL, \
+             lease_expires = NULL, next_attempt_at = NULL, updated_at = ?, \
+             message = 'expired before recovery completed' \
+             WHERE status IN ('new', 'running', 'error') AND generated_time < ? \
+             AND (status <> 'running' OR lease_expires < ?) AND deleted = 0",
+            args![
+                Timestamp::now().truncate_to_seconds(),
+                cutoff,
+                Timestamp::now()
+            ],
+        )
+        .await
     }
 }
 

@@ -3,17 +3,15 @@
 
 use crate::claims::{check_lease, Lease};
 use crate::sql::{args, Cols};
+use crate::store::Queries;
 use crate::{Store, StoreError};
 use vigil_domain::{NotificationId, ProgressDetail, Timestamp, WorkflowStep};
 
-/// One persisted step of a recovery flow (what `recovery_workflow_details` shows, plus what a
-/// resumed flow needs).
+/// One persisted step of a recovery flow: what `recovery_workflow_details` shows, plus what a
+/// resumed flow needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlowStep {
-    pub name: String,
-    pub state: String,
-    pub progress: f64,
-    pub progress_details: Vec<ProgressDetail>,
+    pub step: WorkflowStep,
     /// JSON text of the step's output.
     pub output: Option<String>,
     pub message: Option<String>,
@@ -47,11 +45,13 @@ impl Store {
             .map(|row| {
                 let c = Cols::new(row);
                 Ok(FlowStep {
-                    name: c.text("name")?,
-                    state: c.text("state")?,
-                    progress: c.float("progress")?,
-                    progress_details: serde_json::from_str(&c.text("progress_details")?)
-                        .map_err(corrupt_details)?,
+                    step: WorkflowStep {
+                        name: c.text("name")?,
+                        state: c.text("state")?,
+                        progress: c.float("progress")?,
+                        progress_details: serde_json::from_str(&c.text("progress_details")?)
+                            .map_err(corrupt_details)?,
+                    },
                     output: c.opt_text("output")?,
                     message: c.opt_text("message")?,
                     ending: c.opt_text("ending")?,
@@ -61,8 +61,9 @@ impl Store {
     }
 
     /// Inserts or replaces the step named `step.name`, if `lease` is still the current claim.
-    pub async fn flow_step_save(&self, lease: &Lease, step: &FlowStep) -> Result<(), StoreError> {
+    pub async fn flow_step_save(&self, lease: &Lease, flow: &FlowStep) -> Result<(), StoreError> {
         let id = lease.notification;
+        let step = &flow.step;
         let details = details_json(&step.progress_details)?;
         let mut tx = self.tx().await?;
         check_lease(&mut tx, self.for_update(), lease).await?;
@@ -78,9 +79,9 @@ impl Store {
             step.state.as_str(),
             step.progress,
             details,
-            step.output.clone(),
-            step.message.clone(),
-            step.ending.clone(),
+            flow.output.clone(),
+            flow.message.clone(),
+            flow.ending.clone(),
             Timestamp::now(),
         ];
         let (position, sql, operation) = match existing {
@@ -124,12 +125,7 @@ impl Store {
             .flow_log_load(notification)
             .await?
             .into_iter()
-            .map(|s| WorkflowStep {
-                name: s.name,
-                progress: s.progress,
-                state: s.state,
-                progress_details: s.progress_details,
-            })
+            .map(|s| s.step)
             .collect())
     }
 

@@ -4,6 +4,7 @@
 
 use crate::notifications;
 use crate::sql::{args, Cols};
+use crate::store::Queries;
 use crate::{Store, StoreError};
 use vigil_domain::{HostId, Notification, NotificationId, SegmentId, Timestamp};
 

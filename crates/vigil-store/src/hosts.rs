@@ -1,13 +1,13 @@
 //! Hosts, each loaded with its segment.
 
 use crate::listing::{Filter, Table};
-use crate::names::UniqueNames;
+use crate::names::{Named, UniqueNames};
 use crate::segments::{self, COLUMNS_AS_S};
-use crate::sql::{args, Arg, Cols};
-use crate::store::Tx;
+use crate::sql::{args, Cols, Columns};
+use crate::store::{Queries, Tx};
 use crate::{HostFilter, NewHost, Page, Store, StoreError};
 use sqlx::any::AnyRow;
-use vigil_domain::{Host, HostId, Lifecycle, Segment, SegmentId, Timestamp};
+use vigil_domain::{Host, HostId, Lifecycle, SegmentId, Timestamp};
 
 const HOST_COLUMNS: &str = "h.id, h.uuid, h.name, h.type, h.control_attributes, h.reserved, \
      h.on_maintenance, h.created_at, h.updated_at, h.deleted_at, h.deleted";
@@ -38,15 +38,18 @@ fn from_row(row: &AnyRow) -> Result<Host, StoreError> {
     })
 }
 
-/// What a client sets on a host, in the order the insert and the update bind it.
-fn fields(h: &Host) -> Vec<Arg> {
-    args![
-        h.name.as_str(),
-        h.host_type.clone(),
-        h.control_attributes.clone(),
-        h.reserved,
-        h.on_maintenance,
-    ]
+impl Named for Host {
+    fn named(&mut self) -> (i64, &str, &mut Lifecycle) {
+        (self.id, &self.name, &mut self.lifecycle)
+    }
+    fn fields(&self) -> Columns {
+        Columns::new()
+            .set("name", self.name.as_str())
+            .set("type", self.host_type.clone())
+            .set("control_attributes", self.control_attributes.clone())
+            .set("reserved", self.reserved)
+            .set("on_maintenance", self.on_maintenance)
+    }
 }
 
 const NAMES: UniqueNames = UniqueNames {
@@ -59,7 +62,6 @@ impl Store {
     pub async fn host_create(&self, segment: SegmentId, new: NewHost) -> Result<Host, StoreError> {
         let mut tx = self.tx().await?;
         let seg = segments::lock(&mut tx, self.for_update(), segment).await?;
-        NAMES.check_free(&mut tx, &new.name, None).await?;
         let now = Timestamp::now().truncate_to_seconds();
         let mut created = Host {
             id: 0, // the database's, known once inserted
@@ -72,16 +74,14 @@ impl Store {
             on_maintenance: new.on_maintenance,
             lifecycle: Lifecycle::created(now),
         };
-        let identity = args![created.uuid.to_string(), created.segment.id, now];
-        created.id = tx
-            .insert(
-                "host insert",
-                "INSERT INTO hosts (name, type, control_attributes, reserved, on_maintenance, \
-                 uuid, segment_id, created_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                [fields(&created), identity].concat(),
-            )
-            .await
-            .map_err(|e| NAMES.refused(e, &created.name))?;
+        let row = created
+            .fields()
+            .set("uuid", created.uuid.to_string())
+            .set("segment_id", created.segment.id)
+            .set("created_at", now);
+        created.id = NAMES
+            .insert(&mut tx, "host insert", &created.name, row)
+            .await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -142,35 +142,17 @@ impl Store {
         change: impl FnOnce(&mut Host) + Send,
     ) -> Result<Host, StoreError> {
         let mut tx = self.tx().await?;
-        let (seg, mut host) = lock(&mut tx, self.for_update(), segment, id).await?;
-        if segments::in_use(&mut tx, seg.id).await? {
-            return Err(StoreError::HostInUse(id));
-        }
-        let name = host.name.clone();
-        change(&mut host);
-        if host.name != name {
-            NAMES.check_free(&mut tx, &host.name, Some(host.id)).await?;
-        }
-        let now = Timestamp::now().truncate_to_seconds();
-        host.lifecycle = host.lifecycle.updated(now);
-        tx.execute(
-            "host update",
-            "UPDATE hosts SET name = ?, type = ?, control_attributes = ?, reserved = ?, \
-             on_maintenance = ?, updated_at = ? WHERE id = ?",
-            [fields(&host), args![now, host.id]].concat(),
-        )
-        .await
-        .map_err(|e| NAMES.refused(e, &host.name))?;
+        let current = lock_unused(&mut tx, self.for_update(), segment, id).await?;
+        let next = NAMES
+            .update(&mut tx, "host update", current, change)
+            .await?;
         tx.commit().await?;
-        Ok(host)
+        Ok(next)
     }
 
     pub async fn host_delete(&self, segment: SegmentId, id: HostId) -> Result<(), StoreError> {
         let mut tx = self.tx().await?;
-        let (seg, current) = lock(&mut tx, self.for_update(), segment, id).await?;
-        if segments::in_use(&mut tx, seg.id).await? {
-            return Err(StoreError::HostInUse(id));
-        }
+        let current = lock_unused(&mut tx, self.for_update(), segment, id).await?;
         let now = Timestamp::now().truncate_to_seconds();
         tx.execute(
             "host delete",
@@ -182,13 +164,14 @@ impl Store {
     }
 }
 
-/// Locks the segment, then the host in it (always in this order, so writers cannot deadlock).
-async fn lock(
+/// Locks the segment, then the host in it (always in this order, so writers cannot deadlock);
+/// refused with `HostInUse` while a notification of a host of the segment is being handled.
+async fn lock_unused(
     tx: &mut Tx,
     for_update: &str,
     segment: SegmentId,
     id: HostId,
-) -> Result<(Segment, Host), StoreError> {
+) -> Result<Host, StoreError> {
     let seg = segments::lock(tx, for_update, segment).await?;
     let row = tx
         .fetch_optional(
@@ -198,5 +181,9 @@ async fn lock(
         )
         .await?
         .ok_or(StoreError::HostNotFound { segment, host: id })?;
-    Ok((seg, from_row(&row)?))
+    let host = from_row(&row)?;
+    if segments::in_use(tx, seg.id).await? {
+        return Err(StoreError::HostInUse(id));
+    }
+    Ok(host)
 }

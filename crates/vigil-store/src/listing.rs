@@ -7,6 +7,7 @@
 //! which the database reads with a subquery so no value round-trips through Rust.
 
 use crate::sql::{args, Arg};
+use crate::store::Queries;
 use crate::{Page, SortDir, Store, StoreError};
 use sqlx::any::AnyRow;
 

@@ -2,7 +2,7 @@
 
 use crate::listing::{Filter, Table};
 use crate::sql::{args, Cols};
-use crate::store::Tx;
+use crate::store::{Queries, Tx};
 use crate::{NewNotification, NotificationFilter, Page, Store, StoreError};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -191,8 +191,7 @@ impl Store {
         status: NotificationStatus,
         message: Option<String>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
-        let changed = tx
+        let changed = self
             .execute(
                 "notification status update",
                 "UPDATE notifications SET status = ?, message = ?, updated_at = ? \
@@ -205,10 +204,10 @@ impl Store {
                 ],
             )
             .await?;
-        if changed == 0 {
-            return Err(StoreError::NotificationNotFound(id));
+        match changed {
+            0 => Err(StoreError::NotificationNotFound(id)),
+            _ => Ok(()),
         }
-        tx.commit().await
     }
 }
 

@@ -1,9 +1,9 @@
 //! Failover segments.
 
 use crate::listing::{Filter, Table};
-use crate::names::UniqueNames;
-use crate::sql::{args, Arg, Cols};
-use crate::store::Tx;
+use crate::names::{Named, UniqueNames};
+use crate::sql::{args, Cols, Columns};
+use crate::store::{Queries, Tx};
 use crate::{NewSegment, Page, SegmentFilter, Store, StoreError};
 use vigil_domain::{Lifecycle, Segment, SegmentId, Timestamp};
 
@@ -40,15 +40,18 @@ pub(crate) fn from_row(c: &Cols<'_>) -> Result<Segment, StoreError> {
     })
 }
 
-/// What a client sets on a segment, in the order the insert and the update bind it.
-fn fields(s: &Segment) -> Vec<Arg> {
-    args![
-        s.name.as_str(),
-        s.service_type.as_str(),
-        s.enabled,
-        s.description.clone(),
-        s.recovery_method.as_str(),
-    ]
+impl Named for Segment {
+    fn named(&mut self) -> (i64, &str, &mut Lifecycle) {
+        (self.id, &self.name, &mut self.lifecycle)
+    }
+    fn fields(&self) -> Columns {
+        Columns::new()
+            .set("name", self.name.as_str())
+            .set("service_type", self.service_type.as_str())
+            .set("enabled", self.enabled)
+            .set("description", self.description.clone())
+            .set("recovery_method", self.recovery_method.as_str())
+    }
 }
 
 /// Whether a notification of one of the segment's hosts is still being handled (new, running
@@ -75,7 +78,6 @@ const NAMES: UniqueNames = UniqueNames {
 impl Store {
     pub async fn segment_create(&self, new: NewSegment) -> Result<Segment, StoreError> {
         let mut tx = self.tx().await?;
-        NAMES.check_free(&mut tx, &new.name, None).await?;
         let now = Timestamp::now().truncate_to_seconds();
         let mut created = Segment {
             id: 0, // the database's, known once inserted
@@ -87,16 +89,13 @@ impl Store {
             recovery_method: new.recovery_method,
             lifecycle: Lifecycle::created(now),
         };
-        let values = [fields(&created), args![created.uuid.to_string(), now]].concat();
-        created.id = tx
-            .insert(
-                "segment insert",
-                "INSERT INTO segments (name, service_type, enabled, description, \
-                 recovery_method, uuid, created_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                values,
-            )
-            .await
-            .map_err(|e| NAMES.refused(e, &created.name))?;
+        let row = created
+            .fields()
+            .set("uuid", created.uuid.to_string())
+            .set("created_at", now);
+        created.id = NAMES
+            .insert(&mut tx, "segment insert", &created.name, row)
+            .await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -136,25 +135,10 @@ impl Store {
         change: impl FnOnce(&mut Segment) + Send,
     ) -> Result<Segment, StoreError> {
         let mut tx = self.tx().await?;
-        let current = lock(&mut tx, self.for_update(), id).await?;
-        if in_use(&mut tx, current.id).await? {
-            return Err(StoreError::SegmentInUse(id));
-        }
-        let mut next = current.clone();
-        change(&mut next);
-        if next.name != current.name {
-            NAMES.check_free(&mut tx, &next.name, Some(next.id)).await?;
-        }
-        let now = Timestamp::now().truncate_to_seconds();
-        next.lifecycle = next.lifecycle.updated(now);
-        tx.execute(
-            "segment update",
-            "UPDATE segments SET name = ?, service_type = ?, enabled = ?, description = ?, \
-             recovery_method = ?, updated_at = ? WHERE id = ?",
-            [fields(&next), args![now, next.id]].concat(),
-        )
-        .await
-        .map_err(|e| NAMES.refused(e, &next.name))?;
+        let current = lock_unused(&mut tx, self.for_update(), id).await?;
+        let next = NAMES
+            .update(&mut tx, "segment update", current, change)
+            .await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -162,10 +146,7 @@ impl Store {
     /// Soft-deletes the segment and all its hosts; refused with `SegmentInUse` as above.
     pub async fn segment_delete(&self, id: SegmentId) -> Result<(), StoreError> {
         let mut tx = self.tx().await?;
-        let current = lock(&mut tx, self.for_update(), id).await?;
-        if in_use(&mut tx, current.id).await? {
-            return Err(StoreError::SegmentInUse(id));
-        }
+        let current = lock_unused(&mut tx, self.for_update(), id).await?;
         let now = Timestamp::now().truncate_to_seconds();
         tx.execute(
             "segment hosts delete",
@@ -199,4 +180,14 @@ pub(crate) async fn lock(
         .await?
         .ok_or(StoreError::SegmentNotFound(id))?;
     from_row(&Cols::new(&row))
+}
+
+/// `lock`, refused with `SegmentInUse` while a notification of one of its hosts is being
+/// handled (what the API's changes to a segment must wait for).
+async fn lock_unused(tx: &mut Tx, for_update: &str, id: SegmentId) -> Result<Segment, StoreError> {
+    let segment = lock(tx, for_update, id).await?;
+    if in_use(tx, segment.id).await? {
+        return Err(StoreError::SegmentInUse(id));
+    }
+    Ok(segment)
 }

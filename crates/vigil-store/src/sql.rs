@@ -69,6 +69,43 @@ macro_rules! args {
 }
 pub(crate) use args;
 
+/// Values to write, each beside its column, so a statement's column list and its binds cannot
+/// drift apart.
+pub(crate) struct Columns(Vec<(&'static str, Arg)>);
+
+impl Columns {
+    pub(crate) fn new() -> Self {
+        Columns(Vec::new())
+    }
+
+    pub(crate) fn set(mut self, column: &'static str, value: impl Into<Arg>) -> Self {
+        self.0.push((column, value.into()));
+        self
+    }
+
+    /// `INSERT INTO table (…) VALUES (?, …)`.
+    pub(crate) fn insert(&self, table: &str) -> String {
+        let names: Vec<&str> = self.0.iter().map(|(c, _)| *c).collect();
+        let marks = vec!["?"; names.len()];
+        format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            names.join(", "),
+            marks.join(", ")
+        )
+    }
+
+    /// `UPDATE table SET … = ?, … WHERE cond`; `cond`'s own values are bound after these.
+    pub(crate) fn update(&self, table: &str, cond: &str) -> String {
+        let sets: Vec<String> = self.0.iter().map(|(c, _)| format!("{c} = ?")).collect();
+        format!("UPDATE {table} SET {} WHERE {cond}", sets.join(", "))
+    }
+
+    /// The values in column order, then `more` (the values of an update's condition).
+    pub(crate) fn args(self, more: Vec<Arg>) -> Vec<Arg> {
+        self.0.into_iter().map(|(_, v)| v).chain(more).collect()
+    }
+}
+
 /// Numbers `?` placeholders for PostgreSQL. Statements here never contain `?` in literals.
 pub(crate) fn dialect(backend: Backend, sql: &str) -> Cow<'_, str> {
     if backend != Backend::Postgres {
@@ -218,5 +255,16 @@ mod tests {
         );
         assert_eq!(dialect(Backend::Sqlite, "a = ?"), "a = ?");
         assert_eq!(dialect(Backend::MySql, "a = ?"), "a = ?");
+    }
+
+    #[test]
+    fn columns_name_their_values() {
+        let row = Columns::new().set("a", 1_i64).set("b", "x");
+        assert_eq!(row.insert("t"), "INSERT INTO t (a, b) VALUES (?, ?)");
+        assert_eq!(
+            row.update("t", "id = ?"),
+            "UPDATE t SET a = ?, b = ? WHERE id = ?"
+        );
+        assert_eq!(row.args(args![7]).len(), 3);
     }
 }

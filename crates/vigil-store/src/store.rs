@@ -180,53 +180,57 @@ impl Store {
             _ => " FOR UPDATE",
         }
     }
+}
 
-    pub(crate) async fn fetch_all(
-        &self,
+/// Where reads run: the store's read pool (`&Store`) or a write transaction (`&mut Tx`). Each
+/// statement is written once with `?` placeholders and run in the backend's dialect; a failure
+/// is named by `op`.
+pub(crate) trait Queries<'c>: Sized {
+    type On: sqlx::Executor<'c, Database = Any>;
+
+    fn on(self) -> (Backend, Self::On);
+
+    async fn fetch_all(
+        self,
         op: &'static str,
         sql: &str,
         args: Vec<Arg>,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        fetch_all_on(self.backend, &self.pool, op, sql, args).await
+        let (backend, on) = self.on();
+        let sql = dialect(backend, sql);
+        on.fetch_all(bind_all(sqlx::query(&sql), args))
+            .await
+            .map_err(db(op))
     }
 
-    pub(crate) async fn fetch_optional(
-        &self,
+    async fn fetch_optional(
+        self,
         op: &'static str,
         sql: &str,
         args: Vec<Arg>,
     ) -> Result<Option<AnyRow>, StoreError> {
-        fetch_optional_on(self.backend, &self.pool, op, sql, args).await
+        let (backend, on) = self.on();
+        let sql = dialect(backend, sql);
+        on.fetch_optional(bind_all(sqlx::query(&sql), args))
+            .await
+            .map_err(db(op))
     }
 }
 
-/// A query in the backend's dialect, on the pool or inside a transaction.
-async fn fetch_all_on<'c, E: sqlx::Executor<'c, Database = Any>>(
-    backend: Backend,
-    on: E,
-    op: &'static str,
-    sql: &str,
-    args: Vec<Arg>,
-) -> Result<Vec<AnyRow>, StoreError> {
-    let sql = dialect(backend, sql);
-    bind_all(sqlx::query(&sql), args)
-        .fetch_all(on)
-        .await
-        .map_err(db(op))
+impl<'c> Queries<'c> for &'c Store {
+    type On = &'c AnyPool;
+
+    fn on(self) -> (Backend, &'c AnyPool) {
+        (self.backend, &self.pool)
+    }
 }
 
-async fn fetch_optional_on<'c, E: sqlx::Executor<'c, Database = Any>>(
-    backend: Backend,
-    on: E,
-    op: &'static str,
-    sql: &str,
-    args: Vec<Arg>,
-) -> Result<Option<AnyRow>, StoreError> {
-    let sql = dialect(backend, sql);
-    bind_all(sqlx::query(&sql), args)
-        .fetch_optional(on)
-        .await
-        .map_err(db(op))
+impl<'c> Queries<'c> for &'c mut Tx {
+    type On = &'c mut sqlx::AnyConnection;
+
+    fn on(self) -> (Backend, &'c mut sqlx::AnyConnection) {
+        (self.backend, &mut *self.tx)
+    }
 }
 
 /// Statements inside a write transaction.
@@ -239,24 +243,6 @@ pub(crate) struct Tx {
 }
 
 impl Tx {
-    pub(crate) async fn fetch_optional(
-        &mut self,
-        op: &'static str,
-        sql: &str,
-        args: Vec<Arg>,
-    ) -> Result<Option<AnyRow>, StoreError> {
-        fetch_optional_on(self.backend, &mut *self.tx, op, sql, args).await
-    }
-
-    pub(crate) async fn fetch_all(
-        &mut self,
-        op: &'static str,
-        sql: &str,
-        args: Vec<Arg>,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        fetch_all_on(self.backend, &mut *self.tx, op, sql, args).await
-    }
-
     /// Runs a statement and returns the number of rows it changed.
     pub(crate) async fn execute(
         &mut self,
@@ -315,6 +301,19 @@ impl Store {
             tx,
             _turn: turn,
         })
+    }
+
+    /// Runs one statement in a write transaction of its own; the number of rows it changed.
+    pub(crate) async fn execute(
+        &self,
+        op: &'static str,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.tx().await?;
+        let changed = tx.execute(op, sql, args).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 }
 

@@ -3,7 +3,8 @@
 
 use crate::claims::{check_lease, Lease};
 use crate::listing::{Filter, Table};
-use crate::sql::{args, Arg, Cols};
+use crate::sql::{args, Arg, Cols, Columns};
+use crate::store::Queries;
 use crate::{Page, Store, StoreError, VMoveFilter};
 use sqlx::any::AnyRow;
 use vigil_domain::{HostId, InstanceMove, NotificationId, Timestamp, VMove, VMoveId};
@@ -79,45 +80,35 @@ impl Store {
                 args![id.to_string(), m.instance_uuid.as_str()],
             )
             .await?;
-        // What the engine says, in the order both statements below bind it.
-        let fields: Vec<Arg> = args![
-            m.instance_name.as_str(),
-            m.source_host.clone(),
-            m.dest_host.clone(),
-            m.start_time,
-            m.end_time,
-            m.vmove_type.as_str(),
-            m.status.as_str(),
-            m.message.clone(),
-            now,
-        ];
+        // What the engine says, written by either statement below.
+        let fields = Columns::new()
+            .set("instance_name", m.instance_name.as_str())
+            .set("source_host", m.source_host.clone())
+            .set("dest_host", m.dest_host.clone())
+            .set("start_time", m.start_time)
+            .set("end_time", m.end_time)
+            .set("type", m.vmove_type.as_str())
+            .set("status", m.status.as_str())
+            .set("message", m.message.clone());
         let vmove_id: VMoveId = match existing {
             Some(row) => {
                 let uuid: VMoveId = Cols::new(&row).parsed("uuid")?;
-                let mut all = fields;
-                all.push(uuid.to_string().into());
-                tx.execute(
-                    "vmove update",
-                    "UPDATE vmoves SET instance_name = ?, source_host = ?, dest_host = ?, \
-                     start_time = ?, end_time = ?, type = ?, status = ?, message = ?, \
-                     updated_at = ? WHERE uuid = ?",
-                    all,
-                )
-                .await?;
+                let row = fields.set("updated_at", now);
+                let sql = row.update("vmoves", "uuid = ?");
+                tx.execute("vmove update", &sql, row.args(args![uuid.to_string()]))
+                    .await?;
                 uuid
             }
             None => {
                 let uuid = VMoveId::new_random();
-                let mut all = args![uuid.to_string(), id.to_string(), m.instance_uuid.as_str()];
-                all.extend(fields);
-                tx.insert(
-                    "vmove insert",
-                    "INSERT INTO vmoves (uuid, notification_uuid, instance_uuid, instance_name, \
-                     source_host, dest_host, start_time, end_time, type, status, message, \
-                     created_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                    all,
-                )
-                .await?;
+                let row = fields
+                    .set("uuid", uuid.to_string())
+                    .set("notification_uuid", id.to_string())
+                    .set("instance_uuid", m.instance_uuid.as_str())
+                    .set("created_at", now)
+                    .set("deleted", 0_i64);
+                tx.insert("vmove insert", &row.insert("vmoves"), row.args(vec![]))
+                    .await?;
                 uuid
             }
         };

@@ -89,7 +89,7 @@ async fn a_stale_claim_cannot_write_after_a_takeover() {
             }
             let log = s.flow_log_load(n.uuid).await.unwrap();
             assert_eq!(log.len(), 1, "{b:?}");
-            assert_eq!(log[0].name, b_owner, "{b:?}");
+            assert_eq!(log[0].step.name, b_owner, "{b:?}");
             let host = s
                 .host_get_by_uuid(n.source_host_uuid)
                 .await

@@ -65,14 +65,14 @@ async fn a_claim_is_exclusive_until_its_lease_expires() {
         // The new owner sees the log so far and continues it.
         s.flow_step_save(&c3.lease, &step("b")).await.unwrap();
         let mut a2 = step("a");
-        a2.state = "FAILURE".into();
+        a2.step.state = "FAILURE".into();
         s.flow_step_save(&c3.lease, &a2).await.unwrap();
         let log = s.flow_log_load(n.uuid).await.unwrap();
         assert_eq!(
-            log.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            log.iter().map(|s| s.step.name.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        assert_eq!(log[0].state, "FAILURE");
+        assert_eq!(log[0].step.state, "FAILURE");
         assert_eq!(s.workflow_steps(n.uuid).await.unwrap().len(), 2);
 
         s.notification_release(&c3.lease, NotificationStatus::Finished, None, None)

@@ -95,19 +95,19 @@ async fn two_engines_share_twenty_host_failures() -> anyhow::Result<()> {
         assert_eq!(view["notification"]["status"], "finished", "{view}");
         let id: vigil_domain::NotificationId = nid.parse()?;
         let log = db.store.flow_log_load(id).await?;
-        let names: Vec<&str> = log.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = log.iter().map(|s| s.step.name.as_str()).collect();
         assert_eq!(
             names,
             HOST_STEPS[..4],
             "{nid}: no servers, so it ends after choosing"
         );
-        for step in &log {
+        for s in &log {
             // One "started" and one "completed" entry: the step ran once.
             assert_eq!(
-                step.progress_details.len(),
+                s.step.progress_details.len(),
                 2,
-                "{nid} {}: {step:?}",
-                step.name
+                "{nid} {}: {s:?}",
+                s.step.name
             );
         }
     }

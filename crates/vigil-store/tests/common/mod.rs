@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use std::time::Duration;
 use vigil_domain::{
     Host, InstanceMove, Notification, NotificationType, RecoveryMethod, Segment, Timestamp,
-    VMoveStatus, VMoveType,
+    VMoveStatus, VMoveType, WorkflowStep,
 };
 use vigil_store::testing::test_stores;
 use vigil_store::{
@@ -108,10 +108,12 @@ pub async fn report_with(
 
 pub fn step(name: &str) -> FlowStep {
     FlowStep {
-        name: name.into(),
-        state: "SUCCESS".into(),
-        progress: 1.0,
-        progress_details: vec![],
+        step: WorkflowStep {
+            name: name.into(),
+            state: "SUCCESS".into(),
+            progress: 1.0,
+            progress_details: vec![],
+        },
         output: Some("{}".into()),
         message: None,
         ending: None,
