@@ -4,19 +4,24 @@
 //! are appended in order, each dropped from the state once it is in the outbox.
 
 use crate::status::{MonitorStatus, StatusError};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vigil_domain::Timestamp;
 use vigil_outbox::{Event, Outbox, OutboxError, StateError, StateFile};
 
-/// A monitor's state, with its reports not yet appended.
-pub trait Journaled: Clone + Default + PartialEq + Serialize + DeserializeOwned {
-    fn unsent(&self) -> &Vec<Event>;
-    fn unsent_mut(&mut self) -> &mut Vec<Event>;
+/// What a monitor's state file holds: the monitor's own state `S`, with the reports it has
+/// decided but not yet appended (`unsent`) beside its fields, as one JSON object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Saved<S> {
+    #[serde(flatten)]
+    pub state: S,
+    /// Reports decided and saved but not yet appended to the outbox.
+    pub unsent: Vec<Event>,
 }
 
+/// Why a monitor's books could not be kept.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub enum BooksError {
     #[error("creating the state directory {path}")]
     StateDir {
         path: PathBuf,
@@ -25,38 +30,48 @@ pub enum OpenError {
     },
     #[error("loading the monitor's state")]
     Load(#[source] StateError),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error("appending a report to the outbox")]
-    Append(#[source] OutboxError),
     #[error("saving the monitor's state")]
     Save(#[source] StateError),
+    #[error("appending a report to the outbox")]
+    Append(#[source] OutboxError),
+    #[error("writing the status")]
+    Status(#[source] StatusError),
 }
 
-/// The state file and the state as last saved.
-pub struct Journal<S> {
-    file: StateFile<S>,
-    state: S,
+/// What every monitor keeps besides what it observes: its state file (its state and its
+/// unsent reports) and the state as last saved, its status, and the outbox it appends to.
+/// `W` is the status's own part.
+pub struct Books<S, W> {
+    name: &'static str,
+    state_dir: PathBuf,
+    file: StateFile<Saved<S>>,
+    saved: Saved<S>,
+    outbox: Outbox,
+    pub status: MonitorStatus<W>,
 }
 
-impl<S: Journaled> Journal<S> {
-    /// Monitor `name`'s journal, `<state_dir>/<name>.json` (the directory created if
-    /// missing), and its status before its first pass.
-    pub fn open<W>(
-        name: &str,
+/// What a monitor's own state must be to be saved and compared: any plain data.
+pub trait State: Clone + Default + PartialEq + Serialize + DeserializeOwned {}
+
+impl<T: Clone + Default + PartialEq + Serialize + DeserializeOwned> State for T {}
+
+impl<S: State, W: Serialize> Books<S, W> {
+    /// Monitor `name`'s books: its state file `<state_dir>/<name>.json` (the directory
+    /// created if missing) with the state saved before if any, and its status before its
+    /// first pass.
+    pub fn open(
+        name: &'static str,
         state_dir: &Path,
         hostname: &str,
-        outbox: &Outbox,
+        outbox: Outbox,
         watching: W,
-    ) -> Result<(Self, MonitorStatus<W>), OpenError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| OpenError::StateDir {
+    ) -> Result<Self, BooksError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| BooksError::StateDir {
             path: state_dir.to_owned(),
             source,
         })?;
-        let journal =
-            Self::load(state_dir.join(format!("{name}.json"))).map_err(OpenError::Load)?;
+        let file = StateFile::new(state_dir.join(format!("{name}.json")));
+        let saved: Saved<S> = file.load().map_err(BooksError::Load)?.unwrap_or_default();
         let status = MonitorStatus {
             monitor: name.into(),
             hostname: hostname.into(),
@@ -66,90 +81,14 @@ impl<S: Journaled> Journal<S> {
             outbox: outbox.dir().to_owned(),
             watching,
             reports_appended: 0,
-            reports_not_appended: journal.state().unsent().len(),
+            reports_not_appended: saved.unsent.len(),
             last_error: None,
         };
-        Ok((journal, status))
-    }
-
-    /// The state saved at `path` before, or the default.
-    pub fn load(path: PathBuf) -> Result<Self, StateError> {
-        let file = StateFile::new(path);
-        let state = file.load()?.unwrap_or_default();
-        Ok(Journal { file, state })
-    }
-
-    /// The state as last saved.
-    pub fn state(&self) -> &S {
-        &self.state
-    }
-
-    /// Saves `next` if it differs from what is saved (the file is synced: not every pass);
-    /// `status` shows how many reports wait.
-    pub fn save<W>(&mut self, next: S, status: &mut MonitorStatus<W>) -> Result<(), StateError> {
-        if next != self.state {
-            self.file.save(&next)?;
-            self.state = next;
-        }
-        status.reports_not_appended = self.state.unsent().len();
-        Ok(())
-    }
-
-    /// Appends the saved reports in order, each removed from the state once in the outbox.
-    pub async fn append_unsent<W>(
-        &mut self,
-        outbox: &Outbox,
-        status: &mut MonitorStatus<W>,
-    ) -> Result<(), JournalError> {
-        while let Some(event) = self.state.unsent().first().cloned() {
-            outbox.append(event).await.map_err(JournalError::Append)?;
-            status.reports_appended += 1;
-            let mut next = self.state.clone();
-            next.unsent_mut().remove(0);
-            self.save(next, status).map_err(JournalError::Save)?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a monitor's books could not be kept.
-#[derive(Debug, thiserror::Error)]
-pub enum BooksError {
-    #[error("opening the monitor's state")]
-    Open(#[source] OpenError),
-    #[error("saving the monitor's state")]
-    Save(#[source] StateError),
-    #[error("appending the saved reports to the outbox")]
-    Append(#[source] JournalError),
-    #[error("writing the status")]
-    Status(#[source] StatusError),
-}
-
-/// What every monitor keeps besides what it observes: its journal (state and unsent
-/// reports), its status, and the outbox it appends to. `W` is the status's own part.
-pub struct Books<S, W> {
-    name: &'static str,
-    state_dir: PathBuf,
-    journal: Journal<S>,
-    outbox: Outbox,
-    pub status: MonitorStatus<W>,
-}
-
-impl<S: Journaled, W: Serialize> Books<S, W> {
-    /// Monitor `name`'s books in `state_dir`, with the state saved before if any.
-    pub fn open(
-        name: &'static str,
-        state_dir: &Path,
-        hostname: &str,
-        outbox: Outbox,
-        watching: W,
-    ) -> Result<Self, BooksError> {
-        let (journal, status) = Journal::open(name, state_dir, hostname, &outbox, watching)
-            .map_err(BooksError::Open)?;
         Ok(Books {
             name,
             state_dir: state_dir.to_owned(),
-            journal,
+            file,
+            saved,
             outbox,
             status,
         })
@@ -157,22 +96,42 @@ impl<S: Journaled, W: Serialize> Books<S, W> {
 
     /// The state as last saved.
     pub fn state(&self) -> &S {
-        self.journal.state()
+        &self.saved.state
     }
 
-    /// Saves `next` (see [`Journal::save`]).
-    pub fn save(&mut self, next: S) -> Result<(), BooksError> {
-        self.journal
-            .save(next, &mut self.status)
-            .map_err(BooksError::Save)
+    /// Saves `next` with `reports` after the unsent ones, if that changes what is saved (the
+    /// file is synced: not every pass); the status shows how many reports wait.
+    pub fn save(&mut self, next: S, reports: Vec<Event>) -> Result<(), BooksError> {
+        let mut unsent = self.saved.unsent.clone();
+        unsent.extend(reports);
+        self.store(Saved {
+            state: next,
+            unsent,
+        })
     }
 
-    /// Appends the saved reports to the outbox (see [`Journal::append_unsent`]).
+    fn store(&mut self, next: Saved<S>) -> Result<(), BooksError> {
+        if next != self.saved {
+            self.file.save(&next).map_err(BooksError::Save)?;
+            self.saved = next;
+        }
+        self.status.reports_not_appended = self.saved.unsent.len();
+        Ok(())
+    }
+
+    /// Appends the saved reports in order, each removed from the state once in the outbox.
     pub async fn append_unsent(&mut self) -> Result<(), BooksError> {
-        self.journal
-            .append_unsent(&self.outbox, &mut self.status)
-            .await
-            .map_err(BooksError::Append)
+        while let Some(event) = self.saved.unsent.first().cloned() {
+            self.outbox
+                .append(event)
+                .await
+                .map_err(BooksError::Append)?;
+            self.status.reports_appended += 1;
+            let mut next = self.saved.clone();
+            next.unsent.remove(0);
+            self.store(next)?;
+        }
+        Ok(())
     }
 
     /// Replaces the status file.
@@ -187,5 +146,50 @@ impl<S: Journaled, W: Serialize> Books<S, W> {
         if let Err(e) = self.write_status() {
             tracing::warn!(error = %vigil_domain::ErrorChain(&e), "the status could not be written");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    struct Counts {
+        seen: BTreeMap<String, u32>,
+    }
+
+    #[tokio::test]
+    async fn the_state_file_holds_the_state_and_its_unsent_reports_side_by_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path().join("outbox")).unwrap();
+        let state_dir = dir.path().join("state");
+        let mut books: Books<Counts, ()> =
+            Books::open("test", &state_dir, "compute-1", outbox.clone(), ()).unwrap();
+        let report: Event = serde_json::from_value(serde_json::json!({
+            "type": "PROCESS", "hostname": "compute-1",
+            "generated_time": "2026-01-02T03:04:05.000000",
+            "payload": {"process_name": "libvirtd", "event": "STOPPED"}
+        }))
+        .unwrap();
+        let next = Counts {
+            seen: [("a".to_owned(), 1)].into(),
+        };
+        books.save(next.clone(), vec![report.clone()]).unwrap();
+        let file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(state_dir.join("test.json")).unwrap()).unwrap();
+        assert_eq!(file["seen"]["a"], 1);
+        assert_eq!(file["unsent"][0]["hostname"], "compute-1");
+        assert_eq!(books.status.reports_not_appended, 1);
+
+        // Opened again: the report waits, and is appended once.
+        drop(books);
+        let mut books: Books<Counts, ()> =
+            Books::open("test", &state_dir, "compute-1", outbox.clone(), ()).unwrap();
+        assert_eq!(books.state(), &next);
+        books.append_unsent().await.unwrap();
+        books.append_unsent().await.unwrap();
+        assert_eq!(outbox.pending().unwrap().len(), 1);
+        assert_eq!(books.status.reports_not_appended, 0);
     }
 }

@@ -13,8 +13,8 @@ use vigil_domain::ErrorChain;
 pub trait Reconciler: Send {
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// The monitor's name in logs and its status file (`process`, `instance`, …).
-    fn name(&self) -> &'static str;
+    /// The monitor's name in logs, and its state and status files' (`process`, `instance`, …).
+    const NAME: &'static str;
 
     /// One pass; returns how long to wait, at most, before the next.
     fn reconcile(&mut self) -> impl Future<Output = Result<Duration, Self::Error>> + Send;
@@ -38,7 +38,7 @@ pub async fn run<R: Reconciler>(mut monitor: R, wake: &Notify, stop: impl Future
             Ok(next) => next,
             Err(e) => {
                 tracing::error!(
-                    monitor = monitor.name(),
+                    monitor = R::NAME,
                     error = %ErrorChain(&e),
                     "monitor pass failed; running again at the next tick"
                 );
@@ -71,9 +71,7 @@ mod tests {
 
     impl Reconciler for Flaky {
         type Error = Failed;
-        fn name(&self) -> &'static str {
-            "flaky"
-        }
+        const NAME: &'static str = "flaky";
         async fn reconcile(&mut self) -> Result<Duration, Failed> {
             let n = self.passes.fetch_add(1, Ordering::SeqCst) + 1;
             if n & 1 == 0 {

@@ -2,18 +2,17 @@
 //! its own socket, outbox and state; one stopped is reported by all the others within the
 //! detection bound, once, and `STARTED` when it comes back; a minority reports nothing.
 
+mod common;
 mod gossip_support;
 
-use gossip_support::{
-    bound, median, members_up, reported, reports, status, timing, wait_until, MEMBERS,
-};
+use common::{wait_until, Running};
+use gossip_support::{bound, median, members_up, reported, reports, status, timing, MEMBERS};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use vigil_monitor::gossip::{GossipConfig, GossipMonitor};
-use vigil_monitor::runner;
 use vigil_outbox::Outbox;
 
 /// A running member.
@@ -21,8 +20,7 @@ struct Node {
     name: String,
     dir: PathBuf,
     addr: SocketAddr,
-    stop: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
+    running: Running,
 }
 
 impl Node {
@@ -35,26 +33,21 @@ impl Node {
             timing: timing(),
             state_dir: dir.join("state"),
         };
+        let state_dir = config.state_dir.clone();
         let outbox = Outbox::open(dir.join("outbox")).unwrap();
-        let monitor = GossipMonitor::new(config, outbox).await.unwrap();
+        let monitor = GossipMonitor::new(config, outbox.clone()).await.unwrap();
         let addr = monitor.addr();
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            runner::run(monitor, &Notify::new(), stopped.notified()).await;
-        });
+        let running = Running::spawn(monitor, Arc::new(Notify::new()), outbox, state_dir);
         Node {
             name: name.into(),
             dir,
             addr,
-            stop,
-            task,
+            running,
         }
     }
 
     async fn stop(self) {
-        self.stop.notify_one();
-        self.task.await.unwrap();
+        self.running.stop().await;
     }
 
     fn outbox(&self) -> PathBuf {

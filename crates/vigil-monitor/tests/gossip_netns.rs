@@ -10,9 +10,11 @@
 //! (`VIGIL_GOSSIP_LOG`, a tracing filter).
 //! The namespaces and the member processes go with the test's guard, even when it fails.
 
+mod common;
 mod gossip_support;
 
-use gossip_support::{bound, median, members_up, reported, reports, timing, wait_until, MEMBERS};
+use common::wait_until;
+use gossip_support::{bound, median, members_up, reported, reports, timing, MEMBERS};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -210,7 +212,7 @@ fn ip(args: &[&str]) {
 
 /// Why the namespaces cannot be made here, if they cannot.
 fn unavailable() -> Option<String> {
-    if is_root() {
+    if vigil_monitor::is_root() {
         for (tool, version) in [("ip", "-V"), ("nft", "--version")] {
             let found = Command::new(tool)
                 .arg(version)
@@ -224,16 +226,6 @@ fn unavailable() -> Option<String> {
     } else {
         Some("not root".into())
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("Uid:"))?.to_owned();
-            line.split_whitespace().nth(2).map(|euid| euid == "0")
-        })
-        .unwrap_or(false)
 }
 
 #[test]

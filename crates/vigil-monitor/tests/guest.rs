@@ -5,13 +5,14 @@
 //! through its own `guest-exec`. Gated by `VIGIL_POWER_LAB=1` as tests/instance.rs is, and
 //! run in a turn on the lab.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod common;
+
+use common::{wait_for, Running};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use vigil_lab::{Lab, PowerLab};
 use vigil_monitor::guest::{GuestConfig, GuestMonitor};
+use vigil_monitor::instance::link::LibvirtConfig;
 use vigil_outbox::{Event, Outbox};
 
 const HOSTNAME: &str = "guest-monitor-test";
@@ -104,90 +105,43 @@ impl Drop for Guest {
     }
 }
 
-struct Running {
-    stop: Arc<Notify>,
-    task: JoinHandle<()>,
-    outbox: Outbox,
-    state_dir: PathBuf,
+fn start(uri: &str, dir: &Path) -> Running {
+    let outbox = Outbox::open(dir.join("outbox")).unwrap();
+    let libvirt = LibvirtConfig::new(uri.to_owned(), HOSTNAME.into(), dir.join("state"));
+    let state_dir = libvirt.state_dir.clone();
+    let mut config = GuestConfig::new(libvirt);
+    // Fast for the test; the defaults are masakari-monitors' (10 s, 2 s, 3).
+    config.interval = Duration::from_millis(500);
+    config.timeout = Duration::from_secs(1);
+    let monitor = GuestMonitor::new(config, outbox.clone()).unwrap();
+    let wake = monitor.wake();
+    Running::spawn(monitor, wake, outbox, state_dir)
 }
 
-impl Running {
-    fn start(uri: &str, dir: &Path) -> Running {
-        let outbox = Outbox::open(dir.join("outbox")).unwrap();
-        let mut config = GuestConfig::new(uri.to_owned(), HOSTNAME.into(), dir.join("state"));
-        // Fast for the test; the defaults are masakari-monitors' (10 s, 2 s, 3).
-        config.interval = Duration::from_millis(500);
-        config.timeout = Duration::from_secs(1);
-        let state_dir = config.state_dir.clone();
-        let monitor = GuestMonitor::new(config, outbox.clone()).unwrap();
-        let wake = monitor.wake();
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            vigil_monitor::runner::run(monitor, &wake, stopped.notified()).await
-        });
-        Running {
-            stop,
-            task,
-            outbox,
-            state_dir,
-        }
-    }
+/// Waits until the status shows the test domain in `phase`; returns how long it took.
+async fn wait_phase(monitor: &Running, phase: &str) -> Duration {
+    let start = Instant::now();
+    let in_phase = || {
+        let s = monitor.status();
+        let domains = s["watching"]["domains"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        // The lab's other domains have no agent channel: never watched.
+        assert!(
+            domains.iter().all(|d| d["uuid"] == UUID),
+            "watching more than the test domain: {s}"
+        );
+        domains.iter().any(|d| d["phase"] == phase)
+    };
+    let never = || format!("never {phase}: {}", monitor.status());
+    wait_for(DEADLINE, in_phase, never).await;
+    start.elapsed()
+}
 
-    fn status(&self) -> serde_json::Value {
-        let all = vigil_monitor::status::read_all(&self.state_dir).unwrap_or_default();
-        all.into_iter().next().unwrap_or_default()
-    }
-
-    /// Waits until the status shows the test domain in `phase`; returns how long it took.
-    async fn wait_phase(&self, phase: &str) -> Duration {
-        let start = Instant::now();
-        loop {
-            let s = self.status();
-            let domains = s["watching"]["domains"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            // The lab's other domains have no agent channel: never watched.
-            assert!(
-                domains.iter().all(|d| d["uuid"] == UUID),
-                "watching more than the test domain: {s}"
-            );
-            if domains.iter().any(|d| d["phase"] == phase) {
-                return start.elapsed();
-            }
-            assert!(start.elapsed() < DEADLINE, "never {phase}: {s}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn reports(&self) -> Vec<Event> {
-        let pending = self.outbox.pending().unwrap();
-        pending.into_iter().map(|p| p.event).collect()
-    }
-
-    /// Waits for `n` reports in all, then checks no more come.
-    async fn expect_reports(&self, n: usize) -> Vec<Event> {
-        let start = Instant::now();
-        while self.reports().len() < n {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "expected {n} reports: {:?}; status {}",
-                self.reports(),
-                self.status()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        tokio::time::sleep(QUIET).await;
-        let reports = self.reports();
-        assert_eq!(reports.len(), n, "more than expected: {reports:?}");
-        reports
-    }
-
-    async fn stop(self) {
-        self.stop.notify_one();
-        self.task.await.unwrap();
-    }
+/// Waits for `n` reports in all, then checks no more come.
+async fn expect_reports(monitor: &Running, n: usize) -> Vec<Event> {
+    monitor.expect_reports(n, DEADLINE, QUIET).await
 }
 
 /// Exactly masakari-monitors' report, field order included.
@@ -211,24 +165,24 @@ async fn a_stopped_agent_is_reported_once_per_episode_and_a_restart_starts_a_new
     let _turn = Lab::turn().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let guest = Guest::define(&lab, dir.path());
-    let monitor = Running::start(&lab.libvirt_uri, dir.path());
+    let monitor = start(&lab.libvirt_uri, dir.path());
 
     // Booted: judged once its agent answers; answering, it is never reported.
     let booted = Instant::now();
     guest.virsh(&["start", NAME]);
-    monitor.wait_phase("discovery").await;
-    monitor.wait_phase("healthy").await;
+    wait_phase(&monitor, "discovery").await;
+    wait_phase(&monitor, "healthy").await;
     eprintln!(
         "guest: start to an answering agent, as the monitor saw it: {:.1} s",
         booted.elapsed().as_secs_f64()
     );
-    monitor.expect_reports(0).await;
+    expect_reports(&monitor, 0).await;
     assert_eq!(monitor.status()["watching"]["connected"], true);
 
     // Paused: its agent cannot answer, and is not asked (as masakari-monitors): still
     // watched, as it was, and nothing reported.
     guest.virsh(&["suspend", NAME]);
-    monitor.expect_reports(0).await;
+    expect_reports(&monitor, 0).await;
     let domain = &monitor.status()["watching"]["domains"][0];
     assert_eq!(
         (&domain["phase"], &domain["failures"]),
@@ -238,37 +192,31 @@ async fn a_stopped_agent_is_reported_once_per_episode_and_a_restart_starts_a_new
 
     // A hung agent (SIGSTOP: pings time out): one report after the threshold, then silence.
     guest.guest_sh("kill -STOP $(pidof qemu-ga)");
-    let reports = monitor.expect_reports(1).await;
+    let reports = expect_reports(&monitor, 1).await;
     assert_masakari_report(&reports[0]);
-    monitor.wait_phase("reported").await;
+    wait_phase(&monitor, "reported").await;
     // Still pinged, still failing, counted on past the report, and not reported again.
-    let start = Instant::now();
-    while monitor.status()["watching"]["domains"][0]["failures"].as_u64() <= Some(3) {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "no failure past the report: {}",
-            monitor.status()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let failures = || monitor.status()["watching"]["domains"][0]["failures"].as_u64();
+    let past = || format!("no failure past the report: {}", monitor.status());
+    wait_for(DEADLINE, || failures() > Some(3), past).await;
     assert_eq!(monitor.reports().len(), 1);
 
     // Restarted (a lifecycle start): judged afresh, and a new episode is reported again, this
     // time an agent that is gone (its channel disconnected: pings fail at once).
     guest.virsh(&["destroy", NAME]);
     guest.virsh(&["start", NAME]);
-    monitor.wait_phase("healthy").await;
+    wait_phase(&monitor, "healthy").await;
     assert_eq!(monitor.reports().len(), 1);
     guest.guest_sh("kill -KILL $(pidof qemu-ga)");
-    let reports = monitor.expect_reports(2).await;
+    let reports = expect_reports(&monitor, 2).await;
     assert_masakari_report(&reports[1]);
 
     // Stopped while reported: its state carries over a restart of the monitor, which says
     // nothing more.
     monitor.stop().await;
-    let monitor = Running::start(&lab.libvirt_uri, dir.path());
-    monitor.wait_phase("reported").await;
-    monitor.expect_reports(2).await;
+    let monitor = start(&lab.libvirt_uri, dir.path());
+    wait_phase(&monitor, "reported").await;
+    expect_reports(&monitor, 2).await;
     monitor.stop().await;
     drop(guest);
 }

@@ -32,6 +32,9 @@ fn driver(cib: &Path) -> Pacemaker {
 /// A node in short: up, detail, whether it has a fencing.
 type Short<'a> = (bool, &'a str, bool);
 
+/// A node as the driver sees it: up, detail, fenced at.
+type Seen<'a> = (bool, &'a str, Option<&'a str>);
+
 /// A prepared CIB, whether crm_mon finds quorum in it, and some of its nodes.
 type Case<'a> = (&'a str, bool, &'a [(&'a str, Short<'a>)]);
 
@@ -106,55 +109,38 @@ fn live(name: &str) -> Membership {
 
 #[test]
 fn what_a_live_crm_mon_shows_of_fencing_and_remote_nodes() {
-    let fenced = |at: &str| vigil_wire::time::parse_isotime(at);
-    let node = |view: &Membership, n: &str| view.nodes[n].clone();
-    let m = |up, detail: &str, at: Option<&str>| Member {
-        up,
-        fenced_at: at.and_then(fenced),
-        detail: detail.into(),
-    };
-    // A member killed: unclean, its fencing pending (not a success).
-    let v = live("member-unclean-fence-pending.xml");
-    assert_eq!(node(&v, "n3"), m(false, "offline, unclean", None));
-    // Then fenced: clean offline, the fence event a success.
-    let v = live("member-fenced.xml");
-    assert_eq!(
-        node(&v, "n3"),
-        m(false, "offline", Some("2026-11-30T11:27:23"))
-    );
-    assert_eq!(node(&v, "n1"), m(true, "online", None));
-    // A remote node: healthy, then pacemaker-remoted killed (unclean, connection failed).
-    let v = live("remote-healthy.xml");
-    assert_eq!(node(&v, "c1"), m(true, "online", None));
-    let v = live("remote-unclean.xml");
-    assert_eq!(node(&v, "c1"), m(false, "offline, unclean", None));
-    // Fenced, the connection being retried.
-    let v = live("remote-fenced-reconnecting.xml");
-    let first = Some("2026-11-30T11:27:45");
-    assert_eq!(
-        node(&v, "c1"),
-        m(false, "offline, connection Starting", first)
-    );
-    // The pitfall: crm_mon says online="true" while the connection is still Starting.
-    let v = live("remote-fenced-online-starting.xml");
-    assert_eq!(
-        node(&v, "c1"),
-        m(false, "online, connection Starting", first)
-    );
-    // Given up and fenced a second time; the newest fencing counts.
-    let v = live("remote-fenced-twice-stopped.xml");
-    let second = Some("2026-11-30T11:28:37");
-    assert_eq!(
-        node(&v, "c1"),
-        m(false, "offline, connection Stopped", second)
-    );
-    // Restarted and cleaned up: back.
-    let v = live("remote-back.xml");
-    assert_eq!(node(&v, "c1"), m(true, "online", second));
-    // Two members killed at once: the survivor has no quorum.
-    let v = live("no-quorum.xml");
-    assert!(!v.quorum);
-    assert_eq!(node(&v, "n2"), m(false, "offline, unclean", None));
+    let (first, second) = (Some("2026-11-30T11:27:45"), Some("2026-11-30T11:28:37"));
+    // A captured view, a node of it, and what the driver sees of it.
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, Seen)] = &[
+        // A member killed: unclean, its fencing pending (not a success).
+        ("member-unclean-fence-pending.xml", "n3", (false, "offline, unclean", None)),
+        // Then fenced: clean offline, the fence event a success.
+        ("member-fenced.xml", "n3", (false, "offline", Some("2026-11-30T11:27:23"))),
+        ("member-fenced.xml", "n1", (true, "online", None)),
+        // A remote node: healthy, then pacemaker-remoted killed (unclean, connection failed).
+        ("remote-healthy.xml", "c1", (true, "online", None)),
+        ("remote-unclean.xml", "c1", (false, "offline, unclean", None)),
+        // Fenced, the connection being retried.
+        ("remote-fenced-reconnecting.xml", "c1", (false, "offline, connection Starting", first)),
+        // The pitfall: crm_mon says online="true" while the connection is still Starting.
+        ("remote-fenced-online-starting.xml", "c1", (false, "online, connection Starting", first)),
+        // Given up and fenced a second time; the newest fencing counts.
+        ("remote-fenced-twice-stopped.xml", "c1", (false, "offline, connection Stopped", second)),
+        // Restarted and cleaned up: back.
+        ("remote-back.xml", "c1", (true, "online", second)),
+        // Two members killed at once (the survivor has no quorum).
+        ("no-quorum.xml", "n2", (false, "offline, unclean", None)),
+    ];
+    for (view, node, (up, detail, fenced_at)) in cases {
+        let want = Member {
+            up: *up,
+            fenced_at: fenced_at.and_then(vigil_wire::time::parse_isotime),
+            detail: (*detail).into(),
+        };
+        assert_eq!(live(view).nodes[*node], want, "{view}: {node}");
+    }
+    assert!(!live("no-quorum.xml").quorum);
 }
 
 /// Plays captured views in turn, as a driver would observe them.
@@ -190,6 +176,13 @@ fn reports(outbox: &Outbox) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// Runs `n` passes of `monitor`, each of which must succeed.
+async fn passes<D: Driver>(monitor: &mut HostMonitor<D>, n: usize) {
+    for _ in 0..n {
+        monitor.reconcile().await.unwrap();
+    }
+}
+
 fn r(node: &str, event: &str, cluster: &str, host: &str) -> (String, String, String, String) {
     (node.into(), event.into(), cluster.into(), host.into())
 }
@@ -214,9 +207,7 @@ async fn a_killed_node_is_reported_unknown_then_normal_once_fenced_and_a_reconne
     ];
     let replay = Replay(views.iter().map(|v| live(v)).collect());
     let mut monitor = HostMonitor::new(config, replay, outbox.clone()).unwrap();
-    for _ in views {
-        monitor.reconcile().await.unwrap();
-    }
+    passes(&mut monitor, views.len()).await;
     assert_eq!(
         reports(&outbox),
         [
@@ -260,11 +251,11 @@ async fn a_node_that_failed_while_the_monitor_was_stopped_is_reported_when_it_st
 
     point("healthy.xml");
     let mut m = monitor();
-    m.reconcile().await.unwrap();
+    passes(&mut m, 1).await;
     point("compute1-failed.xml");
-    m.reconcile().await.unwrap(); // one sample of two: nothing yet
+    passes(&mut m, 1).await; // one sample of two: nothing yet
     assert_eq!(reports(&outbox), []);
-    m.reconcile().await.unwrap();
+    passes(&mut m, 1).await;
     assert_eq!(
         reports(&outbox),
         [r("compute1", "STOPPED", "OFFLINE", "UNKNOWN")]
@@ -274,13 +265,10 @@ async fn a_node_that_failed_while_the_monitor_was_stopped_is_reported_when_it_st
     // Stopped; ctl3 fails meanwhile; compute1 comes back. Started again on its state.
     point("ctl3-failed.xml");
     let mut m = monitor();
-    m.reconcile().await.unwrap();
-    m.reconcile().await.unwrap();
+    passes(&mut m, 2).await;
     // Without quorum, nothing, however long.
     point("no-quorum.xml");
-    for _ in 0..3 {
-        m.reconcile().await.unwrap();
-    }
+    passes(&mut m, 3).await;
     assert_eq!(
         reports(&outbox),
         [

@@ -8,13 +8,15 @@
 //! refused, then a new connection), without restarting the daemon the other lab tests use;
 //! a frozen proxy is a hung libvirtd, which only keepalive notices.
 
+mod common;
+
+use common::{wait_for, Running};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use vigil_lab::{Lab, PowerLab};
+use vigil_lab::{Lab, LabTurn, PowerLab};
+use vigil_monitor::instance::link::LibvirtConfig;
 use vigil_monitor::instance::table::EventFilter;
 use vigil_monitor::instance::{InstanceConfig, InstanceMonitor};
 use vigil_outbox::{Event, Outbox};
@@ -91,11 +93,37 @@ impl Domain {
 
     /// Waits until libvirt says `state`.
     async fn wait_state(&self, state: &str) {
-        let start = Instant::now();
-        while self.domstate() != state {
-            assert!(start.elapsed() < DEADLINE, "{} never {state}", self.name);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let never = || format!("{} never {state}", self.name);
+        wait_for(DEADLINE, || self.domstate() == state, never).await;
+    }
+}
+
+/// A test's turn on the lab, its domain (turned on), and a directory of its own.
+struct Case {
+    lab: PowerLab,
+    domain: Domain,
+    dir: tempfile::TempDir,
+    /// Last: the domain is turned back on within the turn.
+    _turn: LabTurn,
+}
+
+impl Case {
+    /// `None` (said loudly) without the power lab.
+    async fn take(test: &str) -> Option<Case> {
+        let lab = PowerLab::for_test(test)?;
+        let turn = Lab::turn().await.unwrap();
+        Some(Case {
+            domain: Domain::of(&lab),
+            lab,
+            dir: tempfile::tempdir().unwrap(),
+            _turn: turn,
+        })
+    }
+
+    /// A monitor that reports all, started.
+    async fn start(&self) -> Running {
+        let dir = self.dir.path();
+        start(config(&self.domain.uri, dir, EventFilter::default()), dir).await
     }
 }
 
@@ -107,124 +135,49 @@ impl Drop for Domain {
     }
 }
 
-/// A monitor running in this process.
-struct Running {
-    stop: Arc<Notify>,
-    task: JoinHandle<()>,
-    outbox: Outbox,
-    state_dir: PathBuf,
-}
-
 fn config(uri: &str, dir: &Path, filter: EventFilter) -> InstanceConfig {
-    let mut config = InstanceConfig::new(uri.to_owned(), HOSTNAME.into(), dir.join("state"));
-    config.filter = filter;
+    let mut libvirt = LibvirtConfig::new(uri.to_owned(), HOSTNAME.into(), dir.join("state"));
     // Fast enough for the tests; the defaults are masakari-monitors' (5 s, 3).
-    config.keepalive = (1, 2);
-    config.reconnect =
+    libvirt.keepalive = (1, 2);
+    libvirt.reconnect =
         vigil_domain::Backoff::new(Duration::from_millis(200), Duration::from_millis(500));
+    let mut config = InstanceConfig::new(libvirt);
+    config.filter = filter;
     config
 }
 
-impl Running {
-    /// Starts a monitor and waits for it to have listed the domains.
-    async fn start(config: InstanceConfig, dir: &Path) -> Running {
-        let outbox = Outbox::open(dir.join("outbox")).unwrap();
-        let state_dir = config.state_dir.clone();
-        // A previous monitor's status would pass for this one's.
-        let _ = std::fs::remove_file(vigil_monitor::status::path(&state_dir, "instance"));
-        let monitor = InstanceMonitor::new(config, outbox.clone()).unwrap();
-        let wake = monitor.wake();
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            vigil_monitor::runner::run(monitor, &wake, stopped.notified()).await
-        });
-        let running = Running {
-            stop,
-            task,
-            outbox,
-            state_dir,
-        };
-        running.wait_connected(1).await;
-        running
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let all = vigil_monitor::status::read_all(&self.state_dir).unwrap();
-        all.into_iter().next().unwrap_or_default()
-    }
-
-    /// Waits until the monitor has made `n` connections and is connected.
-    async fn wait_connected(&self, n: u64) {
-        let start = Instant::now();
-        loop {
-            let s = self.status();
-            if s["watching"]["connected"] == true
-                && s["watching"]["connections"].as_u64() >= Some(n)
-            {
-                return;
-            }
-            assert!(start.elapsed() < DEADLINE, "never connected: {s}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn wait_disconnected(&self) {
-        let start = Instant::now();
-        while self.status()["watching"]["connected"] != false {
-            assert!(start.elapsed() < DEADLINE, "never saw the connection go");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn reports(&self) -> Vec<Event> {
-        self.outbox
-            .pending()
-            .unwrap()
-            .into_iter()
-            .map(|p| p.event)
-            .collect()
-    }
-
-    /// Waits for `n` reports in all, then checks no more come.
-    async fn expect_reports(&self, n: usize) -> Vec<Event> {
-        let start = Instant::now();
-        while self.reports().len() < n {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "expected {n} reports, have {:?}",
-                pairs(&self.reports())
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(QUIET).await;
-        let reports = self.reports();
-        assert_eq!(
-            reports.len(),
-            n,
-            "more than expected: {:?}",
-            pairs(&reports)
-        );
-        reports
-    }
-
-    async fn stop(self) {
-        self.stop.notify_one();
-        self.task.await.unwrap();
-    }
+/// Starts a monitor and waits for it to have listed the domains.
+async fn start(config: InstanceConfig, dir: &Path) -> Running {
+    let outbox = Outbox::open(dir.join("outbox")).unwrap();
+    let state_dir = config.libvirt.state_dir.clone();
+    // A previous monitor's status would pass for this one's.
+    let _ = std::fs::remove_file(vigil_monitor::status::path(&state_dir, "instance"));
+    let monitor = InstanceMonitor::new(config, outbox.clone()).unwrap();
+    let wake = monitor.wake();
+    let running = Running::spawn(monitor, wake, outbox, state_dir);
+    wait_connected(&running, 1).await;
+    running
 }
 
-fn pairs(reports: &[Event]) -> Vec<(String, String)> {
-    reports
-        .iter()
-        .map(|r| {
-            let p = &r.payload;
-            (
-                p["event"].as_str().unwrap_or("?").to_owned(),
-                p["vir_domain_event"].as_str().unwrap_or("?").to_owned(),
-            )
-        })
-        .collect()
+/// Waits until the monitor has made `n` connections and is connected.
+async fn wait_connected(monitor: &Running, n: u64) {
+    let connected = || {
+        let s = monitor.status();
+        s["watching"]["connected"] == true && s["watching"]["connections"].as_u64() >= Some(n)
+    };
+    let never = || format!("never connected: {}", monitor.status());
+    wait_for(DEADLINE, connected, never).await;
+}
+
+async fn wait_disconnected(monitor: &Running) {
+    let gone = || monitor.status()["watching"]["connected"] == false;
+    let never = || "never saw the connection go".to_owned();
+    wait_for(DEADLINE, gone, never).await;
+}
+
+/// Waits for `n` reports in all, then checks no more come.
+async fn expect_reports(monitor: &Running, n: usize) -> Vec<Event> {
+    monitor.expect_reports(n, DEADLINE, QUIET).await
 }
 
 /// Checks a report is exactly what masakari-monitors sends, field order included.
@@ -240,20 +193,15 @@ fn assert_masakari_report(report: &Event, uuid: &str, event: &str, detail: &str)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_them() {
     let test = "destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_them";
-    let Some(lab) = PowerLab::for_test(test) else {
+    let Some(case) = Case::take(test).await else {
         return;
     };
-    let _turn = Lab::turn().await.unwrap();
-    let domain = Domain::of(&lab);
-    let (all_dir, only_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let domain = &case.domain;
+    let only_dir = tempfile::tempdir().unwrap();
     // Two monitors in one process share libvirt's event loop.
-    let all = Running::start(
-        config(&domain.uri, all_dir.path(), EventFilter::default()),
-        all_dir.path(),
-    )
-    .await;
+    let all = case.start().await;
     let only_failed = EventFilter::only(&["LIFECYCLE/STOPPED_FAILED"]).unwrap();
-    let only = Running::start(
+    let only = start(
         config(&domain.uri, only_dir.path(), only_failed),
         only_dir.path(),
     )
@@ -263,16 +211,16 @@ async fn destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_t
     // which masakari-monitors' table leaves out (it has only "finished"), then "stopped
     // destroyed", which it reports.
     domain.virsh(&["destroy"]);
-    let reports = all.expect_reports(1).await;
+    let reports = expect_reports(&all, 1).await;
     assert_masakari_report(&reports[0], &domain.uuid, "LIFECYCLE", "STOPPED_DESTROYED");
     assert_eq!(only.reports().len(), 0);
 
     // kill -9 of qemu: "stopped failed", the event Masakari's engine recovers.
     domain.on();
     domain.kill_qemu();
-    let reports = all.expect_reports(2).await;
+    let reports = expect_reports(&all, 2).await;
     assert_masakari_report(&reports[1], &domain.uuid, "LIFECYCLE", "STOPPED_FAILED");
-    let reports = only.expect_reports(1).await;
+    let reports = expect_reports(&only, 1).await;
     assert_masakari_report(&reports[0], &domain.uuid, "LIFECYCLE", "STOPPED_FAILED");
     assert!(reports[0].generated_time <= vigil_domain::Timestamp::now());
 
@@ -283,17 +231,11 @@ async fn destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_resume_and_an_unheard_acpi_shutdown_report_nothing() {
     let test = "suspend_resume_and_an_unheard_acpi_shutdown_report_nothing";
-    let Some(lab) = PowerLab::for_test(test) else {
+    let Some(case) = Case::take(test).await else {
         return;
     };
-    let _turn = Lab::turn().await.unwrap();
-    let domain = Domain::of(&lab);
-    let dir = tempfile::tempdir().unwrap();
-    let monitor = Running::start(
-        config(&domain.uri, dir.path(), EventFilter::default()),
-        dir.path(),
-    )
-    .await;
+    let domain = &case.domain;
+    let monitor = case.start().await;
 
     // "suspended paused" and "resumed": not in Masakari's table.
     domain.virsh(&["suspend"]);
@@ -303,7 +245,7 @@ async fn suspend_resume_and_an_unheard_acpi_shutdown_report_nothing() {
     // The tiny domain has no OS to hear the ACPI button: it keeps running, and libvirt sends
     // no event (lab-notes: `virsh shutdown` with no OS).
     domain.virsh(&["shutdown"]);
-    monitor.expect_reports(0).await;
+    expect_reports(&monitor, 0).await;
     assert_eq!(domain.domstate(), "running");
     monitor.stop().await;
 }
@@ -311,35 +253,34 @@ async fn suspend_resume_and_an_unheard_acpi_shutdown_report_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stops_while_the_monitor_was_stopped_are_reported_at_its_next_start() {
     let test = "stops_while_the_monitor_was_stopped_are_reported_at_its_next_start";
-    let Some(lab) = PowerLab::for_test(test) else {
+    let Some(case) = Case::take(test).await else {
         return;
     };
-    let _turn = Lab::turn().await.unwrap();
-    let domain = Domain::of(&lab);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = || config(&domain.uri, dir.path(), EventFilter::default());
+    let domain = &case.domain;
+    let dir = case.dir.path();
+    let cfg = || config(&domain.uri, dir, EventFilter::default());
 
     // Destroyed while the monitor is stopped: "shut off (destroyed)" at its next start.
-    Running::start(cfg(), dir.path()).await.stop().await;
+    start(cfg(), dir).await.stop().await;
     domain.virsh(&["destroy"]);
-    let monitor = Running::start(cfg(), dir.path()).await;
-    let reports = monitor.expect_reports(1).await;
+    let monitor = start(cfg(), dir).await;
+    let reports = expect_reports(&monitor, 1).await;
     assert_masakari_report(&reports[0], &domain.uuid, "LIFECYCLE", "STOPPED_DESTROYED");
     monitor.stop().await;
 
     // Killed while stopped: "shut off (crashed)", reported as the kill's event would be.
     domain.on();
-    Running::start(cfg(), dir.path()).await.stop().await;
+    start(cfg(), dir).await.stop().await;
     domain.kill_qemu();
     domain.wait_state("shut off").await;
-    let monitor = Running::start(cfg(), dir.path()).await;
-    let reports = monitor.expect_reports(2).await;
+    let monitor = start(cfg(), dir).await;
+    let reports = expect_reports(&monitor, 2).await;
     assert_masakari_report(&reports[1], &domain.uuid, "LIFECYCLE", "STOPPED_FAILED");
 
     // Started again, with nothing new: nothing more.
     monitor.stop().await;
-    let monitor = Running::start(cfg(), dir.path()).await;
-    monitor.expect_reports(2).await;
+    let monitor = start(cfg(), dir).await;
+    expect_reports(&monitor, 2).await;
     monitor.stop().await;
 }
 
@@ -420,25 +361,24 @@ async fn pump(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_libvirtd_is_reconnected_and_a_domain_that_died_meanwhile_is_reported() {
     let test = "a_lost_libvirtd_is_reconnected_and_a_domain_that_died_meanwhile_is_reported";
-    let Some(lab) = PowerLab::for_test(test) else {
+    let Some(case) = Case::take(test).await else {
         return;
     };
-    let _turn = Lab::turn().await.unwrap();
-    let domain = Domain::of(&lab);
-    let dir = tempfile::tempdir().unwrap();
-    let socket = lab
+    let domain = &case.domain;
+    let dir = case.dir.path();
+    let socket = case
+        .lab
         .libvirt_uri
         .split_once("socket=")
         .map(|(_, s)| PathBuf::from(s))
         .expect("the lab's libvirt URI names its socket");
-    let mut proxy = Proxy::new(dir.path().join("libvirt-sock"), socket);
+    let mut proxy = Proxy::new(dir.join("libvirt-sock"), socket);
     let uri = format!("qemu:///system?socket={}", proxy.path.display());
-    let monitor =
-        Running::start(config(&uri, dir.path(), EventFilter::default()), dir.path()).await;
+    let monitor = start(config(&uri, dir, EventFilter::default()), dir).await;
 
     // libvirtd "goes away": the monitor sees its connection close and keeps trying.
     proxy.cut().await;
-    monitor.wait_disconnected().await;
+    wait_disconnected(&monitor).await;
     domain.kill_qemu();
     domain.wait_state("shut off").await;
     tokio::time::sleep(Duration::from_secs(1)).await; // a few refused connects
@@ -448,24 +388,24 @@ async fn a_lost_libvirtd_is_reconnected_and_a_domain_that_died_meanwhile_is_repo
 
     // Back: it reconnects, lists, and reports the stop it could not hear.
     proxy.restore();
-    monitor.wait_connected(2).await;
-    let reports = monitor.expect_reports(1).await;
+    wait_connected(&monitor, 2).await;
+    let reports = expect_reports(&monitor, 1).await;
     assert_masakari_report(&reports[0], &domain.uuid, "LIFECYCLE", "STOPPED_FAILED");
 
     // And it hears events on the new connection.
     domain.on();
     domain.virsh(&["destroy"]);
-    let reports = monitor.expect_reports(2).await;
+    let reports = expect_reports(&monitor, 2).await;
     assert_masakari_report(&reports[1], &domain.uuid, "LIFECYCLE", "STOPPED_DESTROYED");
 
     // A libvirtd that hangs: keepalive (1 s, 2 probes here) ends the connection; once it
     // answers again, a new connection.
     domain.on();
     proxy.freeze(true);
-    monitor.wait_disconnected().await;
+    wait_disconnected(&monitor).await;
     proxy.freeze(false);
-    monitor.wait_connected(3).await;
-    monitor.expect_reports(2).await;
+    wait_connected(&monitor, 3).await;
+    expect_reports(&monitor, 2).await;
     monitor.stop().await;
     proxy.cut().await;
 }

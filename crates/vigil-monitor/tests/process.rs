@@ -2,12 +2,15 @@
 //! through bash's `exec -a`, so its command line is unique to the test) and kill, restart
 //! scripts that work or fail, and the monitor stopped and started again on its state.
 
+mod common;
+
+use common::{wait_for, Running};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
+use vigil_monitor::journal::Saved;
 use vigil_monitor::process::{Phase, ProcessConfig, ProcessMonitor, ProcessState, RestartPolicy};
-use vigil_monitor::runner;
 use vigil_outbox::{Outbox, StateFile};
 
 const HOST: &str = "compute-7";
@@ -111,13 +114,17 @@ impl Setup {
             interval: Duration::from_millis(50),
         };
         let monitor = ProcessMonitor::new(config, self.outbox()).unwrap();
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            let wake = Notify::new();
-            runner::run(monitor, &wake, stopped.notified()).await;
-        });
-        Running { stop, task }
+        let wake = Arc::new(Notify::new());
+        Running::spawn(monitor, wake, self.outbox(), self.path("state"))
+    }
+
+    /// Starts the daemon as an operator would, by hand, and waits for it.
+    async fn start_by_hand(&self) {
+        tokio::process::Command::new(self.path("start.sh"))
+            .status()
+            .await
+            .unwrap();
+        until("the daemon running", || self.daemons().len() == 1).await;
     }
 
     /// The daemon's PIDs (the test's own processes, by their unique command line).
@@ -150,18 +157,6 @@ impl Drop for Setup {
     }
 }
 
-struct Running {
-    stop: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.stop.notify_one();
-        self.task.await.unwrap();
-    }
-}
-
 fn fastrand_suffix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -171,12 +166,11 @@ fn fastrand_suffix() -> String {
 }
 
 /// Waits up to 20 s for `ok`.
-async fn until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn until(what: &str, ok: impl FnMut() -> bool) {
+    wait_for(Duration::from_secs(20), ok, || {
+        format!("waiting for {what}")
+    })
+    .await;
 }
 
 /// Lets the monitor run a good number of passes (its check interval is 50 ms).
@@ -244,10 +238,7 @@ async fn a_failing_restart_is_retried_then_reported_once_and_started_when_back()
     assert!(matches!(s.phase(), Some(Phase::Reported { .. })));
 
     // Back (started by hand): STARTED, once.
-    tokio::process::Command::new(s.path("start.sh"))
-        .status()
-        .await
-        .unwrap();
+    s.start_by_hand().await;
     until("a second report", || s.reports().len() == 2).await;
     some_passes().await;
     assert_eq!(s.reports(), [stopped(&s.name), started(&s.name)]);
@@ -277,11 +268,7 @@ async fn changes_while_the_monitor_was_stopped_are_reported_when_it_starts_again
     monitor.stop().await;
 
     // Back while nobody watches: the next monitor reports it.
-    tokio::process::Command::new(s.path("start.sh"))
-        .status()
-        .await
-        .unwrap();
-    until("the daemon back", || s.daemons().len() == 1).await;
+    s.start_by_hand().await;
     let monitor = s.monitor();
     until("a second report", || s.reports().len() == 2).await;
     some_passes().await;
@@ -301,18 +288,16 @@ async fn a_report_saved_but_not_appended_is_appended_at_the_next_start() {
         "payload": {"process_name": "libvirtd", "event": "STOPPED"}
     }))
     .unwrap();
-    let state = ProcessState {
-        processes: [(s.name.clone(), Phase::Running)].into(),
+    let state = Saved {
+        state: ProcessState {
+            processes: [(s.name.clone(), Phase::Running)].into(),
+        },
         unsent: vec![report.clone()],
     };
     StateFile::new(s.path("state/process.json"))
         .save(&state)
         .unwrap();
-    tokio::process::Command::new(s.path("start.sh"))
-        .status()
-        .await
-        .unwrap();
-    until("the daemon running", || s.daemons().len() == 1).await;
+    s.start_by_hand().await;
 
     let monitor = s.monitor();
     until("the report appended", || !s.reports().is_empty()).await;
@@ -320,7 +305,7 @@ async fn a_report_saved_but_not_appended_is_appended_at_the_next_start() {
     let pending = s.outbox().pending().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].event, report);
-    let saved = StateFile::<ProcessState>::new(s.path("state/process.json"))
+    let saved = StateFile::<Saved<ProcessState>>::new(s.path("state/process.json"))
         .load()
         .unwrap()
         .unwrap();

@@ -8,9 +8,9 @@
 //! A pass runs SWIM ([`swim::Swim`]) until the membership changes or a probe period has gone
 //! by, then [`view::decide`]s from the view, what it remembers of earlier passes and what was
 //! reported before; it saves the hosts reported stopped and the reports in the state file and
-//! appends the reports to the outbox (the [`Journal`]): a host is reported once, even across
-//! restarts of the monitor. [`GossipMonitor::membership`] (and the status) is the membership
-//! view: each member up, suspect or down.
+//! appends the reports to the outbox (the monitor's [`Books`]): a host is reported once, even
+//! across restarts of the monitor. [`GossipMonitor::membership`] (and the status) is the
+//! membership view: each member up, suspect or down.
 
 pub mod swim;
 pub mod view;
@@ -18,7 +18,7 @@ pub mod view;
 pub use swim::{Peer, Timing};
 pub use view::{Liveness, Sight};
 
-use crate::journal::{Books, BooksError, Journaled};
+use crate::journal::{Books, BooksError};
 use crate::runner::Reconciler;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -51,14 +51,12 @@ pub struct GossipConfig {
     pub state_dir: PathBuf,
 }
 
-/// What the state file holds.
+/// What the state file holds, beside the reports not yet appended ([`crate::journal::Saved`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GossipState {
     /// Hosts reported `STOPPED` and not yet seen back, with when.
     #[serde(with = "stamps")]
     pub stopped: BTreeMap<String, Timestamp>,
-    /// Reports decided and saved but not yet appended to the outbox.
-    pub unsent: Vec<Event>,
 }
 
 /// One member in the status, and in [`GossipMonitor::membership`].
@@ -105,6 +103,77 @@ pub struct GossipMonitor {
     status_written: Option<Instant>,
     /// What the view remembers between passes (see [`view::Memory`]).
     memory: view::Memory,
+}
+
+impl Reconciler for GossipMonitor {
+    type Error = GossipError;
+    const NAME: &'static str = NAME;
+
+    /// Runs SWIM until the membership changes or a probe period has gone by, then decides:
+    /// the next pass starts at once.
+    async fn reconcile(&mut self) -> Result<Duration, GossipError> {
+        let until = self.next_decision();
+        let mut changed = false;
+        while !changed && Instant::now() < until {
+            changed = self.swim.step(until).await.map_err(GossipError::Receive)?;
+        }
+        let members = self.membership();
+        let sight = Sight {
+            members: members
+                .values()
+                .map(|m| (m.name.clone(), m.liveness))
+                .collect(),
+            hearing: self.swim.hearing(),
+            heard: members
+                .values()
+                .filter(|m| self.swim.heard_from(m.addr))
+                .map(|m| m.name.clone())
+                .collect(),
+        };
+        let now = Timestamp::now();
+        let stopped = &self.books.state().stopped;
+        let decision = view::decide(
+            &sight,
+            &self.memory,
+            stopped,
+            now,
+            self.config.timing.confirm,
+        );
+        let next = GossipState {
+            stopped: decision.stopped,
+        };
+        let reports = decision.reports.into_iter().map(|report| {
+            tracing::warn!(host = %report.host, event = %report.event, "reporting the host");
+            compute_host(report, now)
+        });
+        self.books.save(next, reports.collect())?;
+        self.books.status.last_observation = Some(now);
+        self.books.append_unsent().await?;
+
+        self.memory = decision.memory;
+        let watching = Watching {
+            addr: Some(self.addr()),
+            quorum: sight.has_quorum(),
+            members: members.into_values().collect(),
+            reported_stopped: self.books.state().stopped.keys().cloned().collect(),
+        };
+        let stale = self
+            .status_written
+            .is_none_or(|at| at.elapsed() >= STATUS_EVERY);
+        if watching != self.books.status.watching || self.books.status.last_error.is_some() || stale
+        {
+            self.books.status.watching = watching;
+            self.books.status.last_error = None;
+            self.write_status()?;
+        }
+        Ok(Duration::ZERO)
+    }
+
+    fn error_policy(&mut self, error: &GossipError) -> Duration {
+        self.status_written = Some(Instant::now());
+        self.books.failed(error);
+        self.config.timing.probe_period
+    }
 }
 
 impl GossipMonitor {
@@ -176,65 +245,6 @@ impl GossipMonitor {
         all
     }
 
-    async fn pass(&mut self) -> Result<Duration, GossipError> {
-        let until = self.next_decision();
-        let mut changed = false;
-        while !changed && Instant::now() < until {
-            changed = self.swim.step(until).await.map_err(GossipError::Receive)?;
-        }
-        let members = self.membership();
-        let sight = Sight {
-            members: members
-                .values()
-                .map(|m| (m.name.clone(), m.liveness))
-                .collect(),
-            hearing: self.swim.hearing(),
-            heard: members
-                .values()
-                .filter(|m| self.swim.heard_from(m.addr))
-                .map(|m| m.name.clone())
-                .collect(),
-        };
-        let now = Timestamp::now();
-        let stopped = &self.books.state().stopped;
-        let decision = view::decide(
-            &sight,
-            &self.memory,
-            stopped,
-            now,
-            self.config.timing.confirm,
-        );
-        let mut next = GossipState {
-            stopped: decision.stopped,
-            unsent: self.books.state().unsent.clone(),
-        };
-        for report in decision.reports {
-            tracing::warn!(host = %report.host, event = %report.event, "reporting the host");
-            next.unsent.push(compute_host(report, now));
-        }
-        self.books.save(next)?;
-        self.books.status.last_observation = Some(now);
-        self.books.append_unsent().await?;
-
-        self.memory = decision.memory;
-        let watching = Watching {
-            addr: Some(self.addr()),
-            quorum: sight.has_quorum(),
-            members: members.into_values().collect(),
-            reported_stopped: self.books.state().stopped.keys().cloned().collect(),
-        };
-        let stale = self
-            .status_written
-            .is_none_or(|at| at.elapsed() >= STATUS_EVERY);
-        if watching != self.books.status.watching || self.books.status.last_error.is_some() || stale
-        {
-            self.books.status.watching = watching;
-            self.books.status.last_error = None;
-            self.write_status()?;
-        }
-        Ok(Duration::ZERO)
-    }
-
     /// When to decide again at the latest: after a probe period, or when a host seen going
     /// down has stayed down the confirmation delay.
     fn next_decision(&self) -> Instant {
@@ -273,34 +283,6 @@ fn compute_host(report: view::Report, at: Timestamp) -> Event {
         hostname: report.host,
         generated_time: at,
         payload: payload.to_map(),
-    }
-}
-
-impl Reconciler for GossipMonitor {
-    type Error = GossipError;
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    /// Each pass waits for the membership itself: the next starts at once.
-    async fn reconcile(&mut self) -> Result<Duration, GossipError> {
-        self.pass().await
-    }
-
-    fn error_policy(&mut self, error: &GossipError) -> Duration {
-        self.status_written = Some(Instant::now());
-        self.books.failed(error);
-        self.config.timing.probe_period
-    }
-}
-
-impl Journaled for GossipState {
-    fn unsent(&self) -> &Vec<Event> {
-        &self.unsent
-    }
-    fn unsent_mut(&mut self) -> &mut Vec<Event> {
-        &mut self.unsent
     }
 }
 

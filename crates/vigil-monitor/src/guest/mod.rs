@@ -15,20 +15,19 @@ pub mod decide;
 pub mod libvirt;
 
 use crate::instance::libvirt::Signal;
-use crate::instance::link::{Link, LinkConfig, LinkError};
+use crate::instance::link::{self, Connection, LibvirtConfig, Link, LinkError};
 use crate::instance::table::DomainEvent;
-use crate::journal::{Books, BooksError, Journaled};
+use crate::journal::{Books, BooksError};
 use crate::runner::Reconciler;
 use decide::{Agent, Observation, Phase};
 use libvirt::{GuestLibvirtError, Watched};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use vigil_domain::{Backoff, Timestamp};
+use vigil_domain::Timestamp;
 use vigil_outbox::{Event, Outbox};
 
 /// The monitor's name: its state file is `guest.json`, its status `guest.status.json`.
@@ -41,11 +40,9 @@ pub const MASAKARI_SOCKET_PATTERN: &str =
 /// `vigil monitor guest`'s settings; the defaults are masakari-monitors'.
 #[derive(Clone, Debug)]
 pub struct GuestConfig {
-    /// `[libvirt] connection_uri`: `qemu:///system`. Opened read-write: libvirt runs agent
-    /// commands for read-write connections only.
-    pub libvirt_uri: String,
-    pub hostname: String,
-    pub state_dir: PathBuf,
+    /// libvirtd, opened read-write (libvirt runs agent commands for read-write connections
+    /// only), and where this node keeps its files.
+    pub libvirt: LibvirtConfig,
     /// `guest_monitoring_interval`: 10 s between passes.
     pub interval: Duration,
     /// `guest_monitoring_timeout`: 2 s for an agent's answer.
@@ -54,23 +51,16 @@ pub struct GuestConfig {
     pub failure_threshold: u32,
     /// Which agent sockets opt their domain in, matched from the path's start.
     pub socket_pattern: Regex,
-    /// Keepalive and reconnection, as the instance monitor's.
-    pub keepalive: (i32, u32),
-    pub reconnect: Backoff,
 }
 
 impl GuestConfig {
-    pub fn new(libvirt_uri: String, hostname: String, state_dir: PathBuf) -> Self {
+    pub fn new(libvirt: LibvirtConfig) -> Self {
         Self {
-            libvirt_uri,
-            hostname,
-            state_dir,
+            libvirt,
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
             failure_threshold: 3,
             socket_pattern: Regex::new(MASAKARI_SOCKET_PATTERN).expect("a valid pattern"),
-            keepalive: (5, 3),
-            reconnect: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
         }
     }
 }
@@ -84,21 +74,18 @@ pub struct Tracked {
     pub agent: Agent,
 }
 
-/// What the state file holds.
+/// What the state file holds, beside the reports not yet appended ([`crate::journal::Saved`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GuestState {
     /// Each watched domain by UUID.
     pub domains: BTreeMap<String, Tracked>,
-    /// Reports decided and saved but not yet appended to the outbox.
-    pub unsent: Vec<Event>,
 }
 
 /// The monitor's part of its status.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Watching {
-    pub libvirt_uri: String,
-    pub connected: bool,
-    pub connections: u64,
+    #[serde(flatten)]
+    pub connection: Connection,
     pub domains: Vec<WatchedAgent>,
 }
 
@@ -118,8 +105,6 @@ pub enum GuestMonitorError {
     Link(LinkError),
     #[error("listing the domains to watch")]
     List(#[source] GuestLibvirtError),
-    #[error("a libvirt call was cut short")]
-    Blocking(#[source] tokio::task::JoinError),
 }
 
 /// The guest-agent monitor, a [`Reconciler`]. Give the runner [`GuestMonitor::wake`]:
@@ -130,25 +115,53 @@ pub struct GuestMonitor {
     link: Link,
 }
 
+impl Reconciler for GuestMonitor {
+    type Error = GuestMonitorError;
+    const NAME: &'static str = NAME;
+
+    async fn reconcile(&mut self) -> Result<Duration, GuestMonitorError> {
+        self.books.append_unsent().await?;
+        let (mut next, mut reports) = (self.books.state().clone(), Vec::new());
+        let shown = &mut self.books.status.watching.connection;
+        self.link
+            .connect(shown)
+            .await
+            .map_err(GuestMonitorError::Link)?;
+        let (started, closed) = self.handle_signals();
+        for uuid in &started {
+            if let Some(tracked) = next.domains.get_mut(uuid) {
+                tracing::info!(domain = %tracked.name, %uuid, "the domain started: its agent is judged afresh");
+                tracked.agent = decide::step(tracked.agent, Observation::Started, 1).0;
+            }
+        }
+        if closed {
+            self.link
+                .disconnect(&mut self.books.status.watching.connection)
+                .await;
+        } else {
+            self.check_agents(&mut next, &mut reports).await?;
+        }
+        self.books.save(next, reports)?;
+        self.books.append_unsent().await?;
+        self.books.status.last_error = None;
+        self.write_status()?;
+        Ok(self.link.next_pass(self.config.interval))
+    }
+
+    fn error_policy(&mut self, error: &GuestMonitorError) -> Duration {
+        self.books.failed(error);
+        self.link.next_pass(self.config.interval)
+    }
+}
+
 impl GuestMonitor {
     /// The monitor, with the state it saved before if any; it connects at its first pass.
     pub fn new(config: GuestConfig, outbox: Outbox) -> Result<Self, GuestMonitorError> {
-        let books = Books::open(
-            NAME,
-            &config.state_dir,
-            &config.hostname,
-            outbox,
-            Watching {
-                libvirt_uri: config.libvirt_uri.clone(),
-                ..Watching::default()
-            },
-        )?;
-        let link = Link::new(LinkConfig {
-            uri: config.libvirt_uri.clone(),
-            read_write: true,
-            keepalive: config.keepalive,
-            reconnect: config.reconnect,
-        });
+        let (books, link) =
+            link::open(NAME, &config.libvirt, true, outbox, |connection| Watching {
+                connection,
+                domains: Vec::new(),
+            })?;
         Ok(Self {
             config,
             books,
@@ -164,38 +177,6 @@ impl GuestMonitor {
     /// The state as last saved.
     pub fn state(&self) -> &GuestState {
         self.books.state()
-    }
-
-    async fn pass(&mut self) -> Result<Duration, GuestMonitorError> {
-        self.books.append_unsent().await?;
-        let mut next = self.books.state().clone();
-        if !self.link.is_connected() {
-            let connected = self.link.connect().await;
-            self.books.status.watching.connections = self.link.connections();
-            connected.map_err(GuestMonitorError::Link)?;
-            self.books.status.watching.connected = true;
-        }
-        let (started, closed) = self.handle_signals();
-        for uuid in &started {
-            if let Some(tracked) = next.domains.get_mut(uuid) {
-                tracing::info!(domain = %tracked.name, %uuid, "the domain started: its agent is judged afresh");
-                tracked.agent = decide::step(tracked.agent, Observation::Started, 1).0;
-            }
-        }
-        if closed {
-            self.link.disconnect().await;
-            self.books.status.watching.connected = false;
-        } else {
-            self.check_agents(&mut next).await?;
-        }
-        self.books.save(next)?;
-        self.books.append_unsent().await?;
-        self.books.status.last_error = None;
-        self.write_status()?;
-        Ok(match self.link.is_connected() {
-            false => self.link.retry_delay(),
-            true => self.config.interval,
-        })
     }
 
     /// The domains that started since the last pass, and whether the connection closed.
@@ -220,28 +201,24 @@ impl GuestMonitor {
     }
 
     /// Lists the watched domains, pings their agents and records in `next` what follows.
-    async fn check_agents(&mut self, next: &mut GuestState) -> Result<(), GuestMonitorError> {
-        let Some(session) = self.link.session() else {
-            return Ok(());
-        };
+    async fn check_agents(
+        &mut self,
+        next: &mut GuestState,
+        reports: &mut Vec<Event>,
+    ) -> Result<(), GuestMonitorError> {
         let (pattern, timeout) = (
             self.config.socket_pattern.clone(),
             i32::try_from(self.config.timeout.as_secs().max(1)).unwrap_or(i32::MAX),
         );
-        let checked = tokio::task::spawn_blocking(move || {
-            let watched = libvirt::watched_domains(&session, &pattern)?;
+        let shown = &mut self.books.status.watching.connection;
+        let checking = self.link.call(shown, move |session| {
+            let watched = libvirt::watched_domains(session, &pattern)?;
             Ok::<_, GuestLibvirtError>(ping_all(watched, timeout))
-        })
-        .await
-        .map_err(GuestMonitorError::Blocking)?;
-        let checked = match checked {
-            Ok(c) => c,
-            Err(e) => {
-                self.link.disconnect().await;
-                self.books.status.watching.connected = false;
-                return Err(GuestMonitorError::List(e));
-            }
+        });
+        let Some(checked) = checking.await.map_err(GuestMonitorError::Link)? else {
+            return Ok(());
         };
+        let checked = checked.map_err(GuestMonitorError::List)?;
         let now = Timestamp::now();
         self.books.status.last_observation = Some(now);
         let mut domains = BTreeMap::new();
@@ -264,7 +241,7 @@ impl GuestMonitor {
             }
             agent = after;
             if report {
-                self.report(next, &watched.uuid, agent.failures, now);
+                reports.push(self.report(&watched.uuid, agent.failures, now));
             }
             domains.insert(
                 watched.uuid,
@@ -280,11 +257,10 @@ impl GuestMonitor {
         Ok(())
     }
 
-    fn report(&self, next: &mut GuestState, uuid: &str, failures: u32, at: Timestamp) {
+    fn report(&self, uuid: &str, failures: u32, at: Timestamp) -> Event {
         tracing::warn!(%uuid, failures, "the guest agent stopped answering: reporting the instance");
         let names = ("QEMU_GUEST_AGENT_ERROR", "STOPPED_FAILED");
-        let report = crate::instance::vm_report(&self.config.hostname, uuid, names, at);
-        next.unsent.push(report);
+        crate::instance::vm_report(&self.config.libvirt.hostname, uuid, names, at)
     }
 
     fn write_status(&mut self) -> Result<(), GuestMonitorError> {
@@ -339,33 +315,4 @@ fn ping_all(watched: Vec<Watched>, timeout: i32) -> Vec<(Watched, Option<bool>)>
         checked.extend(batch.into_iter().zip(results));
     }
     checked
-}
-
-impl Reconciler for GuestMonitor {
-    type Error = GuestMonitorError;
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn reconcile(&mut self) -> Result<Duration, GuestMonitorError> {
-        self.pass().await
-    }
-
-    fn error_policy(&mut self, error: &GuestMonitorError) -> Duration {
-        self.books.failed(error);
-        match self.link.is_connected() {
-            false => self.link.retry_delay(),
-            true => self.config.interval,
-        }
-    }
-}
-
-impl Journaled for GuestState {
-    fn unsent(&self) -> &Vec<Event> {
-        &self.unsent
-    }
-    fn unsent_mut(&mut self) -> &mut Vec<Event> {
-        &mut self.unsent
-    }
 }

@@ -5,16 +5,16 @@
 //! fenced, and whether this view has quorum. `pacemaker` reads `crm_mon`; others (gossip,
 //! Consul) plug in the same way. A pass: observe; without quorum, report nothing and change
 //! nothing (the other side of a partition decides); else [`decide`] each node from its
-//! persisted [`NodeRecord`], save the records and the reports (the [`Journal`]), and append the
-//! reports to the outbox. This host itself is never reported, as masakari-monitors does: it
-//! cannot see its own death. Nodes that leave the view are forgotten.
+//! persisted [`NodeRecord`], save the records and the reports (the monitor's [`Books`]), and
+//! append the reports to the outbox. This host itself is never reported, as masakari-monitors
+//! does: it cannot see its own death. Nodes that leave the view are forgotten.
 
 mod decide;
 pub mod pacemaker;
 
 pub use decide::{decide, Known, NodeRecord, Report};
 
-use crate::journal::{Books, BooksError, Journaled};
+use crate::journal::{Books, BooksError};
 use crate::runner::Reconciler;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -86,12 +86,10 @@ impl HostConfig {
     }
 }
 
-/// What the state file holds.
+/// What the state file holds, beside the reports not yet appended ([`crate::journal::Saved`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostState {
     pub nodes: BTreeMap<String, NodeRecord>,
-    /// Reports decided and saved but not yet appended to the outbox.
-    pub unsent: Vec<Event>,
 }
 
 /// The status's own part.
@@ -127,6 +125,45 @@ pub struct HostMonitor<D> {
     driver: D,
 }
 
+impl<D: Driver> Reconciler for HostMonitor<D> {
+    type Error = HostMonitorError<D::Error>;
+    const NAME: &'static str = NAME;
+
+    async fn reconcile(&mut self) -> Result<Duration, Self::Error> {
+        // Reports saved by a pass that could not append them go first, quorum or not.
+        self.books.append_unsent().await?;
+        let view = self
+            .driver
+            .observe()
+            .await
+            .map_err(HostMonitorError::Observe)?;
+        let now = Timestamp::now();
+        self.books.status.last_observation = Some(now);
+        // Said once, when it changes, not at every pass.
+        if self.books.status.watching.quorum != Some(view.quorum) {
+            match view.quorum {
+                true => tracing::info!(driver = self.driver.name(), "quorum: watching"),
+                false => {
+                    tracing::warn!(driver = self.driver.name(), "no quorum: reporting nothing")
+                }
+            }
+        }
+        self.books.status.watching.quorum = Some(view.quorum);
+        if view.quorum {
+            self.apply(&view, now)?;
+            self.books.append_unsent().await?;
+        }
+        self.books.status.last_error = None;
+        self.write_status(&view)?;
+        Ok(self.config.interval)
+    }
+
+    fn error_policy(&mut self, error: &Self::Error) -> Duration {
+        self.books.failed(error);
+        self.config.interval
+    }
+}
+
 impl<D: Driver> HostMonitor<D> {
     /// The monitor, with the state it saved before if any.
     pub fn new(
@@ -156,35 +193,6 @@ impl<D: Driver> HostMonitor<D> {
         self.books.state()
     }
 
-    async fn pass(&mut self) -> Result<Duration, HostMonitorError<D::Error>> {
-        // Reports saved by a pass that could not append them go first, quorum or not.
-        self.books.append_unsent().await?;
-        let view = self
-            .driver
-            .observe()
-            .await
-            .map_err(HostMonitorError::Observe)?;
-        let now = Timestamp::now();
-        self.books.status.last_observation = Some(now);
-        // Said once, when it changes, not at every pass.
-        if self.books.status.watching.quorum != Some(view.quorum) {
-            match view.quorum {
-                true => tracing::info!(driver = self.driver.name(), "quorum: watching"),
-                false => {
-                    tracing::warn!(driver = self.driver.name(), "no quorum: reporting nothing")
-                }
-            }
-        }
-        self.books.status.watching.quorum = Some(view.quorum);
-        if view.quorum {
-            self.apply(&view, now)?;
-            self.books.append_unsent().await?;
-        }
-        self.books.status.last_error = None;
-        self.write_status(&view)?;
-        Ok(self.config.interval)
-    }
-
     /// Decides every node of `view` and saves the records and reports.
     fn apply(
         &mut self,
@@ -192,10 +200,7 @@ impl<D: Driver> HostMonitor<D> {
         now: Timestamp,
     ) -> Result<(), HostMonitorError<D::Error>> {
         let before = self.books.state();
-        let mut next = HostState {
-            nodes: BTreeMap::new(),
-            unsent: before.unsent.clone(),
-        };
+        let (mut next, mut reports) = (HostState::default(), Vec::new());
         for (name, seen) in &view.nodes {
             if *name == self.config.hostname {
                 continue;
@@ -207,11 +212,11 @@ impl<D: Driver> HostMonitor<D> {
                 tracing::info!(node = %name, %detail, ?known, "node state changed");
             }
             if let Some(report) = report {
-                next.unsent.push(self.report(name, report, now));
+                reports.push(self.report(name, report, now));
             }
             next.nodes.insert(name.clone(), record);
         }
-        Ok(self.books.save(next)?)
+        Ok(self.books.save(next, reports)?)
     }
 
     fn report(&self, node: &str, report: Report, at: Timestamp) -> Event {
@@ -258,36 +263,6 @@ impl<D: Driver> HostMonitor<D> {
                 })
             })
             .collect();
-        self.write_status_file()
-    }
-
-    fn write_status_file(&self) -> Result<(), HostMonitorError<D::Error>> {
         Ok(self.books.write_status()?)
-    }
-}
-
-impl<D: Driver> Reconciler for HostMonitor<D> {
-    type Error = HostMonitorError<D::Error>;
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn reconcile(&mut self) -> Result<Duration, Self::Error> {
-        self.pass().await
-    }
-
-    fn error_policy(&mut self, error: &Self::Error) -> Duration {
-        self.books.failed(error);
-        self.config.interval
-    }
-}
-
-impl Journaled for HostState {
-    fn unsent(&self) -> &Vec<Event> {
-        &self.unsent
-    }
-    fn unsent_mut(&mut self) -> &mut Vec<Event> {
-        &mut self.unsent
     }
 }

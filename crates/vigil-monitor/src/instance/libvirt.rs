@@ -312,56 +312,49 @@ unsafe extern "C" fn on_lifecycle(
     0
 }
 
-unsafe extern "C" fn on_reboot(_: sys::virConnectPtr, dom: sys::virDomainPtr, o: *mut c_void) {
-    // SAFETY: libvirt's arguments, as registered.
-    unsafe { deliver(dom, o, DomainEvent::Reboot) };
-}
-
-unsafe extern "C" fn on_control_error(
-    _: sys::virConnectPtr,
-    dom: sys::virDomainPtr,
-    o: *mut c_void,
-) {
-    // SAFETY: libvirt's arguments, as registered.
-    unsafe { deliver(dom, o, DomainEvent::ControlError) };
-}
-
-unsafe extern "C" fn on_watchdog(
-    _: sys::virConnectPtr,
-    dom: sys::virDomainPtr,
-    action: c_int,
-    o: *mut c_void,
-) {
-    // SAFETY: libvirt's arguments, as registered.
-    unsafe { deliver(dom, o, DomainEvent::Watchdog { action }) };
-}
-
-unsafe extern "C" fn on_io_error(
-    _: sys::virConnectPtr,
-    dom: sys::virDomainPtr,
-    _src: *const c_char,
-    _alias: *const c_char,
-    action: c_int,
-    o: *mut c_void,
-) {
-    // SAFETY: libvirt's arguments, as registered.
-    unsafe { deliver(dom, o, DomainEvent::IoError { action }) };
-}
-
-unsafe extern "C" fn on_io_error_reason(
-    _: sys::virConnectPtr,
-    dom: sys::virDomainPtr,
-    _src: *const c_char,
-    _alias: *const c_char,
-    _action: c_int,
-    _reason: *const c_char,
-    o: *mut c_void,
-) {
-    // SAFETY: libvirt's arguments, as registered.
-    unsafe { deliver(dom, o, DomainEvent::IoErrorReason) };
-}
-
 type Generic = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void);
+
+/// `fn $name() -> virConnectDomainEventGenericCallback`: a callback for an event whose
+/// arguments are the connection, the domain, `$arg: $ty…`, and the opaque, which delivers
+/// `$event`, cast to the generic type libvirt registers callbacks as.
+macro_rules! domain_callback {
+    ($name:ident($($arg:ident: $ty:ty),*) => $event:expr) => {
+        // The cast is from the generic type itself for the events with no more arguments.
+        #[allow(clippy::useless_transmute)]
+        fn $name() -> sys::virConnectDomainEventGenericCallback {
+            unsafe extern "C" fn callback(
+                _: sys::virConnectPtr,
+                dom: sys::virDomainPtr,
+                $($arg: $ty,)*
+                opaque: *mut c_void,
+            ) {
+                // SAFETY: libvirt's arguments, as registered.
+                unsafe { deliver(dom, opaque, $event) };
+            }
+            type Own =
+                unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, $($ty,)* *mut c_void);
+            // SAFETY: function pointers of one size; libvirt calls this one with the arguments
+            // of its event id, which is the type it is cast from.
+            Some(unsafe { std::mem::transmute::<Own, Generic>(callback) })
+        }
+    };
+}
+
+domain_callback!(on_reboot() => DomainEvent::Reboot);
+domain_callback!(on_control_error() => DomainEvent::ControlError);
+domain_callback!(on_watchdog(action: c_int) => DomainEvent::Watchdog { action });
+domain_callback!(
+    on_io_error(_src: *const c_char, _alias: *const c_char, action: c_int)
+        => DomainEvent::IoError { action }
+);
+domain_callback!(
+    on_io_error_reason(
+        _src: *const c_char,
+        _alias: *const c_char,
+        _action: c_int,
+        _reason: *const c_char
+    ) => DomainEvent::IoErrorReason
+);
 
 /// The events masakari-monitors acts on, each with its callback cast to the generic type.
 fn callbacks() -> [(u32, sys::virConnectDomainEventGenericCallback); 6] {
@@ -372,51 +365,17 @@ fn callbacks() -> [(u32, sys::virConnectDomainEventGenericCallback); 6] {
         c_int,
         *mut c_void,
     ) -> c_int;
-    type Watchdog = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, c_int, *mut c_void);
-    type IoError = unsafe extern "C" fn(
-        sys::virConnectPtr,
-        sys::virDomainPtr,
-        *const c_char,
-        *const c_char,
-        c_int,
-        *mut c_void,
-    );
-    type IoErrorReason = unsafe extern "C" fn(
-        sys::virConnectPtr,
-        sys::virDomainPtr,
-        *const c_char,
-        *const c_char,
-        c_int,
-        *const c_char,
-        *mut c_void,
-    );
-    // SAFETY: function pointers of one size; libvirt calls each with the arguments of its
-    // event id, which is the type it is cast from.
-    unsafe {
-        [
-            (
-                sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                Some(std::mem::transmute::<Lifecycle, Generic>(on_lifecycle)),
-            ),
-            (sys::VIR_DOMAIN_EVENT_ID_REBOOT, Some(on_reboot as Generic)),
-            (
-                sys::VIR_DOMAIN_EVENT_ID_WATCHDOG,
-                Some(std::mem::transmute::<Watchdog, Generic>(on_watchdog)),
-            ),
-            (
-                sys::VIR_DOMAIN_EVENT_ID_IO_ERROR,
-                Some(std::mem::transmute::<IoError, Generic>(on_io_error)),
-            ),
-            (
-                sys::VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON,
-                Some(std::mem::transmute::<IoErrorReason, Generic>(
-                    on_io_error_reason,
-                )),
-            ),
-            (
-                sys::VIR_DOMAIN_EVENT_ID_CONTROL_ERROR,
-                Some(on_control_error as Generic),
-            ),
-        ]
-    }
+    // SAFETY: as in `domain_callback!`: libvirt calls it with a lifecycle event's arguments.
+    let lifecycle = unsafe { std::mem::transmute::<Lifecycle, Generic>(on_lifecycle) };
+    [
+        (sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE, Some(lifecycle)),
+        (sys::VIR_DOMAIN_EVENT_ID_REBOOT, on_reboot()),
+        (sys::VIR_DOMAIN_EVENT_ID_WATCHDOG, on_watchdog()),
+        (sys::VIR_DOMAIN_EVENT_ID_IO_ERROR, on_io_error()),
+        (
+            sys::VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON,
+            on_io_error_reason(),
+        ),
+        (sys::VIR_DOMAIN_EVENT_ID_CONTROL_ERROR, on_control_error()),
+    ]
 }

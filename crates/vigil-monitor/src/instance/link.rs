@@ -1,12 +1,17 @@
 //! A monitor's link to libvirtd, shared by the instance and guest-agent monitors: a
 //! [`Session`] opened when a pass finds none, dropped when libvirt says it closed, opened
-//! again on a backoff; the callbacks' signals read from its channel.
+//! again on a backoff; the callbacks' signals read from its channel. Both monitors' settings,
+//! status and books start here too ([`LibvirtConfig`], [`Connection`], [`open`]).
 
 use super::libvirt::{LibvirtError, Session, Signal, Sink};
+use crate::journal::{Books, BooksError, State};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use vigil_domain::Backoff;
+use vigil_outbox::Outbox;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -16,21 +21,70 @@ pub enum LinkError {
     Blocking(#[source] tokio::task::JoinError),
 }
 
-/// How to reach libvirtd and keep the connection.
+/// What the instance and guest-agent monitors are both told: where libvirtd is and how the
+/// connection to it is kept, and this node's name and state directory.
 #[derive(Clone, Debug)]
-pub struct LinkConfig {
+pub struct LibvirtConfig {
+    /// `[libvirt] connection_uri`: `qemu:///system`.
     pub uri: String,
-    /// Read-only for the instance monitor (as masakari-monitors'); agent commands need
-    /// read-write.
-    pub read_write: bool,
-    /// Keepalive probes every `.0` seconds, the connection closed after `.1` unanswered.
+    pub hostname: String,
+    pub state_dir: PathBuf,
+    /// Keepalive probes every `.0` seconds, the connection closed after `.1` unanswered
+    /// (masakari-monitors: 5, 3).
     pub keepalive: (i32, u32),
-    /// The pause before reconnecting, growing with each failed attempt.
+    /// The pause before reconnecting, growing with each failed attempt (masakari-monitors
+    /// waits 3 s, always).
     pub reconnect: Backoff,
 }
 
+impl LibvirtConfig {
+    pub fn new(uri: String, hostname: String, state_dir: PathBuf) -> Self {
+        Self {
+            uri,
+            hostname,
+            state_dir,
+            keepalive: (5, 3),
+            reconnect: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+        }
+    }
+}
+
+/// The connection in a libvirt monitor's status (its fields among the monitor's own).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub libvirt_uri: String,
+    pub connected: bool,
+    /// Connections made since the monitor started (the first included).
+    pub connections: u64,
+}
+
+/// A libvirt monitor's books and link, not connected yet (its first pass connects), with the
+/// state it saved before if any. `read_write`: see [`Link::new`]; `watching` makes the
+/// status's own part around its connection.
+pub fn open<S: State, W: Serialize>(
+    name: &'static str,
+    config: &LibvirtConfig,
+    read_write: bool,
+    outbox: Outbox,
+    watching: impl FnOnce(Connection) -> W,
+) -> Result<(Books<S, W>, Link), BooksError> {
+    let connection = Connection {
+        libvirt_uri: config.uri.clone(),
+        ..Connection::default()
+    };
+    let books = Books::open(
+        name,
+        &config.state_dir,
+        &config.hostname,
+        outbox,
+        watching(connection),
+    )?;
+    Ok((books, Link::new(config.clone(), read_write)))
+}
+
 pub struct Link {
-    config: LinkConfig,
+    config: LibvirtConfig,
+    read_write: bool,
     sink: Arc<Sink>,
     signals: mpsc::UnboundedReceiver<Signal>,
     session: Option<Arc<Session>>,
@@ -41,8 +95,9 @@ pub struct Link {
 }
 
 impl Link {
-    /// Not connected yet: [`Link::connect`] does.
-    pub fn new(config: LinkConfig) -> Link {
+    /// Not connected yet: [`Link::connect`] does. Read-only unless `read_write`: the
+    /// instance monitor's is (as masakari-monitors'); agent commands need read-write.
+    pub fn new(config: LibvirtConfig, read_write: bool) -> Link {
         let (tx, signals) = mpsc::unbounded_channel();
         let sink = Arc::new(Sink {
             tx,
@@ -50,6 +105,7 @@ impl Link {
         });
         Link {
             config,
+            read_write,
             sink,
             signals,
             session: None,
@@ -64,30 +120,30 @@ impl Link {
         self.sink.wake.clone()
     }
 
-    pub fn session(&self) -> Option<Arc<Session>> {
-        self.session.clone()
-    }
-
     pub fn is_connected(&self) -> bool {
         self.session.is_some()
     }
 
-    /// Connections made so far, the first included.
-    pub fn connections(&self) -> u64 {
-        self.connections
+    /// Until the next pass: `connected` while connected, else the pause before the next
+    /// attempt to connect.
+    pub fn next_pass(&self, connected: Duration) -> Duration {
+        match self.is_connected() {
+            true => connected,
+            false => self.config.reconnect.delay(self.failed_connects),
+        }
     }
 
-    /// How long to wait before the next attempt to connect.
-    pub fn retry_delay(&self) -> Duration {
-        self.config.reconnect.delay(self.failed_connects)
-    }
-
-    /// Opens a session (blocking work, off the runtime's threads).
-    pub async fn connect(&mut self) -> Result<(), LinkError> {
+    /// Opens a session unless one is open (blocking work, off the runtime's threads);
+    /// `shown`, the status's part, says so. True if it opened one.
+    pub async fn connect(&mut self, shown: &mut Connection) -> Result<bool, LinkError> {
+        if self.is_connected() {
+            return Ok(false);
+        }
         self.attempts += 1;
         let (config, sink, id) = (self.config.clone(), self.sink.clone(), self.attempts);
+        let read_write = self.read_write;
         let opened = tokio::task::spawn_blocking(move || {
-            Session::open(&config.uri, config.read_write, config.keepalive, sink, id)
+            Session::open(&config.uri, read_write, config.keepalive, sink, id)
         })
         .await
         .map_err(LinkError::Blocking)?;
@@ -99,14 +155,42 @@ impl Link {
         self.failed_connects = 0;
         self.connections += 1;
         self.session = Some(Arc::new(session));
-        Ok(())
+        shown.connections = self.connections;
+        shown.connected = true;
+        Ok(true)
     }
 
-    /// Drops the connection (deregistering talks to libvirtd: off the runtime's threads).
-    pub async fn disconnect(&mut self) {
+    /// Runs `call` on the session off the runtime's threads: `Ok(None)` if there is none. A
+    /// call that fails drops the connection (and `shown` says so): the next pass connects
+    /// afresh.
+    pub async fn call<T, E>(
+        &mut self,
+        shown: &mut Connection,
+        call: impl FnOnce(&Session) -> Result<T, E> + Send + 'static,
+    ) -> Result<Option<Result<T, E>>, LinkError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let Some(session) = self.session.clone() else {
+            return Ok(None);
+        };
+        let called = tokio::task::spawn_blocking(move || call(&session))
+            .await
+            .map_err(LinkError::Blocking)?;
+        if called.is_err() {
+            self.disconnect(shown).await;
+        }
+        Ok(Some(called))
+    }
+
+    /// Drops the connection (deregistering talks to libvirtd: off the runtime's threads);
+    /// `shown` says so.
+    pub async fn disconnect(&mut self, shown: &mut Connection) {
         if let Some(session) = self.session.take() {
             let _ = tokio::task::spawn_blocking(move || drop(session)).await;
         }
+        shown.connected = false;
     }
 
     /// The events that arrived since the last call, and whether the current session closed.

@@ -15,18 +15,17 @@ pub mod libvirt;
 pub mod link;
 pub mod table;
 
-use crate::journal::{Books, BooksError, Journaled};
+use crate::journal::{Books, BooksError};
 use crate::runner::Reconciler;
 use libvirt::{LibvirtError, Listed, Signal};
-use link::{Link, LinkConfig, LinkError};
+use link::{Connection, LibvirtConfig, Link, LinkError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use table::{DomainEvent, EventFilter, Power};
 use tokio::sync::Notify;
-use vigil_domain::{Backoff, NotificationType, Timestamp};
+use vigil_domain::{NotificationType, Timestamp};
 use vigil_outbox::{Event, Outbox};
 use vigil_wire::payload::{Payload, VmPayload};
 
@@ -36,31 +35,19 @@ pub const NAME: &str = "instance";
 /// `vigil monitor instance`'s settings; the defaults are masakari-monitors' where it has one.
 #[derive(Clone, Debug)]
 pub struct InstanceConfig {
-    /// `[libvirt] connection_uri`: `qemu:///system`.
-    pub libvirt_uri: String,
-    pub hostname: String,
-    pub state_dir: PathBuf,
+    /// libvirtd, opened read-only, and where this node keeps its files.
+    pub libvirt: LibvirtConfig,
     /// Which of the table's reports are appended (all by default).
     pub filter: EventFilter,
-    /// Keepalive probes every `.0` seconds, the connection closed after `.1` unanswered
-    /// (masakari-monitors: 5, 3).
-    pub keepalive: (i32, u32),
-    /// The pause before reconnecting, growing with each failed attempt (masakari-monitors
-    /// waits 3 s, always).
-    pub reconnect: Backoff,
     /// How often the domains are listed again while connected, in case an event was lost.
     pub resync_interval: Duration,
 }
 
 impl InstanceConfig {
-    pub fn new(libvirt_uri: String, hostname: String, state_dir: PathBuf) -> Self {
+    pub fn new(libvirt: LibvirtConfig) -> Self {
         Self {
-            libvirt_uri,
-            hostname,
-            state_dir,
+            libvirt,
             filter: EventFilter::default(),
-            keepalive: (5, 3),
-            reconnect: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
             resync_interval: Duration::from_secs(60),
         }
     }
@@ -73,22 +60,18 @@ pub struct Seen {
     pub power: Power,
 }
 
-/// What the state file holds.
+/// What the state file holds, beside the reports not yet appended ([`crate::journal::Saved`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceState {
     /// Each domain by UUID.
     pub domains: BTreeMap<String, Seen>,
-    /// Reports decided and saved but not yet appended to the outbox.
-    pub unsent: Vec<Event>,
 }
 
 /// The monitor's part of its status.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Watching {
-    pub libvirt_uri: String,
-    pub connected: bool,
-    /// Connections made since the monitor started (the first included).
-    pub connections: u64,
+    #[serde(flatten)]
+    pub connection: Connection,
     #[serde(with = "vigil_wire::time::optional")]
     pub last_listing: Option<Timestamp>,
     pub domains: Vec<WatchedDomain>,
@@ -109,8 +92,6 @@ pub enum InstanceMonitorError {
     Link(LinkError),
     #[error("listing libvirt's domains")]
     List(#[source] LibvirtError),
-    #[error("a libvirt call was cut short")]
-    Blocking(#[source] tokio::task::JoinError),
 }
 
 /// The instance monitor, a [`Reconciler`]. Give the runner [`InstanceMonitor::wake`]: the
@@ -122,25 +103,55 @@ pub struct InstanceMonitor {
     last_listing: Option<std::time::Instant>,
 }
 
+impl Reconciler for InstanceMonitor {
+    type Error = InstanceMonitorError;
+    const NAME: &'static str = NAME;
+
+    async fn reconcile(&mut self) -> Result<Duration, InstanceMonitorError> {
+        // Reports a killed monitor had decided, first.
+        self.books.append_unsent().await?;
+        let (mut next, mut reports) = (self.books.state().clone(), Vec::new());
+        let shown = &mut self.books.status.watching.connection;
+        let connected = self
+            .link
+            .connect(shown)
+            .await
+            .map_err(InstanceMonitorError::Link)?;
+        let resync = self
+            .last_listing
+            .is_none_or(|at| at.elapsed() >= self.config.resync_interval);
+        if connected || resync {
+            self.list(&mut next, &mut reports).await?;
+        }
+        let closed = self.handle_signals(&mut next, &mut reports);
+        self.books.save(next, reports)?;
+        self.books.append_unsent().await?;
+        if closed {
+            self.link
+                .disconnect(&mut self.books.status.watching.connection)
+                .await;
+        }
+        self.books.status.last_error = None;
+        self.write_status()?;
+        Ok(self.link.next_pass(self.config.resync_interval))
+    }
+
+    fn error_policy(&mut self, error: &InstanceMonitorError) -> Duration {
+        self.books.failed(error);
+        self.link
+            .next_pass(self.config.libvirt.reconnect.ceiling(1))
+    }
+}
+
 impl InstanceMonitor {
     /// The monitor, with the state it saved before if any; it connects at its first pass.
     pub fn new(config: InstanceConfig, outbox: Outbox) -> Result<Self, InstanceMonitorError> {
-        let books = Books::open(
-            NAME,
-            &config.state_dir,
-            &config.hostname,
-            outbox,
+        let (books, link) = link::open(NAME, &config.libvirt, false, outbox, |connection| {
             Watching {
-                libvirt_uri: config.libvirt_uri.clone(),
+                connection,
                 ..Watching::default()
-            },
-        )?;
-        let link = Link::new(LinkConfig {
-            uri: config.libvirt_uri.clone(),
-            read_write: false,
-            keepalive: config.keepalive,
-            reconnect: config.reconnect,
-        });
+            }
+        })?;
         Ok(Self {
             config,
             books,
@@ -159,78 +170,41 @@ impl InstanceMonitor {
         self.books.state()
     }
 
-    async fn pass(&mut self) -> Result<Duration, InstanceMonitorError> {
-        // Reports a killed monitor had decided, first.
-        self.books.append_unsent().await?;
-        let mut next = self.books.state().clone();
-        if !self.link.is_connected() {
-            self.connect().await?;
-            self.list(&mut next).await?;
-        } else if self
-            .last_listing
-            .is_none_or(|at| at.elapsed() >= self.config.resync_interval)
-        {
-            self.list(&mut next).await?;
-        }
-        let closed = self.handle_signals(&mut next);
-        self.books.save(next)?;
-        self.books.append_unsent().await?;
-        if closed {
-            self.disconnect().await;
-        }
-        self.books.status.last_error = None;
-        self.write_status()?;
-        Ok(match self.link.is_connected() {
-            false => self.link.retry_delay(),
-            true => self.config.resync_interval,
-        })
-    }
-
-    async fn connect(&mut self) -> Result<(), InstanceMonitorError> {
-        let connected = self.link.connect().await;
-        self.books.status.watching.connections = self.link.connections();
-        connected.map_err(InstanceMonitorError::Link)?;
-        self.books.status.watching.connected = true;
-        Ok(())
-    }
-
-    async fn disconnect(&mut self) {
-        self.link.disconnect().await;
-        self.books.status.watching.connected = false;
-    }
-
     /// Lists the domains and records in `next` what changed since they were last seen,
     /// reporting the stops that happened unseen.
-    async fn list(&mut self, next: &mut InstanceState) -> Result<(), InstanceMonitorError> {
-        let Some(session) = self.link.session() else {
+    async fn list(
+        &mut self,
+        next: &mut InstanceState,
+        reports: &mut Vec<Event>,
+    ) -> Result<(), InstanceMonitorError> {
+        let shown = &mut self.books.status.watching.connection;
+        let listing = self.link.call(shown, |session| session.domains());
+        let Some(listed) = listing.await.map_err(InstanceMonitorError::Link)? else {
             return Ok(());
         };
-        let listed = tokio::task::spawn_blocking(move || session.domains())
-            .await
-            .map_err(InstanceMonitorError::Blocking)?;
-        let listed = match listed {
-            Ok(l) => l,
-            Err(e) => {
-                self.disconnect().await;
-                return Err(InstanceMonitorError::List(e));
-            }
-        };
+        let listed = listed.map_err(InstanceMonitorError::List)?;
         let now = Timestamp::now();
         self.last_listing = Some(std::time::Instant::now());
         self.books.status.last_observation = Some(now);
         self.books.status.watching.last_listing = Some(now);
-        self.apply_listing(next, listed, now);
+        self.apply_listing(next, reports, listed, now);
         Ok(())
     }
 
-    fn apply_listing(&self, next: &mut InstanceState, listed: Vec<Listed>, now: Timestamp) {
+    fn apply_listing(
+        &self,
+        next: &mut InstanceState,
+        reports: &mut Vec<Event>,
+        listed: Vec<Listed>,
+        now: Timestamp,
+    ) {
         let mut domains = BTreeMap::new();
         for d in listed {
             if let Some(before) = next.domains.get(&d.uuid) {
                 if let Some(missed) = table::missed_event(before.power, d.state, d.reason) {
                     tracing::warn!(domain = %d.name, uuid = %d.uuid, event = ?missed,
                         "the domain changed while the monitor was not listening");
-                    self.report(next, &d.uuid, missed, now);
+                    reports.extend(self.report(&d.uuid, missed, now));
                 }
             }
             let power = table::power_of(d.state);
@@ -252,7 +226,7 @@ impl InstanceMonitor {
     }
 
     /// Handles every signal that arrived; true if the connection closed.
-    fn handle_signals(&mut self, next: &mut InstanceState) -> bool {
+    fn handle_signals(&mut self, next: &mut InstanceState, reports: &mut Vec<Event>) -> bool {
         let (events, closed) = self.link.drain();
         for signal in events {
             if let Signal::Event {
@@ -262,50 +236,26 @@ impl InstanceMonitor {
                 at,
             } = signal
             {
-                self.handle_event(next, uuid, name, event, at);
+                self.books.status.last_observation = Some(at);
+                tracing::debug!(domain = %name, %uuid, ?event, "libvirt event");
+                if table::is_news(next.domains.get(&uuid).map(|s| s.power), event) {
+                    reports.extend(self.report(&uuid, event, at));
+                }
+                apply_event(next, uuid, name, event);
             }
         }
         closed
     }
 
-    fn handle_event(
-        &mut self,
-        next: &mut InstanceState,
-        uuid: String,
-        name: String,
-        event: DomainEvent,
-        at: Timestamp,
-    ) {
-        self.books.status.last_observation = Some(at);
-        let before = next.domains.get(&uuid).map(|s| s.power);
-        tracing::debug!(domain = %name, %uuid, ?event, "libvirt event");
-        if table::is_news(before, event) {
-            self.report(next, &uuid, event, at);
-        }
-        if event
-            == (DomainEvent::Lifecycle {
-                event: virt::sys::VIR_DOMAIN_EVENT_UNDEFINED as i32,
-                detail: 0,
-            })
-        {
-            next.domains.remove(&uuid);
-        } else if let Some(power) = table::power_after(event) {
-            next.domains.insert(uuid, Seen { name, power });
-        }
-    }
-
-    /// Adds to `next` the report for `event`, if the table and the filter let it through.
-    fn report(&self, next: &mut InstanceState, uuid: &str, event: DomainEvent, at: Timestamp) {
-        let Some(names) = table::masakari_names(event) else {
-            return;
-        };
+    /// The report for `event`, if the table and the filter let it through.
+    fn report(&self, uuid: &str, event: DomainEvent, at: Timestamp) -> Option<Event> {
+        let names = table::masakari_names(event)?;
         if !self.config.filter.allows(names) {
             tracing::info!(%uuid, event = names.0, detail = names.1, "filtered out");
-            return;
+            return None;
         }
         tracing::warn!(%uuid, event = names.0, detail = names.1, "reporting the instance");
-        let report = vm_report(&self.config.hostname, uuid, names, at);
-        next.unsent.push(report);
+        Some(vm_report(&self.config.libvirt.hostname, uuid, names, at))
     }
 
     fn write_status(&mut self) -> Result<(), InstanceMonitorError> {
@@ -324,6 +274,21 @@ impl InstanceMonitor {
     }
 }
 
+/// What a domain's event changes of it: forgotten when undefined, its power when the event
+/// says.
+fn apply_event(next: &mut InstanceState, uuid: String, name: String, event: DomainEvent) {
+    if event
+        == (DomainEvent::Lifecycle {
+            event: virt::sys::VIR_DOMAIN_EVENT_UNDEFINED as i32,
+            detail: 0,
+        })
+    {
+        next.domains.remove(&uuid);
+    } else if let Some(power) = table::power_after(event) {
+        next.domains.insert(uuid, Seen { name, power });
+    }
+}
+
 /// A `VM` report as masakari-monitors sends it: `(event, vir_domain_event)` about `uuid`.
 pub(crate) fn vm_report(hostname: &str, uuid: &str, names: (&str, &str), at: Timestamp) -> Event {
     let payload = Payload::Vm(VmPayload {
@@ -336,34 +301,5 @@ pub(crate) fn vm_report(hostname: &str, uuid: &str, names: (&str, &str), at: Tim
         hostname: hostname.to_owned(),
         generated_time: at,
         payload: payload.to_map(),
-    }
-}
-
-impl Reconciler for InstanceMonitor {
-    type Error = InstanceMonitorError;
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn reconcile(&mut self) -> Result<Duration, InstanceMonitorError> {
-        self.pass().await
-    }
-
-    fn error_policy(&mut self, error: &InstanceMonitorError) -> Duration {
-        self.books.failed(error);
-        match self.link.is_connected() {
-            false => self.link.retry_delay(),
-            true => self.config.reconnect.ceiling(1),
-        }
-    }
-}
-
-impl Journaled for InstanceState {
-    fn unsent(&self) -> &Vec<Event> {
-        &self.unsent
-    }
-    fn unsent_mut(&mut self) -> &mut Vec<Event> {
-        &mut self.unsent
     }
 }

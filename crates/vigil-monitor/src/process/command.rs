@@ -57,7 +57,7 @@ pub async fn run_steps(
 /// Runs one command line.
 pub async fn run(command: &str, as_root: bool, timeout: Duration) -> Result<(), CommandError> {
     let mut words = command.split_whitespace();
-    let sudo = as_root && !is_root();
+    let sudo = as_root && !crate::is_root();
     let program = if sudo {
         "sudo"
     } else {
@@ -104,17 +104,6 @@ fn to_stderr() -> Stdio {
         .try_clone_to_owned()
         .map(Stdio::from)
         .unwrap_or_else(|_| Stdio::null())
-}
-
-/// Whether the monitor runs as root (its effective uid, from `/proc/self/status`).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let uids = s.lines().find_map(|l| l.strip_prefix("Uid:"))?.to_owned();
-            uids.split_whitespace().nth(1).map(|euid| euid == "0")
-        })
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -5,23 +5,17 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// One entry of the list. Empty commands (`pre_start_command:`) are `None`; a key left out is
-/// read as empty too (masakari-monitors would fail on it).
+/// read as empty too, as serde reads any missing `Option` (masakari-monitors would fail on it).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct ProcessEntry {
     /// Looked for in the running processes' command lines; its last `/`-separated part is the
     /// name reported.
     pub process_name: String,
-    #[serde(default)]
     pub start_command: Option<String>,
-    #[serde(default)]
     pub pre_start_command: Option<String>,
-    #[serde(default)]
     pub post_start_command: Option<String>,
-    #[serde(default)]
     pub restart_command: Option<String>,
-    #[serde(default)]
     pub pre_restart_command: Option<String>,
-    #[serde(default)]
     pub post_restart_command: Option<String>,
     /// Run the commands as root (through `sudo -n` when the monitor is not root).
     #[serde(default)]

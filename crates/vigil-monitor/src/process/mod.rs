@@ -20,7 +20,7 @@ pub use decide::{decide, Action, Phase, RestartPolicy};
 pub use list::{ListError, ProcessEntry};
 pub use scan::ScanError;
 
-use crate::journal::{Books, BooksError, Journaled};
+use crate::journal::{Books, BooksError};
 use crate::runner::Reconciler;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -67,13 +67,11 @@ impl ProcessConfig {
     }
 }
 
-/// What the state file holds.
+/// What the state file holds, beside the reports not yet appended ([`crate::journal::Saved`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessState {
     /// Each listed process by `process_name`; a process no longer listed is forgotten.
     pub processes: BTreeMap<String, Phase>,
-    /// Reports decided and saved but not yet appended to the outbox.
-    pub unsent: Vec<Event>,
 }
 
 /// One watched process in the status.
@@ -101,6 +99,55 @@ pub struct ProcessMonitor {
     list: Vec<ProcessEntry>,
 }
 
+impl Reconciler for ProcessMonitor {
+    type Error = ProcessMonitorError;
+    const NAME: &'static str = NAME;
+
+    async fn reconcile(&mut self) -> Result<Duration, ProcessMonitorError> {
+        self.reload_list()?;
+        let lines =
+            scan::command_lines(&self.config.proc_dir).map_err(ProcessMonitorError::Scan)?;
+        let now = Timestamp::now();
+
+        let mut next = ProcessState::default();
+        let (mut reports, mut commands) = (Vec::new(), Vec::new());
+        for entry in &self.list {
+            let name = &entry.process_name;
+            if next.processes.contains_key(name) {
+                continue; // listed twice: watched once
+            }
+            let running = scan::is_running(&lines, name);
+            let before = self.books.state().processes.get(name);
+            let (phase, action) = decide(before, running, now, self.config.restart);
+            if before != Some(&phase) {
+                let phase = serde_json::to_string(&phase).unwrap_or_default();
+                tracing::info!(process = %name, %phase, "process state changed");
+            }
+            match action {
+                Some(Action::Report(event)) => reports.push(self.report(entry, event, now)),
+                Some(action) => commands.push((entry.clone(), action)),
+                None => {}
+            }
+            next.processes.insert(name.clone(), phase);
+        }
+        self.books.save(next, reports)?;
+        self.books.status.last_observation = Some(now);
+        self.books.append_unsent().await?;
+
+        for (entry, action) in commands {
+            self.act(&entry, action).await?;
+        }
+        self.books.status.last_error = None;
+        self.write_status()?;
+        Ok(self.wait())
+    }
+
+    fn error_policy(&mut self, error: &ProcessMonitorError) -> Duration {
+        self.books.failed(error);
+        self.config.check_interval
+    }
+}
+
 impl ProcessMonitor {
     /// The monitor, with the state it saved before if any.
     pub fn new(config: ProcessConfig, outbox: Outbox) -> Result<Self, ProcessMonitorError> {
@@ -121,48 +168,6 @@ impl ProcessMonitor {
     /// The state as last saved.
     pub fn state(&self) -> &ProcessState {
         self.books.state()
-    }
-
-    async fn pass(&mut self) -> Result<Duration, ProcessMonitorError> {
-        self.reload_list()?;
-        let lines =
-            scan::command_lines(&self.config.proc_dir).map_err(ProcessMonitorError::Scan)?;
-        let now = Timestamp::now();
-
-        let mut next = ProcessState {
-            processes: BTreeMap::new(),
-            unsent: self.books.state().unsent.clone(),
-        };
-        let mut commands = Vec::new();
-        for entry in &self.list {
-            let name = &entry.process_name;
-            if next.processes.contains_key(name) {
-                continue; // listed twice: watched once
-            }
-            let running = scan::is_running(&lines, name);
-            let before = self.books.state().processes.get(name);
-            let (phase, action) = decide(before, running, now, self.config.restart);
-            if before != Some(&phase) {
-                let phase = serde_json::to_string(&phase).unwrap_or_default();
-                tracing::info!(process = %name, %phase, "process state changed");
-            }
-            match action {
-                Some(Action::Report(event)) => next.unsent.push(self.report(entry, event, now)),
-                Some(action) => commands.push((entry.clone(), action)),
-                None => {}
-            }
-            next.processes.insert(name.clone(), phase);
-        }
-        self.books.save(next)?;
-        self.books.status.last_observation = Some(now);
-        self.books.append_unsent().await?;
-
-        for (entry, action) in commands {
-            self.act(&entry, action).await?;
-        }
-        self.books.status.last_error = None;
-        self.write_status()?;
-        Ok(self.wait())
     }
 
     fn reload_list(&mut self) -> Result<(), ProcessMonitorError> {
@@ -228,7 +233,7 @@ impl ProcessMonitor {
         if let Some(Phase::Down { next: at, .. }) = next.processes.get_mut(name) {
             *at = decide::after(Timestamp::now(), self.config.restart.interval);
         }
-        Ok(self.books.save(next)?)
+        Ok(self.books.save(next, Vec::new())?)
     }
 
     /// Until the next pass: the check interval, or sooner when a restart is due.
@@ -260,31 +265,5 @@ impl ProcessMonitor {
             })
             .collect();
         Ok(self.books.write_status()?)
-    }
-}
-
-impl Reconciler for ProcessMonitor {
-    type Error = ProcessMonitorError;
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn reconcile(&mut self) -> Result<Duration, ProcessMonitorError> {
-        self.pass().await
-    }
-
-    fn error_policy(&mut self, error: &ProcessMonitorError) -> Duration {
-        self.books.failed(error);
-        self.config.check_interval
-    }
-}
-
-impl Journaled for ProcessState {
-    fn unsent(&self) -> &Vec<Event> {
-        &self.unsent
-    }
-    fn unsent_mut(&mut self) -> &mut Vec<Event> {
-        &mut self.unsent
     }
 }

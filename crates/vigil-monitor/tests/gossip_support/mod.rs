@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses its part
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vigil_domain::NotificationType;
 use vigil_monitor::gossip::Timing;
 use vigil_outbox::Outbox;
@@ -71,20 +71,6 @@ pub fn members_up(state_dir: &Path) -> usize {
             Some(members.iter().filter(|m| m["liveness"] == "up").count())
         })
         .unwrap_or(0)
-}
-
-/// Polls `done` every 20 ms until it holds or `within` passes; whether it held.
-pub async fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + within;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The median of `samples` (sorted in place).

@@ -6,14 +6,23 @@ use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::sync::Notify;
 use vigil_domain::Backoff;
 use vigil_monitor::guest::{GuestConfig, GuestMonitor, MASAKARI_SOCKET_PATTERN};
+use vigil_monitor::instance::link::LibvirtConfig;
 use vigil_monitor::instance::{table::EventFilter, InstanceConfig, InstanceMonitor};
+use vigil_monitor::runner::Reconciler;
 use vigil_outbox::Outbox;
 
-/// The libvirt connection ([libvirt] connection_uri) and how it is kept.
+/// What both monitors are told: the outbox, the node, and the libvirt connection ([libvirt]
+/// connection_uri) and how it is kept.
 #[derive(Args)]
 struct LibvirtArgs {
+    /// The outbox directory reports are appended to.
+    #[arg(long, value_name = "DIR", env = "VIGIL_OUTBOX")]
+    outbox: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
     /// The libvirt connection: read-only for the instance monitor, read-write for the
     /// guest-agent monitor (libvirt runs agent commands for those only).
     #[arg(
@@ -38,18 +47,20 @@ struct LibvirtArgs {
 }
 
 impl LibvirtArgs {
-    fn reconnect(&self) -> Backoff {
-        Backoff::new(self.reconnect_initial, self.reconnect_max)
+    /// The monitors' shared settings, and the outbox opened.
+    fn open(self) -> anyhow::Result<(LibvirtConfig, Outbox)> {
+        let hostname = self.node.hostname()?;
+        let outbox = Outbox::open(&self.outbox)
+            .with_context(|| format!("opening the outbox {}", self.outbox.display()))?;
+        let mut config = LibvirtConfig::new(self.libvirt_uri, hostname, self.node.state_dir);
+        config.keepalive = (self.keepalive_interval, self.keepalive_count);
+        config.reconnect = Backoff::new(self.reconnect_initial, self.reconnect_max);
+        Ok((config, outbox))
     }
 }
 
 #[derive(Args)]
 pub struct InstanceArgs {
-    /// The outbox directory reports are appended to.
-    #[arg(long, value_name = "DIR", env = "VIGIL_OUTBOX")]
-    outbox: PathBuf,
-    #[command(flatten)]
-    node: NodeArgs,
     #[command(flatten)]
     libvirt: LibvirtArgs,
     /// Report only these, each EVENT or EVENT/VIR_DOMAIN_EVENT (e.g. LIFECYCLE/STOPPED_FAILED,
@@ -64,11 +75,6 @@ pub struct InstanceArgs {
 
 #[derive(Args)]
 pub struct GuestArgs {
-    /// The outbox directory reports are appended to.
-    #[arg(long, value_name = "DIR", env = "VIGIL_OUTBOX")]
-    outbox: PathBuf,
-    #[command(flatten)]
-    node: NodeArgs,
     #[command(flatten)]
     libvirt: LibvirtArgs,
     /// Seconds between two rounds of pings (guest_monitoring_interval).
@@ -86,50 +92,54 @@ pub struct GuestArgs {
     socket_pattern: regex::Regex,
 }
 
-fn open_outbox(dir: &PathBuf) -> anyhow::Result<Outbox> {
-    Outbox::open(dir).with_context(|| format!("opening the outbox {}", dir.display()))
-}
-
 pub async fn instance(args: InstanceArgs) -> anyhow::Result<()> {
-    let hostname = args.node.hostname()?;
-    let outbox = open_outbox(&args.outbox)?;
-    let uri = args.libvirt.libvirt_uri.clone();
-    let mut config = InstanceConfig::new(uri.clone(), hostname, args.node.state_dir);
+    let (libvirt, outbox) = args.libvirt.open()?;
+    let mut config = InstanceConfig::new(libvirt);
     if !args.events.is_empty() {
         config.filter = EventFilter::only(&args.events).context("--event")?;
     }
-    config.keepalive = (
-        args.libvirt.keepalive_interval,
-        args.libvirt.keepalive_count,
-    );
-    config.reconnect = args.libvirt.reconnect();
     config.resync_interval = args.resync_interval;
+    let announce = Started::of("instance monitor", &config.libvirt, &outbox);
     let monitor = InstanceMonitor::new(config, outbox).context("starting the instance monitor")?;
-    tracing::info!(libvirt_uri = %uri, outbox = %args.outbox.display(), "instance monitor started");
     let wake = monitor.wake();
-    run_until_stopped(monitor, &wake).await;
-    tracing::info!("instance monitor stopped");
-    Ok(())
+    announce.run(monitor, &wake).await
 }
 
 pub async fn guest(args: GuestArgs) -> anyhow::Result<()> {
-    let hostname = args.node.hostname()?;
-    let outbox = open_outbox(&args.outbox)?;
-    let uri = args.libvirt.libvirt_uri.clone();
-    let mut config = GuestConfig::new(uri.clone(), hostname, args.node.state_dir);
+    let (libvirt, outbox) = args.libvirt.open()?;
+    let mut config = GuestConfig::new(libvirt);
     config.interval = args.interval;
     config.timeout = args.timeout;
     config.failure_threshold = args.failure_threshold;
     config.socket_pattern = args.socket_pattern;
-    config.keepalive = (
-        args.libvirt.keepalive_interval,
-        args.libvirt.keepalive_count,
-    );
-    config.reconnect = args.libvirt.reconnect();
+    let announce = Started::of("guest-agent monitor", &config.libvirt, &outbox);
     let monitor = GuestMonitor::new(config, outbox).context("starting the guest-agent monitor")?;
-    tracing::info!(libvirt_uri = %uri, outbox = %args.outbox.display(), "guest-agent monitor started");
     let wake = monitor.wake();
-    run_until_stopped(monitor, &wake).await;
-    tracing::info!("guest-agent monitor stopped");
-    Ok(())
+    announce.run(monitor, &wake).await
+}
+
+/// What a started monitor logs of itself.
+struct Started {
+    what: &'static str,
+    uri: String,
+    outbox: PathBuf,
+}
+
+impl Started {
+    fn of(what: &'static str, config: &LibvirtConfig, outbox: &Outbox) -> Started {
+        Started {
+            what,
+            uri: config.uri.clone(),
+            outbox: outbox.dir().to_owned(),
+        }
+    }
+
+    /// Runs `monitor` until stopped, saying when it starts and stops.
+    async fn run<R: Reconciler>(self, monitor: R, wake: &Notify) -> anyhow::Result<()> {
+        let what = self.what;
+        tracing::info!(libvirt_uri = %self.uri, outbox = %self.outbox.display(), "{what} started");
+        run_until_stopped(monitor, wake).await;
+        tracing::info!("{what} stopped");
+        Ok(())
+    }
 }
