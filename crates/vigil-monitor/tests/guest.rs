@@ -158,8 +158,7 @@ fn assert_masakari_report(report: &Event) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_agent_is_reported_once_per_episode_and_a_restart_starts_a_new_one() {
-    let test = "a_stopped_agent_is_reported_once_per_episode_and_a_restart_starts_a_new_one";
-    let Some(lab) = PowerLab::for_test(test) else {
+    let Some(lab) = PowerLab::for_test() else {
         return;
     };
     let _turn = Lab::turn().await.unwrap();

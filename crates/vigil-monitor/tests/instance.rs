@@ -109,8 +109,8 @@ struct Case {
 
 impl Case {
     /// `None` (said loudly) without the power lab.
-    async fn take(test: &str) -> Option<Case> {
-        let lab = PowerLab::for_test(test)?;
+    async fn take() -> Option<Case> {
+        let lab = PowerLab::for_test()?;
         let turn = Lab::turn().await.unwrap();
         Some(Case {
             domain: Domain::of(&lab),
@@ -192,8 +192,7 @@ fn assert_masakari_report(report: &Event, uuid: &str, event: &str, detail: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_them() {
-    let test = "destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_them";
-    let Some(case) = Case::take(test).await else {
+    let Some(case) = Case::take().await else {
         return;
     };
     let domain = &case.domain;
@@ -230,8 +229,7 @@ async fn destroy_and_kill_are_reported_as_masakari_does_and_the_filter_narrows_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_resume_and_an_unheard_acpi_shutdown_report_nothing() {
-    let test = "suspend_resume_and_an_unheard_acpi_shutdown_report_nothing";
-    let Some(case) = Case::take(test).await else {
+    let Some(case) = Case::take().await else {
         return;
     };
     let domain = &case.domain;
@@ -252,8 +250,7 @@ async fn suspend_resume_and_an_unheard_acpi_shutdown_report_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stops_while_the_monitor_was_stopped_are_reported_at_its_next_start() {
-    let test = "stops_while_the_monitor_was_stopped_are_reported_at_its_next_start";
-    let Some(case) = Case::take(test).await else {
+    let Some(case) = Case::take().await else {
         return;
     };
     let domain = &case.domain;
@@ -360,8 +357,7 @@ async fn pump(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_libvirtd_is_reconnected_and_a_domain_that_died_meanwhile_is_reported() {
-    let test = "a_lost_libvirtd_is_reconnected_and_a_domain_that_died_meanwhile_is_reported";
-    let Some(case) = Case::take(test).await else {
+    let Some(case) = Case::take().await else {
         return;
     };
     let domain = &case.domain;
