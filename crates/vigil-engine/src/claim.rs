@@ -1,9 +1,11 @@
 //! What every recovery flow acts with, whichever flow it is.
 
-use crate::nova::Nova;
+use crate::error::StepError;
+use crate::nova::{Nova, NovaError, Service};
 use crate::retry::RetryPolicy;
+use std::future::Future;
 use std::sync::Arc;
-use vigil_domain::Notification;
+use vigil_domain::{Host, Notification};
 use vigil_store::{Lease, Store};
 
 /// A notification an engine claimed, and the means its flow acts with.
@@ -15,4 +17,25 @@ pub struct Claim {
     pub lease: Lease,
     pub notification: Notification,
     pub retry: RetryPolicy,
+}
+
+impl Claim {
+    /// A Nova call under the retry policy; a failure names `action`.
+    pub async fn nova<'a, T, F, Fut>(&'a self, action: &str, mut call: F) -> Result<T, StepError>
+    where
+        F: FnMut(&'a dyn Nova) -> Fut,
+        Fut: Future<Output = Result<T, NovaError>> + 'a,
+    {
+        let nova = self.nova.as_ref();
+        self.retry.nova(action, || call(nova)).await
+    }
+
+    /// What taking a failed host out of service starts with: `host` in maintenance in Vigil,
+    /// then its `nova-compute` service as Nova shows it.
+    pub async fn maintain(&self, host: &Host) -> Result<Service, StepError> {
+        crate::flags::set_maintenance(&self.store, &self.lease, host, true).await?;
+        self.retry
+            .compute_service(self.nova.as_ref(), &host.name)
+            .await
+    }
 }

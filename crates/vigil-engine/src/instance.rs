@@ -124,10 +124,7 @@ impl crate::custom::FlowContext for InstanceFailure {
 /// Reads the server, retrying transient errors; `None` once it is gone.
 async fn server(ctx: &InstanceFailure) -> Result<Option<Server>, StepError> {
     ctx.claim
-        .retry
-        .nova("reading the server", || {
-            ctx.claim.nova.server(ctx.instance())
-        })
+        .nova("reading the server", |nova| nova.server(ctx.instance()))
         .await
 }
 

@@ -100,19 +100,11 @@ impl BuiltinStep<ProcessFailure> for DisableComputeNode {
                 ),
             ));
         }
-        crate::flags::set_maintenance(&ctx.claim.store, &ctx.claim.lease, &ctx.host, true).await?;
-        let service = ctx
-            .claim
-            .retry
-            .compute_service(ctx.claim.nova.as_ref(), &ctx.host.name)
-            .await?;
+        let service = ctx.claim.maintain(&ctx.host).await?;
         if service.status != "disabled" {
             ctx.claim
-                .retry
-                .nova("disabling the compute service", || {
-                    ctx.claim
-                        .nova
-                        .disable_service(&service.id, &ctx.config.service_disable_reason)
+                .nova("disabling the compute service", |nova| {
+                    nova.disable_service(&service.id, &ctx.config.service_disable_reason)
                 })
                 .await?;
         }
@@ -132,9 +124,8 @@ impl BuiltinStep<ProcessFailure> for ConfirmComputeNodeDisabled {
         loop {
             let service = ctx
                 .claim
-                .retry
-                .nova("reading the compute service", || {
-                    ctx.claim.nova.compute_service(&ctx.host.name)
+                .nova("reading the compute service", |nova| {
+                    nova.compute_service(&ctx.host.name)
                 })
                 .await?;
             if let Some(s) = service.filter(|s| s.status == "disabled") {

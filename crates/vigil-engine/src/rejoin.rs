@@ -270,9 +270,9 @@ impl BuiltinStep<HostRejoin> for UnfenceHost {
             .compute_service(ctx.claim.nova.as_ref(), &ctx.host.name)
             .await?;
         if service.forced_down {
-            retry
-                .nova("clearing forced_down", || {
-                    ctx.claim.nova.unforce_down(&service.id)
+            ctx.claim
+                .nova("clearing forced_down", |nova| {
+                    nova.unforce_down(&service.id)
                 })
                 .await?;
         }

@@ -52,9 +52,8 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let servers = ctx
             .claim
-            .retry
-            .nova("listing the host's servers", || {
-                ctx.claim.nova.servers_on_host(&ctx.host.name)
+            .nova("listing the host's servers", |nova| {
+                nova.servers_on_host(&ctx.host.name)
             })
             .await?;
         let facts: Vec<ServerFacts> = servers.iter().map(facts).collect();
@@ -183,9 +182,10 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
     let mut out = Vec::new();
     for h in hosts.into_iter().filter(|h| h.uuid != ctx.host.uuid) {
         let retry = &ctx.claim.retry;
-        let Some(service) = retry
-            .nova("finding a reserved host's service", || {
-                ctx.claim.nova.compute_service(&h.name)
+        let Some(service) = ctx
+            .claim
+            .nova("finding a reserved host's service", |nova| {
+                nova.compute_service(&h.name)
             })
             .await?
         else {
@@ -195,15 +195,16 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
             continue;
         }
         if ctx.config.add_reserved_host_to_aggregate {
-            let aggregates = retry
-                .nova("listing the failed host's aggregates", || {
-                    ctx.claim.nova.aggregates_of(&ctx.host.name)
+            let aggregates = ctx
+                .claim
+                .nova("listing the failed host's aggregates", |nova| {
+                    nova.aggregates_of(&ctx.host.name)
                 })
                 .await?;
             for aggregate in aggregates {
-                retry
-                    .nova("adding a reserved host to an aggregate", || {
-                        ctx.claim.nova.aggregate_add_host(aggregate, &h.name)
+                ctx.claim
+                    .nova("adding a reserved host to an aggregate", |nova| {
+                        nova.aggregate_add_host(aggregate, &h.name)
                     })
                     .await?;
             }

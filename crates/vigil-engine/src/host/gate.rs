@@ -86,9 +86,8 @@ impl BuiltinStep<HostFailure> for CheckHostStatus {
         let schedulers = if ctx.config.require_scheduler {
             let up = ctx
                 .claim
-                .retry
-                .nova("asking Nova for its schedulers", || {
-                    ctx.claim.nova.schedulers_up()
+                .nova("asking Nova for its schedulers", |nova| {
+                    nova.schedulers_up()
                 })
                 .await?;
             if up == 0 {
@@ -143,21 +142,15 @@ pub(super) struct DisableComputeService;
 impl BuiltinStep<HostFailure> for DisableComputeService {
     const KEY: StepKey = DISABLED.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
-        crate::flags::set_maintenance(&ctx.claim.store, &ctx.claim.lease, &ctx.host, true).await?;
-        let service = ctx
-            .claim
-            .retry
-            .compute_service(ctx.claim.nova.as_ref(), &ctx.host.name)
-            .await?;
+        let service = ctx.claim.maintain(&ctx.host).await?;
         if !(service.forced_down && service.status == "disabled") {
             let reason = format!(
                 "Vigil: host failure, notification {}",
                 ctx.claim.notification.uuid
             );
             ctx.claim
-                .retry
-                .nova("forcing the compute service down", || {
-                    ctx.claim.nova.force_down(&service.id, &reason)
+                .nova("forcing the compute service down", |nova| {
+                    nova.force_down(&service.id, &reason)
                 })
                 .await?;
         }

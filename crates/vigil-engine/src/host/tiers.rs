@@ -125,8 +125,7 @@ enum Member {
 async fn member_state(ctx: &HostFailure, c: &Planned) -> Result<Member, StepError> {
     let server = ctx
         .claim
-        .retry
-        .nova("reading a server's state", || ctx.claim.nova.server(&c.id))
+        .nova("reading a server's state", |nova| nova.server(&c.id))
         .await?;
     Ok(match server {
         None => Member::Gone,
