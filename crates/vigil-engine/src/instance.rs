@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{Classify, ErrorClass};
 use vigil_domain::{InstanceMove, Notification, Timestamp, VMoveStatus, VMoveType};
+use vigil_metrics::FlowMetrics;
 use vigil_store::{Lease, Store};
 use vigil_wire::payload::VmPayload;
 
@@ -67,6 +68,7 @@ pub struct InstanceFailure {
     pub retry: RetryPolicy,
     /// How often Nova is polled while waiting for the server.
     pub poll: Duration,
+    pub metrics: FlowMetrics,
 }
 
 impl InstanceFailure {
@@ -440,7 +442,10 @@ impl BuiltinStep<InstanceFailure> for ConfirmInstanceActive {
         })
         .await?
         {
-            Some(s) => CONFIRMED.put(&Confirmed { host: s.host }),
+            Some(s) => {
+                ctx.metrics.server_recovered();
+                CONFIRMED.put(&Confirmed { host: s.host })
+            }
             None => Ok(gone(ctx.instance())),
         }
     }

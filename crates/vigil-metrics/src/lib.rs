@@ -225,6 +225,11 @@ pub struct FlowMetrics {
 }
 
 impl FlowMetrics {
+    /// The process's metrics, for what a flow records outside its own families.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub fn step(&self, step: &str, outcome: StepOutcome, took: Duration) {
         let labels = StepLabels {
             flow: self.flow,

@@ -26,6 +26,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_domain::{Host, Notification};
+use vigil_metrics::FlowMetrics;
 use vigil_store::{Lease, Store};
 use vigil_wire::payload::ComputeHostPayload;
 
@@ -90,6 +91,8 @@ pub struct HostFailure {
     pub config: HostRecoveryConfig,
     pub selection: SelectionPolicy,
     pub retry: RetryPolicy,
+    /// The host flow's metrics; fencing and evacuations are recorded through it too.
+    pub metrics: FlowMetrics,
 }
 
 impl HostFailure {
