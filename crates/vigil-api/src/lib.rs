@@ -31,6 +31,8 @@ pub struct ApiState {
     pub max_body_size: usize,
     /// Called after a notification is stored, so an engine in the same process starts at once.
     pub on_notification: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Where request latencies are recorded (served by the binary when configured).
+    pub metrics: vigil_metrics::Metrics,
 }
 
 impl ApiState {
@@ -45,6 +47,7 @@ impl ApiState {
             link_prefix: None,
             max_body_size: 114_688,
             on_notification: None,
+            metrics: vigil_metrics::Metrics::new(),
         }
     }
 }

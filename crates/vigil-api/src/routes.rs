@@ -15,8 +15,25 @@ use regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::LazyLock;
+use std::time::Instant;
 
+/// Answers a request and records how long it took under its route's template.
 pub async fn dispatch(State(st): State<ApiState>, req: Request) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = template(req.uri().path());
+    let metrics = st.metrics.clone();
+    let response = answer(st, req).await;
+    metrics.api_request(
+        method.as_str(),
+        route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn answer(st: ApiState, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let base = base_url(&st, &parts.headers);
@@ -160,7 +177,10 @@ impl From<ApiError> for Routed {
 
 static PROJECT: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[0-9a-f-]+$").expect("valid"));
 
-async fn route(call: &Call<'_>, rest: &str) -> Result<Response, Routed> {
+const COLLECTIONS: &[&str] = &["segments", "notifications", "extensions"];
+
+/// The segments of a path below `/v1`, without a trailing slash or a `.json` suffix.
+fn path_segments(rest: &str) -> Vec<&str> {
     let mut segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     if segs.last() == Some(&"") && segs.len() > 1 {
         segs.pop();
@@ -170,7 +190,50 @@ async fn route(call: &Call<'_>, rest: &str) -> Result<Response, Routed> {
             *last = stripped;
         }
     }
-    const COLLECTIONS: &[&str] = &["segments", "notifications", "extensions"];
+    segs
+}
+
+/// The route a path asks for, identifiers and project id left out: a metrics label with a
+/// bounded number of values. Paths no route serves are all `other`. Placeholders are
+/// `:name`, not `{name}`: braces inside label values are valid, but trip simple parsers.
+pub(crate) fn template(path: &str) -> &'static str {
+    match path {
+        "" | "/" => return "/",
+        "/healthcheck" => return "/healthcheck",
+        _ => {}
+    }
+    let Some(rest) = path
+        .strip_prefix("/v1")
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+    else {
+        return "other";
+    };
+    let mut segs = path_segments(rest);
+    if segs
+        .first()
+        .is_some_and(|first| !COLLECTIONS.contains(first) && PROJECT.is_match(first))
+    {
+        segs.remove(0);
+    }
+    match segs.as_slice() {
+        [] | [""] => "/v1",
+        ["segments"] => "/v1/segments",
+        ["segments", _] => "/v1/segments/:segment_id",
+        ["segments", _, "action"] => "/v1/segments/:segment_id/action",
+        ["segments", _, "hosts"] => "/v1/segments/:segment_id/hosts",
+        ["segments", _, "hosts", _] => "/v1/segments/:segment_id/hosts/:host_id",
+        ["notifications"] => "/v1/notifications",
+        ["notifications", _] => "/v1/notifications/:notification_id",
+        ["notifications", _, "vmoves"] => "/v1/notifications/:notification_id/vmoves",
+        ["notifications", _, "vmoves", _] => "/v1/notifications/:notification_id/vmoves/:vmove_id",
+        ["extensions"] => "/v1/extensions",
+        ["extensions", _] => "/v1/extensions/:alias",
+        _ => "other",
+    }
+}
+
+async fn route(call: &Call<'_>, rest: &str) -> Result<Response, Routed> {
+    let mut segs = path_segments(rest);
     if let Some(first) = segs.first().copied() {
         if !COLLECTIONS.contains(&first) {
             if !PROJECT.is_match(first) {
@@ -292,4 +355,38 @@ fn base_url(st: &ApiState, headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("http");
     format!("{proto}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template;
+
+    #[test]
+    fn templates_leave_identifiers_out() {
+        let id = "5f4e0a3c-9d1b-4c5e-8f2a-1b2c3d4e5f60";
+        let project = "4a1b2c3d4e5f60718293a4b5c6d7e8f9";
+        for (path, want) in [
+            ("/", "/"),
+            ("/healthcheck", "/healthcheck"),
+            ("/v1", "/v1"),
+            ("/v1/", "/v1"),
+            ("/v1/segments", "/v1/segments"),
+            (&format!("/v1/{project}/segments.json"), "/v1/segments"),
+            (&format!("/v1/segments/{id}/"), "/v1/segments/:segment_id"),
+            (
+                &format!("/v1/{project}/segments/{id}/hosts/{id}"),
+                "/v1/segments/:segment_id/hosts/:host_id",
+            ),
+            (
+                &format!("/v1/notifications/{id}/vmoves/{id}.json"),
+                "/v1/notifications/:notification_id/vmoves/:vmove_id",
+            ),
+            ("/v1/extensions/vmoves", "/v1/extensions/:alias"),
+            ("/v1/nothing/here/at/all", "other"),
+            ("/v2/segments", "other"),
+            ("/v1x", "other"),
+        ] {
+            assert_eq!(template(path), want, "{path}");
+        }
+    }
 }

@@ -51,12 +51,21 @@ impl Classify for GateError {
     }
 }
 
+/// How fencing let a host's recovery through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FenceReport {
+    /// A device confirmed the host off; false when the segment trusts the monitor instead.
+    pub confirmed_off: bool,
+    /// How, for `recovery_workflow_details`.
+    pub message: String,
+}
+
 #[async_trait]
 pub trait Fencer: Send + Sync {
     /// A short name for logs and `recovery_workflow_details`.
     fn name(&self) -> &str;
     /// Powers the host, failed at `since`, off (idempotent) and confirms it is off; says how.
-    async fn fence(&self, host: &Host, since: Timestamp) -> Result<String, GateError>;
+    async fn fence(&self, host: &Host, since: Timestamp) -> Result<FenceReport, GateError>;
     /// Asks the host's power state without changing it.
     async fn power_state(&self, host: &Host) -> Result<PowerState, GateError>;
     /// Powers the host back on (idempotent), for rejoin; says how.
@@ -90,7 +99,7 @@ impl Fencer for Gate {
         "fencing"
     }
 
-    async fn fence(&self, host: &Host, since: Timestamp) -> Result<String, GateError> {
+    async fn fence(&self, host: &Host, since: Timestamp) -> Result<FenceReport, GateError> {
         let topology = self.topology(host)?;
         if topology.levels.is_empty() {
             return match self.config.policy(&host.segment.name) {
@@ -98,16 +107,23 @@ impl Fencer for Gate {
                     host: host.name.clone(),
                 }
                 .into()),
-                Policy::TrustMonitor => Ok(format!(
-                    "no fencing device bound to {}: segment {} trusts the monitor that it is down",
-                    host.name, host.segment.name
-                )),
+                Policy::TrustMonitor => Ok(FenceReport {
+                    confirmed_off: false,
+                    message: format!(
+                        "no fencing device bound to {}: segment {} trusts the monitor that it \
+                         is down",
+                        host.name, host.segment.name
+                    ),
+                }),
             };
         }
         let fenced = topology
             .fence(&host.name, Some(since.naive().and_utc()))
             .await?;
-        Ok(fenced.to_string())
+        Ok(FenceReport {
+            confirmed_off: true,
+            message: fenced.to_string(),
+        })
     }
 
     /// Off as soon as one level reads off; a host without devices is `Unknown`, never off.

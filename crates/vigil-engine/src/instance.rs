@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{Classify, ErrorClass};
 use vigil_domain::{InstanceMove, Timestamp, VMoveStatus, VMoveType};
+use vigil_metrics::FlowMetrics;
 use vigil_wire::payload::VmPayload;
 
 /// The (`event`, `vir_domain_event`) pairs an instance failure is recovered for (Masakari's);
@@ -60,6 +61,7 @@ pub struct InstanceFailure {
     pub config: InstanceRecoveryConfig,
     /// How often Nova is polled while waiting for the server.
     pub poll: Duration,
+    pub metrics: FlowMetrics,
 }
 
 impl InstanceFailure {
@@ -437,7 +439,10 @@ impl BuiltinStep<InstanceFailure> for ConfirmInstanceActive {
         })
         .await?
         {
-            Some(s) => CONFIRMED.put(&Confirmed { host: s.host }),
+            Some(s) => {
+                ctx.metrics.server_recovered();
+                CONFIRMED.put(&Confirmed { host: s.host })
+            }
             None => Ok(gone(ctx.instance())),
         }
     }

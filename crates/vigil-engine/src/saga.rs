@@ -14,6 +14,8 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::time::Instant;
+use vigil_metrics::{FlowMetrics, StepOutcome};
 
 /// Where a step stands, with taskflow's state names (they reach `recovery_workflow_details`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,11 +268,13 @@ pub enum FlowError {
     },
 }
 
-/// Runs `steps` in order, skipping those the log shows as completed.
+/// Runs `steps` in order, skipping those the log shows as completed; `metrics` times each
+/// step that runs.
 pub async fn run_flow<C: Sync>(
     steps: &[Box<dyn Step<C>>],
     ctx: &C,
     log: &dyn FlowLog,
+    metrics: &FlowMetrics,
 ) -> Result<Ending, FlowError> {
     let log_err = |step: &str| {
         let step = step.to_owned();
@@ -298,7 +302,15 @@ pub async fn run_flow<C: Sync>(
             ending: None,
         };
         log.save(&record).await.map_err(log_err(name))?;
-        match step.run(ctx, &done).await {
+        let started = Instant::now();
+        let result = step.run(ctx, &done).await;
+        let outcome = match &result {
+            Ok(Outcome::Continue(_)) => StepOutcome::Success,
+            Ok(Outcome::Stop(..)) => StepOutcome::Stopped,
+            Err(_) => StepOutcome::Failure,
+        };
+        metrics.step(name, outcome, started.elapsed());
+        match result {
             Ok(Outcome::Continue(output)) => {
                 record.state = StepState::Success;
                 record.output = output.clone();

@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use vigil_domain::{Notification, NotificationStatus, Timestamp};
+use vigil_metrics::{FlowMetrics, FlowOutcome, Metrics};
 use vigil_store::{Claimed, Lease, Store};
 use vigil_wire::payload::{Event, Payload};
 
@@ -32,6 +33,8 @@ pub struct EngineParts {
     pub fencer: Arc<dyn Fencer>,
     /// This engine's name in leases; unique per process.
     pub owner: String,
+    /// Where flows, steps, fencing, evacuations and leases are recorded.
+    pub metrics: Metrics,
 }
 
 pub struct Engine {
@@ -41,6 +44,7 @@ pub struct Engine {
     config: EngineConfig,
     flows: Flows,
     owner: String,
+    metrics: Metrics,
     wake: Notify,
 }
 
@@ -86,6 +90,7 @@ impl Engine {
             config,
             flows,
             owner: parts.owner,
+            metrics: parts.metrics,
             wake: Notify::new(),
         });
         let (shutdown, stopped) = watch::channel(false);
@@ -169,6 +174,8 @@ impl Engine {
 
     /// Processes one claimed notification to an end, renewing the lease meanwhile.
     async fn process(&self, claim: Claimed) {
+        // Counted until this future ends, or is dropped when the engine stops.
+        let _held = self.metrics.lease_held();
         let id = claim.notification.uuid;
         let lease = Duration::from_secs(self.config.lease_secs);
         let work = self.recover(&claim.notification, &claim.lease);
@@ -260,8 +267,9 @@ impl Engine {
                     host,
                     config: config.host.clone(),
                     selection: config.selection.clone(),
+                    metrics: self.metrics.flow("host"),
                 };
-                flow(&self.flows.host, &ctx, &log).await
+                flow(&self.flows.host, &ctx, &log, &ctx.metrics).await
             }
             Payload::ComputeHost(_) => {
                 let ctx = HostRejoin {
@@ -271,7 +279,7 @@ impl Engine {
                     config: config.rejoin.clone(),
                     poll,
                 };
-                flow(&self.flows.rejoin, &ctx, &log).await
+                flow(&self.flows.rejoin, &ctx, &log, &self.metrics.flow("rejoin")).await
             }
             Payload::Vm(p) => {
                 let (event, domain_event) = (p.event.as_str(), p.vir_domain_event.as_str());
@@ -285,8 +293,9 @@ impl Engine {
                     payload: p.clone(),
                     config: config.instance.clone(),
                     poll,
+                    metrics: self.metrics.flow("instance"),
                 };
-                flow(&self.flows.instance, &ctx, &log).await
+                flow(&self.flows.instance, &ctx, &log, &ctx.metrics).await
             }
             Payload::Process(p) if p.event == Event::Stopped => {
                 let ctx = ProcessFailure {
@@ -296,7 +305,13 @@ impl Engine {
                     config: config.process.clone(),
                     poll,
                 };
-                flow(&self.flows.process, &ctx, &log).await
+                flow(
+                    &self.flows.process,
+                    &ctx,
+                    &log,
+                    &self.metrics.flow("process"),
+                )
+                .await
             }
             Payload::Process(_) => Ok(Ending::Finished),
         }
@@ -316,19 +331,32 @@ fn report_flow_task(ended: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Runs a flow and sorts its failure: a lost lease means another engine owns it now.
+/// Runs a flow, timing it, and sorts its failure: a lost lease means another engine owns it
+/// now.
 async fn flow<C: Sync>(
     steps: &[Box<dyn Step<C>>],
     ctx: &C,
     log: &StoreLog,
+    metrics: &FlowMetrics,
 ) -> Result<Ending, Failure> {
-    run_flow(steps, ctx, log).await.map_err(|e| match e {
-        FlowError::Log {
-            source: LogError::LeaseLost,
-            ..
-        } => Failure::LeaseLost,
-        other => Failure::Other(chain(&other)),
-    })
+    let started = std::time::Instant::now();
+    let result = run_flow(steps, ctx, log, metrics)
+        .await
+        .map_err(|e| match e {
+            FlowError::Log {
+                source: LogError::LeaseLost,
+                ..
+            } => Failure::LeaseLost,
+            other => Failure::Other(chain(&other)),
+        });
+    let outcome = match &result {
+        Ok(Ending::Finished) => FlowOutcome::Finished,
+        Ok(Ending::Ignored(_)) => FlowOutcome::Ignored,
+        Err(Failure::LeaseLost) => FlowOutcome::LeaseLost,
+        Err(Failure::Other(_)) => FlowOutcome::Failed,
+    };
+    metrics.ended(outcome, started.elapsed());
+    result
 }
 
 enum Failure {

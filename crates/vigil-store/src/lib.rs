@@ -17,6 +17,7 @@ mod notifications;
 mod query;
 mod segments;
 mod sql;
+mod stats;
 mod store;
 pub mod testing;
 mod vmoves;
@@ -28,4 +29,5 @@ pub use query::{
     HostFilter, NewHost, NewNotification, NewSegment, NotificationFilter, Page, SegmentFilter,
     SortDir, VMoveFilter,
 };
+pub use stats::NotificationCount;
 pub use store::{Backend, Store};

@@ -17,6 +17,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
     pub api: ApiConfig,
+    pub metrics: MetricsConfig,
     /// Credentials for Nova (the engine, and the API's host-name check). Unset: no Nova.
     pub openstack: vigil_openstack::Credentials,
     pub engine: vigil_engine::EngineConfig,
@@ -39,6 +40,14 @@ pub struct ApiConfig {
     pub max_request_body_size: usize,
     /// Base URL for links in responses (behind a proxy); empty: from the request's Host.
     pub link_prefix: String,
+}
+
+/// Prometheus metrics, on an address of their own so the API's auth and policy stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` here; unset (the default): no metrics listener.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +86,7 @@ impl Default for Config {
             data_dir: PathBuf::from("vigil-data"),
             database: DatabaseConfig::default(),
             api: ApiConfig::default(),
+            metrics: MetricsConfig::default(),
             openstack: vigil_openstack::Credentials::default(),
             engine: vigil_engine::EngineConfig::default(),
             fencing: vigil_fence::config::FencingConfig::default(),
@@ -105,6 +115,7 @@ pub enum ConfigError {
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -128,6 +139,9 @@ impl Config {
         }
         if let Some(dir) = &overrides.data_dir {
             figment = figment.merge(("data_dir", dir));
+        }
+        if let Some(listen) = overrides.metrics_listen {
+            figment = figment.merge(("metrics.listen", listen));
         }
         let mut config: Config = figment
             .extract()
@@ -159,6 +173,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
     "database",
     "api",
+    "metrics",
     "openstack",
     "engine",
     "fencing",
@@ -204,11 +219,33 @@ mod tests {
             let flags = Overrides {
                 listen: Some("127.0.0.1:0".parse().unwrap()),
                 data_dir: None,
+                metrics_listen: None,
             };
             let c = Config::load(Some(Path::new("vigil.toml")), &flags).unwrap();
             assert_eq!(c.listen.port(), 0);
             assert_eq!(c.data_dir, PathBuf::from("/b"));
             assert_eq!(c.database_url(), "postgres://x/y");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn metrics_listen_layers_like_the_rest_and_is_off_by_default() {
+        assert_eq!(Config::default().metrics.listen, None);
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("vigil.toml", "[metrics]\nlisten = \"127.0.0.1:1\"\n")?;
+            let file = Some(Path::new("vigil.toml"));
+            let c = Config::load(file, &Overrides::default()).unwrap();
+            assert_eq!(c.metrics.listen, Some("127.0.0.1:1".parse().unwrap()));
+            jail.set_env("VIGIL_METRICS__LISTEN", "127.0.0.1:2");
+            let c = Config::load(file, &Overrides::default()).unwrap();
+            assert_eq!(c.metrics.listen, Some("127.0.0.1:2".parse().unwrap()));
+            let flags = Overrides {
+                metrics_listen: Some("127.0.0.1:3".parse().unwrap()),
+                ..Overrides::default()
+            };
+            let c = Config::load(file, &flags).unwrap();
+            assert_eq!(c.metrics.listen, Some("127.0.0.1:3".parse().unwrap()));
             Ok(())
         });
     }

@@ -2,6 +2,7 @@
 
 mod config;
 mod fence_cmd;
+mod metrics_server;
 mod monitor_cmd;
 mod pacemaker_cmd;
 
@@ -30,7 +31,7 @@ enum Command {
     /// Run the API service alone.
     Api(ServiceArgs),
     /// Run the recovery engine alone (any number may share one database).
-    Engine(CommonArgs),
+    Engine(EngineArgs),
     /// Database administration.
     Db {
         #[command(subcommand)]
@@ -75,6 +76,23 @@ struct ServiceArgs {
     /// Address to listen on, e.g. 127.0.0.1:15868; port 0 picks a free port.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
+    #[command(flatten)]
+    metrics: MetricsArgs,
+}
+
+#[derive(Args, Clone, Default)]
+struct EngineArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
+}
+
+#[derive(Args, Clone, Default)]
+struct MetricsArgs {
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics (`[metrics] listen`; default: off).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -99,10 +117,15 @@ enum ConfigCommand {
     Example,
 }
 
-fn load_config(common: &CommonArgs, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+fn load_config(
+    common: &CommonArgs,
+    listen: Option<SocketAddr>,
+    metrics: &MetricsArgs,
+) -> anyhow::Result<Config> {
     let overrides = Overrides {
         listen,
         data_dir: common.data_dir.clone(),
+        metrics_listen: metrics.metrics_listen,
     };
     // anyhow prints the source chain, so figment's message (naming the file and the key) and an
     // unreadable secret file's I/O error both reach the operator.
@@ -163,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Sync(common),
         } => {
-            let config = load_config(&common, None)?;
+            let config = load_config(&common, None, &MetricsArgs::default())?;
             // open_store already brings the embedded database up to date.
             let store = open_store(&config).await?;
             if store.backend() != vigil_store::Backend::Sqlite {
@@ -173,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fence { command, common } => {
-            let config = load_config(&common, None)?;
+            let config = load_config(&common, None, &MetricsArgs::default())?;
             // The database tells a host's segment; without one, `--segment` must.
             let store = open_store(&config).await.ok();
             if !fence_cmd::run(command, &config, store).await? {
@@ -186,28 +209,45 @@ async fn main() -> anyhow::Result<()> {
         Command::Alerter(args) => pacemaker_cmd::alerter(args).await,
         Command::PacemakerAlert { outbox } => pacemaker_cmd::pacemaker_alert(outbox).await,
         Command::Api(args) => {
-            let config = load_config(&args.common, args.listen)?;
+            let config = load_config(&args.common, args.listen, &args.metrics)?;
             let store = open_store(&config).await?;
             let session = openstack_session(&config)?;
-            run_api(&config, store, None, session).await
+            let metrics = vigil_metrics::Metrics::new();
+            let listener = metrics_server::bind(config.metrics.listen, &metrics, &store).await?;
+            // Either failing ends both: no metrics for an API that could not start.
+            tokio::try_join!(
+                run_api(&config, store, None, session, metrics),
+                metrics_server::serve(listener, shutdown_signal())
+            )?;
+            Ok(())
         }
-        Command::Engine(common) => {
-            let config = load_config(&common, None)?;
+        Command::Engine(args) => {
+            let config = load_config(&args.common, None, &args.metrics)?;
             let store = open_store(&config).await?;
             let Some(session) = openstack_session(&config)? else {
                 anyhow::bail!("the engine needs Nova: set [openstack] auth_url and credentials");
             };
-            let engine = engine(&config, store, session)?;
-            shutdown_signal().await;
+            let metrics = vigil_metrics::Metrics::new();
+            let listener = metrics_server::bind(config.metrics.listen, &metrics, &store).await?;
+            let engine = engine(&config, store, session, metrics)?;
+            let served = tokio::try_join!(
+                async {
+                    shutdown_signal().await;
+                    Ok(())
+                },
+                metrics_server::serve(listener, shutdown_signal())
+            );
             engine.shutdown().await.context("the engine")?;
-            Ok(())
+            served.map(drop)
         }
         Command::Serve(args) => {
-            let config = load_config(&args.common, args.listen)?;
+            let config = load_config(&args.common, args.listen, &args.metrics)?;
             let store = open_store(&config).await?;
             let session = openstack_session(&config)?;
+            let metrics = vigil_metrics::Metrics::new();
+            let listener = metrics_server::bind(config.metrics.listen, &metrics, &store).await?;
             let engine = match &session {
-                Some(s) => Some(engine(&config, store.clone(), s.clone())?),
+                Some(s) => Some(engine(&config, store.clone(), s.clone(), metrics.clone())?),
                 None => {
                     tracing::warn!(
                         "no [openstack] credentials: serving the API without a recovery engine"
@@ -215,11 +255,15 @@ async fn main() -> anyhow::Result<()> {
                     None
                 }
             };
-            let result = run_api(&config, store, engine.as_ref().map(|e| e.waker()), session).await;
+            let waker = engine.as_ref().map(|e| e.waker());
+            let result = tokio::try_join!(
+                run_api(&config, store, waker, session, metrics),
+                metrics_server::serve(listener, shutdown_signal())
+            );
             if let Some(engine) = engine {
                 engine.shutdown().await.context("the engine")?;
             }
-            result
+            result.map(drop)
         }
     }
 }
@@ -230,9 +274,11 @@ async fn run_api(
     store: Store,
     on_notification: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     session: Option<std::sync::Arc<vigil_openstack::Session>>,
+    metrics: vigil_metrics::Metrics,
 ) -> anyhow::Result<()> {
     let mut state = vigil_api::ApiState::new(store);
     state.on_notification = on_notification;
+    state.metrics = metrics;
     if let Some(session) = &session {
         state.compute_check = Some(std::sync::Arc::new(
             vigil_api::compute_check::NovaComputeCheck {
@@ -294,6 +340,7 @@ fn engine(
     config: &Config,
     store: Store,
     session: std::sync::Arc<vigil_openstack::Session>,
+    metrics: vigil_metrics::Metrics,
 ) -> anyhow::Result<vigil_engine::EngineHandle> {
     let parts = vigil_engine::EngineParts {
         store,
@@ -306,6 +353,7 @@ fn engine(
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ),
+        metrics,
     };
     vigil_engine::Engine::start(config.engine.clone(), parts)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use vigil_domain::{
     Classify, ErrorClass, InstanceMove, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
 };
+use vigil_metrics::EvacuationOutcome;
 use vigil_store::{HostFilter, Page};
 
 pub(super) const CHOSEN: Output<Chosen> = Output::of("PrepareHAEnabledInstancesTask");
@@ -250,20 +251,25 @@ async fn recorded(
     put(record.clone()).await?;
     let result = evacuation.await;
     record.end_time = Some(Timestamp::now());
-    match &result {
+    let outcome = match &result {
         Ok(m) if m.gone => {
             record.status = VMoveStatus::Ignored;
             record.message = Some("the server was deleted".into());
+            EvacuationOutcome::Gone
         }
         Ok(m) => {
             record.status = VMoveStatus::Succeeded;
             record.dest_host = m.to.clone();
+            ctx.metrics.server_recovered();
+            EvacuationOutcome::Succeeded
         }
         Err(why) => {
             record.status = VMoveStatus::Failed;
             record.message = Some(format!("Failed reason: {why}"));
+            EvacuationOutcome::Failed
         }
-    }
+    };
+    ctx.metrics.metrics().evacuation_outcome(outcome);
     put(record).await?;
     result
 }

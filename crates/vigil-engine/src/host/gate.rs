@@ -7,6 +7,7 @@ use crate::error::StepError;
 use crate::fence::{GateError, PowerState};
 use crate::saga::{BuiltinStep, Ending, Outcome, Output, Outputs, StepKey};
 use serde::{Deserialize, Serialize};
+use vigil_metrics::FenceOutcome;
 use vigil_wire::payload::HostStatus;
 
 pub(super) const GATE: Output<Gate> = Output::of("CheckHostStatusTask");
@@ -114,14 +115,19 @@ impl BuiltinStep<HostFailure> for FenceHost {
     const KEY: StepKey = FENCED.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let started = std::time::Instant::now();
-        let message = ctx
+        let fenced = ctx
             .fencer
             .fence(&ctx.host, ctx.claim.notification.generated_time)
-            .await
-            .map_err(|e| fence_error(ctx, e))?;
+            .await;
+        ctx.metrics.metrics().fence_outcome(match &fenced {
+            Ok(r) if r.confirmed_off => FenceOutcome::Off,
+            Ok(_) => FenceOutcome::TrustedMonitor,
+            Err(_) => FenceOutcome::Failed,
+        });
+        let report = fenced.map_err(|e| fence_error(ctx, e))?;
         FENCED.put(&Fenced {
             fencer: ctx.fencer.name().to_owned(),
-            message,
+            message: report.message,
             seconds: started.elapsed().as_secs_f64(),
         })
     }

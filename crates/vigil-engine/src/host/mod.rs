@@ -25,6 +25,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_domain::Host;
+use vigil_metrics::FlowMetrics;
 use vigil_wire::payload::ComputeHostPayload;
 
 pub use decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
@@ -83,6 +84,8 @@ pub struct HostFailure {
     pub host: Host,
     pub config: HostRecoveryConfig,
     pub selection: SelectionPolicy,
+    /// The host flow's metrics; fencing and evacuations are recorded through it too.
+    pub metrics: FlowMetrics,
 }
 
 impl HostFailure {

@@ -4,6 +4,12 @@
 use super::*;
 use serde_json::json;
 use std::sync::Mutex;
+use vigil_metrics::Metrics;
+
+/// Step timings nobody reads.
+fn timer() -> FlowMetrics {
+    Metrics::new().flow("test")
+}
 
 /// An in-memory flow log; the store-backed one is tested with the same properties in vigil-store.
 #[derive(Default)]
@@ -69,7 +75,7 @@ async fn runs_steps_in_order_and_persists_outputs() {
     let log = MemLog::default();
     let ran = Mutex::new(Vec::new());
     assert_eq!(
-        run_flow(&flow(), &ran, &log).await.unwrap(),
+        run_flow(&flow(), &ran, &log, &timer()).await.unwrap(),
         Ending::Finished
     );
     assert_eq!(*ran.lock().unwrap(), ["a", "b", "c"]);
@@ -95,10 +101,10 @@ async fn a_crash_at_any_save_resumes_without_redoing_completed_steps() {
         let log = MemLog::default();
         *log.crash_at_save.lock().unwrap() = Some(crash);
         let ran = Mutex::new(Vec::new());
-        assert!(run_flow(&flow(), &ran, &log).await.is_err());
+        assert!(run_flow(&flow(), &ran, &log, &timer()).await.is_err());
         *log.crash_at_save.lock().unwrap() = None;
         assert_eq!(
-            run_flow(&flow(), &ran, &log).await.unwrap(),
+            run_flow(&flow(), &ran, &log, &timer()).await.unwrap(),
             Ending::Finished
         );
         let ran = ran.lock().unwrap();
@@ -133,6 +139,13 @@ impl Step<Mutex<Vec<String>>> for Ends {
 
 /// Runs `a`, `middle`, `c` on a fresh log: how the flow ended, the log, and the steps that ran.
 async fn around(middle: Ends) -> (Result<Ending, FlowError>, MemLog, Vec<String>) {
+    around_timed(middle, &timer()).await
+}
+
+async fn around_timed(
+    middle: Ends,
+    metrics: &FlowMetrics,
+) -> (Result<Ending, FlowError>, MemLog, Vec<String>) {
     let steps: Vec<Box<dyn Step<Mutex<Vec<String>>>>> = vec![
         Box::new(Counting("a", &[])),
         Box::new(middle),
@@ -140,8 +153,47 @@ async fn around(middle: Ends) -> (Result<Ending, FlowError>, MemLog, Vec<String>
     ];
     let log = MemLog::default();
     let ran = Mutex::new(Vec::new());
-    let ended = run_flow(&steps, &ran, &log).await;
+    let ended = run_flow(&steps, &ran, &log, metrics).await;
     (ended, log, ran.into_inner().unwrap())
+}
+
+/// How many runs of `step` ended with `outcome`, from the exposition.
+fn timed(metrics: &Metrics, step: &str, outcome: &str) -> f64 {
+    let series = format!(
+        "vigil_step_duration_seconds_count{{flow=\"test\",step=\"{step}\",outcome=\"{outcome}\"}}"
+    );
+    metrics.sample(&series).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn every_step_that_runs_is_timed_by_its_outcome_and_a_resumed_flow_skips_the_rest() {
+    let metrics = Metrics::new();
+    let flow_metrics = metrics.flow("test");
+    let (failed, ..) = around_timed(Ends(|| Err(StepError::refused("no"))), &flow_metrics).await;
+    assert!(failed.is_err());
+    let stop = || Ok(Outcome::Stop(Ending::Finished, "done".into()));
+    let (stopped, ..) = around_timed(Ends(stop), &flow_metrics).await;
+    assert_eq!(stopped.unwrap(), Ending::Finished);
+    assert_eq!(timed(&metrics, "a", "success"), 2.0);
+    assert_eq!(timed(&metrics, "ending", "failure"), 1.0);
+    assert_eq!(timed(&metrics, "ending", "stopped"), 1.0);
+    assert_eq!(timed(&metrics, "c", "success"), 0.0);
+
+    // A crash at b's first save; the resumed flow runs (and times) only b and c.
+    let log = MemLog::default();
+    *log.crash_at_save.lock().unwrap() = Some(3);
+    let ran = Mutex::new(Vec::new());
+    let other = Metrics::new();
+    assert!(run_flow(&flow(), &ran, &log, &other.flow("test"))
+        .await
+        .is_err());
+    *log.crash_at_save.lock().unwrap() = None;
+    run_flow(&flow(), &ran, &log, &other.flow("test"))
+        .await
+        .unwrap();
+    assert_eq!(timed(&other, "a", "success"), 1.0);
+    assert_eq!(timed(&other, "b", "success"), 1.0);
+    assert_eq!(timed(&other, "c", "success"), 1.0);
 }
 
 #[tokio::test]
@@ -204,9 +256,14 @@ async fn needs_are_checked_before_a_flow_runs_and_a_missing_output_is_an_error()
         assert_eq!(check_flow(&steps), want, "{case}");
     }
     let unchecked: Steps = vec![Box::new(Counting("c", &["b"]))];
-    let err = run_flow(&unchecked, &Mutex::new(Vec::new()), &MemLog::default())
-        .await
-        .unwrap_err();
+    let err = run_flow(
+        &unchecked,
+        &Mutex::new(Vec::new()),
+        &MemLog::default(),
+        &timer(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
