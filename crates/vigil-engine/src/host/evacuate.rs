@@ -5,6 +5,7 @@
 use super::decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
 use super::feed::MigrationFeed;
 use super::gate::DISABLED;
+use super::progress::{announce, Tally};
 use super::HostFailure;
 use crate::error::StepError;
 use crate::nova::{Migration, Server};
@@ -105,6 +106,8 @@ impl BuiltinStep<HostFailure> for EvacuateInstances {
     const KEY: StepKey = EVACUATED.key();
     async fn run(&self, ctx: &HostFailure, done: &Outputs) -> Result<Outcome, StepError> {
         let mut pending = CHOSEN.get(done)?.servers;
+        announce(ctx, &pending).await?;
+        let tally = &Tally::new(pending.len());
         let mut moved: Vec<MovedServer> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
         let feed = MigrationFeed::start(ctx);
@@ -131,8 +134,10 @@ impl BuiltinStep<HostFailure> for EvacuateInstances {
                     .map(|server| {
                         let target = target.clone();
                         async move {
-                            let evacuation = drive(ctx, feed, &server, target.as_deref());
+                            let evacuation = drive(ctx, feed, tally, &server, target.as_deref());
+                            let started = Instant::now();
                             let r = recorded(ctx, &server, evacuation).await;
+                            tally.ended(ctx, &server, &r, started.elapsed()).await;
                             (server, r)
                         }
                     })
@@ -260,7 +265,7 @@ async fn recorded(
         Ok(m) => {
             record.status = VMoveStatus::Succeeded;
             record.dest_host = m.to.clone();
-            ctx.metrics.server_recovered();
+            ctx.claim.metrics.server_recovered();
             EvacuationOutcome::Succeeded
         }
         Err(why) => {
@@ -269,7 +274,7 @@ async fn recorded(
             EvacuationOutcome::Failed
         }
     };
-    ctx.metrics.metrics().evacuation_outcome(outcome);
+    ctx.claim.metrics.metrics().evacuation_outcome(outcome);
     put(record).await?;
     result
 }
@@ -279,6 +284,7 @@ async fn recorded(
 async fn drive(
     ctx: &HostFailure,
     feed: &MigrationFeed,
+    tally: &Tally,
     server: &Planned,
     target: Option<&str>,
 ) -> Result<MovedServer, String> {
@@ -326,7 +332,9 @@ async fn drive(
                 ErrorClass::Fatal => Answer::Refused(e.to_string()),
             },
         };
+        let accepted = answer == Answer::Accepted;
         match evacuation.answer(answer) {
+            AfterIssue::Watch if accepted => tally.accepted(ctx, server, target).await,
             AfterIssue::Watch => {}
             AfterIssue::Gone => {
                 return Ok(MovedServer {
