@@ -121,6 +121,19 @@ pub async fn what_if(
         .is_some_and(|n| {
             n.generated_time >= since && n.status != vigil_domain::NotificationStatus::Ignored
         });
+    // The recovery cap counts the segment's other hosts whose recovery is running.
+    let running = vigil_store::NotificationFilter {
+        status: Some("running".to_owned()),
+        ..Default::default()
+    };
+    let in_recovery = sources
+        .store
+        .notification_list(&running, &vigil_store::Page::default())
+        .await
+        .map_err(history)?
+        .iter()
+        .filter(|n| n.failover_segment_uuid == Some(segment.uuid) && n.source_host_uuid != h.uuid)
+        .count();
     let inputs = Inputs {
         host: &h,
         facts: &facts,
@@ -130,6 +143,7 @@ pub async fn what_if(
         schedulers_up,
         failed_hosts: if counted { failed } else { failed + 1 },
         segment_hosts: total,
+        in_recovery,
     };
     Ok(predict(&inputs))
 }

@@ -24,6 +24,8 @@ pub struct Inputs<'a> {
     /// The segment's hosts failed within the mass-failure window, this one included.
     pub failed_hosts: i64,
     pub segment_hosts: i64,
+    /// The segment's other hosts in recovery now (running notifications).
+    pub in_recovery: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -238,6 +240,29 @@ fn gates(i: &Inputs, chosen: &[Planned], servers: &[PlannedMove]) -> Vec<GateChe
             format!(
                 "segment {} is disabled: the report would be ignored",
                 segment.name
+            ),
+        )
+    });
+    let cap = i.config.segment_recovery_cap as usize;
+    out.push(if cap > 0 && i.in_recovery >= cap {
+        gate(
+            "worker",
+            "segment recovery cap",
+            Depends,
+            format!(
+                "{} other hosts of the segment are in recovery (segment_recovery_cap {cap}): \
+                 this one would wait its turn",
+                i.in_recovery
+            ),
+        )
+    } else {
+        gate(
+            "worker",
+            "segment recovery cap",
+            Passes,
+            format!(
+                "{} other hosts of the segment in recovery (cap {cap})",
+                i.in_recovery
             ),
         )
     });

@@ -305,6 +305,7 @@ fn prediction_table() {
             schedulers_up: c.schedulers,
             failed_hosts: c.failed,
             segment_hosts: total,
+            in_recovery: 0,
         });
         let moves: Vec<_> = got
             .servers
@@ -335,6 +336,7 @@ fn maintenance_and_a_disabled_segment_stop_before_anything() {
         schedulers_up: Some(1),
         failed_hosts: 1,
         segment_hosts: 2,
+        in_recovery: 4,
     });
     assert_eq!(got.stopped_by, Some("host on maintenance"));
     let stops: Vec<&str> = got
@@ -344,4 +346,11 @@ fn maintenance_and_a_disabled_segment_stop_before_anything() {
         .map(|g| g.check)
         .collect();
     assert_eq!(stops, ["host on maintenance", "segment enabled"]);
+    // Four other hosts in recovery reach the default cap: this one would wait, not stop.
+    let cap = got
+        .gates
+        .iter()
+        .find(|g| g.check == "segment recovery cap")
+        .unwrap();
+    assert_eq!(cap.verdict, Verdict::Depends, "{cap:?}");
 }
