@@ -20,4 +20,6 @@ mod pack;
 pub use assess::{assess, ClassReport, HostReport, Loss, SegmentReport};
 pub use facts::{HostFacts, ProviderFacts, SegmentFacts, ServiceState};
 pub use gather::{find_segment, CapacityError, Sources};
-pub use pack::{largest_first, place, strategies, targets, Demand, Packing, Placed, Strategy};
+pub use pack::{
+    largest_first, place, strategies, targets, usable, Demand, Packing, Placed, Strategy,
+};

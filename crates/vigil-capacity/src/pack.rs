@@ -1,5 +1,6 @@
-//! Pure: where a failed host's servers could go. Which hosts a recovery may use follows the
-//! engine's rules (`vigil-engine`'s `host::evacuate`): the scheduler's choice among enabled
+//! Pure: where a failed host's servers could go. Which hosts a recovery may use is the
+//! engine's own rule, written here once: `strategies` and `usable`, which `vigil-engine`'s
+//! `host::evacuate` calls when it picks reserved hosts — the scheduler's choice among enabled
 //! hosts, or the segment's reserved hosts in the store's order; each server then goes to the
 //! first host with room for every resource class it uses, within `max_unit`.
 
@@ -36,13 +37,21 @@ pub fn strategies(method: RecoveryMethod) -> &'static [Strategy] {
 pub fn targets<'a>(hosts: &'a [HostFacts], failed: &str, strategy: Strategy) -> Vec<&'a HostFacts> {
     hosts
         .iter()
-        .filter(|h| h.name != failed && !h.on_maintenance)
-        .filter(|h| match (strategy, h.service) {
-            (_, None) => false,
-            (Strategy::Auto, Some(s)) => s.up && s.enabled,
-            (Strategy::Reserved, Some(s)) => h.reserved && s.up,
-        })
+        .filter(|h| usable(h, failed, strategy))
         .collect()
+}
+
+/// Whether `strategy` may move `failed`'s servers to `host` (see [`targets`]): the one rule,
+/// used by the engine when it picks reserved hosts and by the predictions.
+pub fn usable(host: &HostFacts, failed: &str, strategy: Strategy) -> bool {
+    if host.name == failed || host.on_maintenance {
+        return false;
+    }
+    match (strategy, host.service) {
+        (_, None) => false,
+        (Strategy::Auto, Some(s)) => s.up && s.enabled,
+        (Strategy::Reserved, Some(s)) => host.reserved && s.up,
+    }
 }
 
 /// One server's needs: its allocation on the failed host's provider.

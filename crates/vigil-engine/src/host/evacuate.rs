@@ -8,17 +8,16 @@ use super::gate::DISABLED;
 use super::progress::{announce, Tally};
 use super::HostFailure;
 use crate::error::StepError;
-use crate::nova::{Migration, Server};
-use crate::planner::{plan, Planned, ServerFacts};
+use crate::nova::Migration;
+use crate::planner::{facts_of, plan, Planned, ServerFacts};
 use crate::saga::{BuiltinStep, Ending, Outcome, Output, Outputs, StepKey};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
-use vigil_domain::{
-    Classify, ErrorClass, InstanceMove, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
-};
+use vigil_capacity::{strategies, usable, HostFacts, ServiceState, Strategy};
+use vigil_domain::{Classify, ErrorClass, InstanceMove, Timestamp, VMoveStatus, VMoveType};
 use vigil_metrics::EvacuationOutcome;
 use vigil_store::{HostFilter, Page};
 
@@ -58,7 +57,7 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
                 nova.servers_on_host(&ctx.host.name)
             })
             .await?;
-        let facts: Vec<ServerFacts> = servers.iter().map(facts).collect();
+        let facts: Vec<ServerFacts> = servers.iter().map(facts_of).collect();
         let chosen = plan(&facts, &ctx.selection);
         if chosen.is_empty() {
             return Ok(Outcome::Stop(
@@ -71,32 +70,6 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
             ));
         }
         CHOSEN.put(&Chosen { servers: chosen })
-    }
-}
-
-fn facts(s: &Server) -> ServerFacts {
-    ServerFacts {
-        id: s.id.clone(),
-        name: s.name.clone(),
-        vm_state: s.vm_state.clone(),
-        metadata: s.metadata.clone(),
-        tags: s.extra_specs.clone(),
-    }
-}
-
-/// Where to send instances: anywhere the scheduler likes, or the segment's reserved hosts.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Strategy {
-    Auto,
-    Reserved,
-}
-
-fn strategies(method: RecoveryMethod) -> &'static [Strategy] {
-    match method {
-        RecoveryMethod::Auto => &[Strategy::Auto],
-        RecoveryMethod::ReservedHost => &[Strategy::Reserved],
-        RecoveryMethod::AutoPriority => &[Strategy::Auto, Strategy::Reserved],
-        RecoveryMethod::RhPriority => &[Strategy::Reserved, Strategy::Auto],
     }
 }
 
@@ -186,7 +159,7 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
         .await
         .map_err(|e| StepError::store("listing reserved hosts", e))?;
     let mut out = Vec::new();
-    for h in hosts.into_iter().filter(|h| h.uuid != ctx.host.uuid) {
+    for h in hosts {
         let retry = &ctx.claim.retry;
         let Some(service) = ctx
             .claim
@@ -197,7 +170,17 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
         else {
             continue;
         };
-        if service.state != "up" {
+        let facts = HostFacts {
+            name: h.name.clone(),
+            reserved: h.reserved,
+            on_maintenance: h.on_maintenance,
+            service: Some(ServiceState {
+                up: service.state == "up",
+                enabled: service.status == "enabled",
+            }),
+            provider: None,
+        };
+        if !usable(&facts, &ctx.host.name, Strategy::Reserved) {
             continue;
         }
         if ctx.config.add_reserved_host_to_aggregate {
