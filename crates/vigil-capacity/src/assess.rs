@@ -39,6 +39,26 @@ pub struct HostReport {
     pub notes: Vec<String>,
 }
 
+impl SegmentReport {
+    /// The hosts whose loss would leave servers without room, each with how many: what an
+    /// operator must act on.
+    pub fn hosts_without_room(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter_map(|h| {
+                let loss = h.loss.as_ref()?;
+                (!loss.survives).then(|| {
+                    format!(
+                        "{} ({} servers fit nowhere)",
+                        h.name,
+                        loss.not_fitting.len()
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 /// One resource class of a host, as Placement counts it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClassReport {

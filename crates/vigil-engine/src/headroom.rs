@@ -76,25 +76,11 @@ pub async fn reports(sources: &Sources) -> Result<Vec<SegmentReport>, CapacityEr
 }
 
 fn warn_short(r: &SegmentReport) {
-    let lost: Vec<String> = r
-        .hosts
-        .iter()
-        .filter_map(|h| {
-            let loss = h.loss.as_ref()?;
-            (!loss.survives).then(|| {
-                format!(
-                    "{} ({} servers fit nowhere)",
-                    h.name,
-                    loss.not_fitting.len()
-                )
-            })
-        })
-        .collect();
     tracing::warn!(
         segment = %r.segment,
         recovery_method = %r.recovery_method,
         survives_largest_host = r.survives_largest_host,
         "segment has no headroom: losing one of these hosts would leave servers without room: {}",
-        lost.join(", ")
+        r.hosts_without_room().join(", ")
     );
 }
