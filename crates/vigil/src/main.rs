@@ -5,6 +5,7 @@ mod fence_cmd;
 mod metrics_server;
 mod monitor_cmd;
 mod pacemaker_cmd;
+mod watch_cmd;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -62,6 +63,10 @@ enum Command {
     },
     /// Append one report to an outbox, for `vigil monitor send` to deliver as a monitor's.
     Notify(monitor_cmd::NotifyArgs),
+    /// Follow recoveries live through the API: a progress bar per failed host (plain lines
+    /// when stdout is not a terminal); exits 0 when finished, 1 when error, failed or ignored,
+    /// 2 for bad input (an unknown notification, none in flight, no API address).
+    Watch(watch_cmd::WatchArgs),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -206,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Monitor { command } => monitor_cmd::run(command).await,
         Command::Notify(args) => monitor_cmd::notify(args).await,
+        Command::Watch(args) => std::process::exit(watch_cmd::run(args).await.into()),
         Command::Alerter(args) => pacemaker_cmd::alerter(args).await,
         Command::PacemakerAlert { outbox } => pacemaker_cmd::pacemaker_alert(outbox).await,
         Command::Api(args) => {
@@ -381,6 +387,18 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// An error and its causes on one line, for messages to operators.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The URL without its password, for logs.
