@@ -178,16 +178,17 @@ fn show(bars: &Option<MultiProgress>, f: &Followed, now: &Snapshot, started: Ins
     if let Some(bar) = &f.bar {
         bar.set_length(now.total);
         bar.set_position(now.done);
-        bar.set_message(now.step.clone().unwrap_or_default());
+        let doing = now.step.clone().unwrap_or_else(|| now.status.to_string());
+        bar.set_message(format!("{} · {doing}", now.unit));
     }
     if exit_code(now.status).is_some() {
         let mut line = format!(
-            "{}: notification {} {} after {:.1} s watched: {}",
+            "{}: notification {} {}, {} (watched for {:.1} s)",
             f.host,
             f.id,
             now.status,
+            now.count(),
             started.elapsed().as_secs_f64(),
-            now.count()
         );
         if let Some(m) = now.message.as_deref().filter(|m| !m.is_empty()) {
             line.push_str(&format!(" ({m})"));

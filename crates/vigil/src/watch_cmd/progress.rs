@@ -79,7 +79,8 @@ impl Snapshot {
         if before.is_none_or(|b| (b.done, b.total) != (self.done, self.total)) {
             lines.push(self.count());
         }
-        if before.is_some_and(|b| b.status != self.status) {
+        // The end has a line of its own (with the time and outcome), said by the caller.
+        if before.is_some_and(|b| b.status != self.status) && exit_code(self.status).is_none() {
             lines.push(format!("notification {}", self.status));
         }
         lines
@@ -190,7 +191,7 @@ mod tests {
                 server("b", V::Succeeded, Some("c3")),
             ],
         );
-        let table: [(Option<&Snapshot>, &Snapshot, &[&str]); 5] = [
+        let table: [(Option<&Snapshot>, &Snapshot, &[&str]); 6] = [
             (None, &start, &["FenceHostTask RUNNING", "0/0 servers done"]),
             (
                 Some(&start),
@@ -215,8 +216,12 @@ mod tests {
                     "b succeeded -> c3",
                     "EvacuateInstancesTask SUCCESS",
                     "2/2 servers done",
-                    "notification finished",
                 ],
+            ),
+            (
+                Some(&snapshot(N::New, None, vec![])),
+                &snapshot(N::Running, None, vec![]),
+                &["notification running"],
             ),
         ];
         for (before, now, want) in table {
