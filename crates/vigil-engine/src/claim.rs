@@ -1,11 +1,13 @@
 //! What every recovery flow acts with, whichever flow it is.
 
 use crate::error::StepError;
+use crate::log::StoreLog;
 use crate::nova::{Nova, NovaError, Service};
 use crate::retry::RetryPolicy;
 use std::future::Future;
 use std::sync::Arc;
 use vigil_domain::{Host, Notification};
+use vigil_metrics::FlowMetrics;
 use vigil_store::{Lease, Store};
 
 /// A notification an engine claimed, and the means its flow acts with.
@@ -17,6 +19,10 @@ pub struct Claim {
     pub lease: Lease,
     pub notification: Notification,
     pub retry: RetryPolicy,
+    /// The flow's metrics: its steps, fencing and evacuations are recorded through them.
+    pub metrics: FlowMetrics,
+    /// The flow's log, through which a long step reports its progress while it runs.
+    pub log: Arc<StoreLog>,
 }
 
 impl Claim {
@@ -28,6 +34,20 @@ impl Claim {
     {
         let nova = self.nova.as_ref();
         self.retry.nova(action, || call(nova)).await
+    }
+
+    /// Reports how far the running step `step` has got, for operators watching the recovery
+    /// (`progress` from 0 to 1). Best effort: a report that cannot be written is logged and the
+    /// step goes on; a lost lease is noticed by the worker and by the step's next real write.
+    pub async fn progress(&self, step: &str, progress: f64, message: &str) {
+        if let Err(e) = self.log.progress(step, progress, message).await {
+            tracing::warn!(
+                notification = %self.lease.notification,
+                step,
+                error = &e as &dyn std::error::Error,
+                "recording a step's progress"
+            );
+        }
     }
 
     /// What taking a failed host out of service starts with: `host` in maintenance in Vigil,

@@ -30,6 +30,9 @@ pub struct EngineConfig {
     pub expire_after_secs: u64,
     /// Hosts of one segment recovered at once, by all engines together (0: no cap).
     pub segment_recovery_cap: u32,
+    /// How often the headroom check measures every segment's capacity in Placement (warns
+    /// and sets `vigil_segments_without_headroom`); 0: never.
+    pub headroom_check_secs: u64,
     /// How steps retry a transient failure of Nova or the database.
     pub retry: RetryPolicy,
     pub host: HostRecoveryConfig,
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             retry_backoff_secs: 30,
             expire_after_secs: 24 * 3600,
             segment_recovery_cap: 4,
+            headroom_check_secs: 60,
             retry: RetryPolicy::default(),
             host: HostRecoveryConfig::default(),
             selection: SelectionPolicy::default(),

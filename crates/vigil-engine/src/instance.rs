@@ -14,7 +14,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use vigil_domain::{Classify, ErrorClass};
 use vigil_domain::{InstanceMove, Timestamp, VMoveStatus, VMoveType};
-use vigil_metrics::FlowMetrics;
 use vigil_wire::payload::VmPayload;
 
 /// The (`event`, `vir_domain_event`) pairs an instance failure is recovered for (Masakari's);
@@ -61,7 +60,6 @@ pub struct InstanceFailure {
     pub config: InstanceRecoveryConfig,
     /// How often Nova is polled while waiting for the server.
     pub poll: Duration,
-    pub metrics: FlowMetrics,
 }
 
 impl InstanceFailure {
@@ -440,7 +438,7 @@ impl BuiltinStep<InstanceFailure> for ConfirmInstanceActive {
         .await?
         {
             Some(s) => {
-                ctx.metrics.server_recovered();
+                ctx.claim.metrics.server_recovered();
                 CONFIRMED.put(&Confirmed { host: s.host })
             }
             None => Ok(gone(ctx.instance())),

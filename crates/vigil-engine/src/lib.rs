@@ -8,6 +8,8 @@
 //! decisions (which instances, in what order, in which tiers; when to issue, wait, reset or
 //! give up an evacuation) and are tested by tables; `error` and `retry` are how steps fail and
 //! retry, `flags` how they set a host's flags in the store; `nova` and `fence` are the engine's view of the outside world.
+//! `headroom` is the periodic capacity check (a reconciler beside the loop); `what_if` predicts
+//! what a host's failure would do now (`vigil plan`), from the same `planner` and gates.
 
 pub mod claim;
 pub mod config;
@@ -15,6 +17,7 @@ pub mod custom;
 pub mod error;
 pub mod fence;
 pub mod flags;
+pub mod headroom;
 pub mod host;
 pub mod instance;
 mod log;
@@ -25,6 +28,7 @@ pub mod process;
 pub mod rejoin;
 pub mod retry;
 pub mod saga;
+pub mod what_if;
 pub mod worker;
 
 pub use config::EngineConfig;

@@ -24,6 +24,30 @@ impl StoreLog {
     }
 }
 
+impl StoreLog {
+    /// Appends a progress message to the running step `step` and writes its progress.
+    pub async fn progress(
+        &self,
+        step: &str,
+        progress: f64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let details = {
+            let mut all = self.details.lock().expect("not poisoned");
+            let entry = all.entry(step.to_owned()).or_default();
+            entry.push(vigil_wire::progress_detail(
+                Timestamp::now(),
+                progress,
+                message,
+            ));
+            entry.clone()
+        };
+        self.store
+            .flow_step_progress(&self.lease, step, progress, &details)
+            .await
+    }
+}
+
 fn log_err(e: StoreError) -> LogError {
     match e {
         StoreError::LeaseLost(_) => LogError::LeaseLost,

@@ -16,6 +16,17 @@ pub struct ServerFacts {
     pub tags: BTreeMap<String, String>,
 }
 
+/// A Nova server's facts: its flavor's extra specs are its tags (Nova ≥ 2.61 embeds them).
+pub fn facts_of(s: &vigil_openstack::nova::Server) -> ServerFacts {
+    ServerFacts {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        vm_state: s.vm_state.clone(),
+        metadata: s.metadata.clone(),
+        tags: s.extra_specs.clone(),
+    }
+}
+
 /// Which servers a host recovery moves, and how it orders them. Masakari's options keep their
 /// names and defaults; the rest are Vigil's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

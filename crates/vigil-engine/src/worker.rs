@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use vigil_domain::{Notification, NotificationStatus, Timestamp};
-use vigil_metrics::{FlowMetrics, FlowOutcome, Metrics};
+use vigil_metrics::{FlowOutcome, Metrics};
 use vigil_store::{Claimed, Lease, Store};
 use vigil_wire::payload::{Event, Payload};
 
@@ -250,36 +250,37 @@ impl Engine {
                 )))
             }
         };
-        let log = StoreLog::new(self.store.clone(), lease.clone());
-        let claim = Claim {
+        let log = Arc::new(StoreLog::new(self.store.clone(), lease.clone()));
+        let claim = |flow: &'static str| Claim {
             store: self.store.clone(),
             nova: self.nova.clone(),
             lease: lease.clone(),
             notification: n.clone(),
-            retry,
+            retry: retry.clone(),
+            metrics: self.metrics.flow(flow),
+            log: log.clone(),
         };
         match payload {
             Payload::ComputeHost(p) if p.event == Event::Stopped => {
                 let ctx = HostFailure {
-                    claim,
+                    claim: claim("host"),
                     fencer: self.fencer.clone(),
                     payload: p,
                     host,
                     config: config.host.clone(),
                     selection: config.selection.clone(),
-                    metrics: self.metrics.flow("host"),
                 };
-                flow(&self.flows.host, &ctx, &log, &ctx.metrics).await
+                flow(&self.flows.host, &ctx, &ctx.claim).await
             }
             Payload::ComputeHost(_) => {
                 let ctx = HostRejoin {
-                    claim,
+                    claim: claim("rejoin"),
                     fencer: self.fencer.clone(),
                     host,
                     config: config.rejoin.clone(),
                     poll,
                 };
-                flow(&self.flows.rejoin, &ctx, &log, &self.metrics.flow("rejoin")).await
+                flow(&self.flows.rejoin, &ctx, &ctx.claim).await
             }
             Payload::Vm(p) => {
                 let (event, domain_event) = (p.event.as_str(), p.vir_domain_event.as_str());
@@ -289,29 +290,22 @@ impl Engine {
                     )));
                 }
                 let ctx = InstanceFailure {
-                    claim,
+                    claim: claim("instance"),
                     payload: p.clone(),
                     config: config.instance.clone(),
                     poll,
-                    metrics: self.metrics.flow("instance"),
                 };
-                flow(&self.flows.instance, &ctx, &log, &ctx.metrics).await
+                flow(&self.flows.instance, &ctx, &ctx.claim).await
             }
             Payload::Process(p) if p.event == Event::Stopped => {
                 let ctx = ProcessFailure {
-                    claim,
+                    claim: claim("process"),
                     payload: p,
                     host,
                     config: config.process.clone(),
                     poll,
                 };
-                flow(
-                    &self.flows.process,
-                    &ctx,
-                    &log,
-                    &self.metrics.flow("process"),
-                )
-                .await
+                flow(&self.flows.process, &ctx, &ctx.claim).await
             }
             Payload::Process(_) => Ok(Ending::Finished),
         }
@@ -336,11 +330,11 @@ fn report_flow_task(ended: Result<(), tokio::task::JoinError>) {
 async fn flow<C: Sync>(
     steps: &[Box<dyn Step<C>>],
     ctx: &C,
-    log: &StoreLog,
-    metrics: &FlowMetrics,
+    claim: &Claim,
 ) -> Result<Ending, Failure> {
     let started = std::time::Instant::now();
-    let result = run_flow(steps, ctx, log, metrics)
+    let metrics = &claim.metrics;
+    let result = run_flow(steps, ctx, claim.log.as_ref(), metrics)
         .await
         .map_err(|e| match e {
             FlowError::Log {

@@ -106,12 +106,7 @@ async fn a_wrong_password_is_the_agents_failure_with_its_stderr() {
         .off("c1", None, T)
         .await
         .unwrap_err();
-    match &err {
-        FenceError::AgentFailed { stderr_tail, .. } => {
-            assert!(stderr_tail.contains("Unable to login"), "{err}")
-        }
-        other => panic!("wanted AgentFailed, got {other:?}"),
-    }
+    common::assert_agent_failed(&err, "Unable to login");
 }
 
 #[tokio::test]

@@ -35,8 +35,12 @@ fn redfish(options: RedfishOptions) -> Named<Redfish> {
     Named::new("redfish", Redfish::new(options).unwrap())
 }
 
-fn first_host(lab: &PowerLab) -> String {
-    lab.hosts.first().expect("a lab host").name.clone()
+/// The power lab and its first host, the one these tests power off and on; `None` (said
+/// loudly by `PowerLab::for_test`) when the lab is not up.
+fn lab_and_host() -> Option<(PowerLab, String)> {
+    let lab = PowerLab::for_test()?;
+    let host = lab.hosts.first().expect("a lab host").name.clone();
+    Some((lab, host))
 }
 
 /// Off, status, on, status through one driver: the domain really changes state.
@@ -52,19 +56,17 @@ async fn cycle(device: &dyn Fencer, host: &str) {
 
 #[tokio::test]
 async fn redfish_with_a_ca_file_powers_a_domain_off_and_on() {
-    let Some(lab) = PowerLab::for_test() else {
+    let Some((lab, host)) = lab_and_host() else {
         return;
     };
-    let host = first_host(&lab);
     cycle(&redfish(redfish_options(&lab, &host)), &host).await;
 }
 
 #[tokio::test]
 async fn redfish_finds_the_system_by_name_when_no_id_is_given() {
-    let Some(lab) = PowerLab::for_test() else {
+    let Some((lab, host)) = lab_and_host() else {
         return;
     };
-    let host = first_host(&lab);
     let options = RedfishOptions {
         system_id: None,
         ca_file: None,
@@ -80,10 +82,9 @@ async fn redfish_finds_the_system_by_name_when_no_id_is_given() {
 
 #[tokio::test]
 async fn redfish_refuses_an_unknown_certificate_without_insecure() {
-    let Some(lab) = PowerLab::for_test() else {
+    let Some((lab, host)) = lab_and_host() else {
         return;
     };
-    let host = first_host(&lab);
     let options = RedfishOptions {
         ca_file: Some(lab.redfish.untrusted_ca_file.clone()),
         ..redfish_options(&lab, &host)
@@ -94,10 +95,9 @@ async fn redfish_refuses_an_unknown_certificate_without_insecure() {
 
 #[tokio::test]
 async fn redfish_reports_a_wrong_password_as_credentials() {
-    let Some(lab) = PowerLab::for_test() else {
+    let Some((lab, host)) = lab_and_host() else {
         return;
     };
-    let host = first_host(&lab);
     let (_dir, password) = common::password_file("wrong");
     let options = RedfishOptions {
         password,
@@ -134,10 +134,9 @@ async fn ipmi_powers_a_domain_off_and_on_and_refuses_a_wrong_password() {
 
 #[tokio::test]
 async fn fence_redfish_through_the_fence_agents_driver() {
-    let Some(lab) = PowerLab::for_test() else {
+    let Some((lab, host)) = lab_and_host() else {
         return;
     };
-    let host = first_host(&lab);
     let url = reqwest::Url::parse(&lab.redfish.url).unwrap();
     let system = &lab.host(&host).expect("the host").redfish_system_id;
     let options = [

@@ -40,8 +40,9 @@ struct Families {
     servers_recovered: Family<ServerLabels, Counter>,
     leases_held: Gauge,
     api_requests: HistogramFamily<ApiLabels>,
-    // Segments without headroom (issue 17's capacity work) belong here: a gauge per segment
-    // set by the engine's capacity check. It is not registered until that check exists.
+    /// A count, not a series per segment: segment names are the operator's, unbounded.
+    segments_without_headroom: Gauge,
+    headroom_checks: Family<OutcomeLabels, Counter>,
 }
 
 /// Flows take seconds to an hour: 0.5 s to about 68 min.
@@ -79,6 +80,8 @@ impl Metrics {
             servers_recovered: Family::default(),
             leases_held: Gauge::default(),
             api_requests: Family::new_with_constructor(api_histogram),
+            segments_without_headroom: Gauge::default(),
+            headroom_checks: Family::default(),
         };
         f.registry.register(
             "notifications",
@@ -134,7 +137,35 @@ impl Metrics {
             Unit::Seconds,
             f.api_requests.clone(),
         );
+        f.registry.register(
+            "segments_without_headroom",
+            "Enabled segments that could not take in the servers of some one host's failure, \
+             at the engine's last headroom check (kept while Placement cannot be read)",
+            f.segments_without_headroom.clone(),
+        );
+        f.registry.register(
+            "headroom_checks",
+            "The engine's headroom checks by outcome: ok, or failed (Nova, Placement or the \
+             database could not be read)",
+            f.headroom_checks.clone(),
+        );
         Metrics(Arc::new(f))
+    }
+
+    /// The outcome of one headroom check: how many segments lack headroom, or `None` when
+    /// the check could not read what it needs (the last count stays).
+    pub fn headroom_checked(&self, without_headroom: Option<i64>) {
+        let outcome = match without_headroom {
+            Some(n) => {
+                self.0.segments_without_headroom.set(n);
+                "ok"
+            }
+            None => "failed",
+        };
+        self.0
+            .headroom_checks
+            .get_or_create(&OutcomeLabels::new(outcome))
+            .inc();
     }
 
     /// The whole registry in Prometheus' text format (version 0.0.4).

@@ -18,8 +18,11 @@ fn every_family_has_help_and_type() {
     m.fence_outcome(FenceOutcome::Failed);
     m.evacuation_outcome(EvacuationOutcome::Gone);
     m.api_request("GET", "/", 200, Duration::ZERO);
+    m.headroom_checked(Some(0));
     let text = m.encode();
     for (name, kind) in [
+        ("vigil_segments_without_headroom", "gauge"),
+        ("vigil_headroom_checks_total", "counter"),
         ("vigil_notifications", "gauge"),
         ("vigil_queue_depth", "gauge"),
         ("vigil_flow_duration_seconds", "histogram"),
@@ -125,4 +128,20 @@ fn flows_record_steps_outcomes_and_servers() {
     ] {
         assert!(text.contains(expected), "{expected}\n{text}");
     }
+}
+
+#[test]
+fn a_failed_headroom_check_keeps_the_last_count() {
+    let m = Metrics::new();
+    m.headroom_checked(Some(2));
+    m.headroom_checked(None);
+    assert_eq!(m.sample("vigil_segments_without_headroom"), Some(2.0));
+    assert_eq!(
+        m.sample("vigil_headroom_checks_total{outcome=\"ok\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.sample("vigil_headroom_checks_total{outcome=\"failed\"}"),
+        Some(1.0)
+    );
 }

@@ -49,6 +49,14 @@ pub enum OsError {
         #[source]
         source: Exchange,
     },
+    /// A service answered with JSON that does not have the shape its API documents.
+    #[error("{service}'s answer for {what} is not what its API documents")]
+    Unexpected {
+        service: &'static str,
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// What went wrong in one HTTP exchange.

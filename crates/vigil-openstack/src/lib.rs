@@ -13,11 +13,13 @@
 //! - `error`: [`OsError`], one variant per failed operation, classified by
 //!   [`vigil_domain::Classify`];
 //! - [`nova`]: the Nova client and its typed results;
+//! - [`placement`]: the Placement client (providers, inventories, usages, allocations);
 //! - [`tls`]: a CA file added to an HTTPS client's trusted certificates.
 
 mod credentials;
 mod error;
 pub mod nova;
+pub mod placement;
 mod session;
 pub mod tls;
 mod token;

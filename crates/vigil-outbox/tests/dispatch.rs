@@ -53,6 +53,11 @@ impl Sink for Script {
     }
 }
 
+/// A dispatcher of `outbox` sending to `sink`, both kept by the test to look at.
+fn dispatcher<S: Sink + Clone>(config: DeliveryConfig, outbox: &Outbox, sink: &S) -> Dispatcher<S> {
+    Dispatcher::new(config, outbox.clone(), sink.clone()).unwrap()
+}
+
 fn quick() -> DeliveryConfig {
     DeliveryConfig {
         initial_delay_ms: 1_000,
@@ -81,11 +86,7 @@ async fn each_answer_settles_its_report_as_the_table_says() {
         ],
         status(202),
     );
-    let done = Dispatcher::new(quick(), outbox.clone(), script.clone())
-        .unwrap()
-        .drain()
-        .await
-        .unwrap();
+    let done = dispatcher(quick(), &outbox, &script).drain().await.unwrap();
     assert_eq!(script.sent(), [0, 1, 2, 3, 3, 3, 4]);
     assert_eq!(
         (done.delivered, done.duplicates, done.dead_lettered),
@@ -120,7 +121,7 @@ async fn a_report_is_retried_with_backoff_until_its_maximum_age() {
         answer: down.clone(),
     };
     let started = Instant::now();
-    let dispatcher = Dispatcher::new(quick(), outbox.clone(), script.clone()).unwrap();
+    let dispatcher = dispatcher(quick(), &outbox, &script);
     let done = dispatcher.drain().await.unwrap();
     let waited = started.elapsed();
     let sent = script.script.sent();
@@ -173,11 +174,7 @@ async fn a_report_older_than_its_maximum_age_is_not_sent() {
         ..quick()
     };
     let script = Script::new([], status(202));
-    let done = Dispatcher::new(config, outbox.clone(), script.clone())
-        .unwrap()
-        .drain()
-        .await
-        .unwrap();
+    let done = dispatcher(config, &outbox, &script).drain().await.unwrap();
     assert_eq!(script.sent(), Vec::<usize>::new());
     assert_eq!(done.dead_lettered, 1);
     assert_eq!(
@@ -193,9 +190,7 @@ async fn a_report_older_than_its_maximum_age_is_not_sent() {
 async fn a_stopped_dispatcher_leaves_its_report_pending() {
     let (_dir, outbox) = common::outbox_with([event(0)]);
     let script = Script::new([], status(503));
-    let handle = Dispatcher::new(quick(), outbox.clone(), script.clone())
-        .unwrap()
-        .start();
+    let handle = dispatcher(quick(), &outbox, &script).start();
     while handle.status().retrying.is_none() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -218,9 +213,7 @@ async fn appends_wake_the_dispatcher() {
         ..quick()
     };
     let script = Script::new([], status(202));
-    let handle = Dispatcher::new(config, outbox.clone(), script.clone())
-        .unwrap()
-        .start();
+    let handle = dispatcher(config, &outbox, &script).start();
     outbox.append(event(0)).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while handle.status().delivered < 1 {
@@ -229,9 +222,7 @@ async fn appends_wake_the_dispatcher() {
     }
     handle.shutdown().await.unwrap();
 
-    let handle = Dispatcher::new(quick(), outbox.clone(), script.clone())
-        .unwrap()
-        .start();
+    let handle = dispatcher(quick(), &outbox, &script).start();
     let other = Outbox::open(dir.path()).unwrap();
     other.append(event(1)).await.unwrap();
     while handle.status().delivered < 1 {
@@ -246,9 +237,7 @@ async fn appends_wake_the_dispatcher() {
 async fn one_dispatcher_per_outbox() {
     let (_dir, outbox) = common::outbox_with([]);
     let script = Script::new([], status(202));
-    let first = Dispatcher::new(quick(), outbox.clone(), script.clone())
-        .unwrap()
-        .start();
+    let first = dispatcher(quick(), &outbox, &script).start();
     let again = Dispatcher::new(quick(), outbox.clone(), script);
     assert!(matches!(again, Err(OutboxError::Busy { .. })));
     first.shutdown().await.unwrap();

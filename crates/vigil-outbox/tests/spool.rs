@@ -195,12 +195,10 @@ fn dead_letters_are_json_lines_even_after_a_torn_line() {
 
 #[test]
 fn delivered_files_are_removed_and_an_idle_outbox_keeps_one_empty_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = OutboxOptions {
+    let (dir, outbox) = common::outbox_with_options(OutboxOptions {
         segment_bytes: 1_000,
         ..OutboxOptions::default()
-    };
-    let outbox = Outbox::open_with(dir.path(), options).unwrap();
+    });
     for i in 0..60 {
         outbox.append_blocking(&event(i)).unwrap();
     }
@@ -234,12 +232,10 @@ fn delivered_files_are_removed_and_an_idle_outbox_keeps_one_empty_file() {
 
 #[test]
 fn the_acknowledgement_log_is_rewritten_when_it_grows() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = OutboxOptions {
+    let (dir, outbox) = common::outbox_with_options(OutboxOptions {
         ack_log_bytes: 1_000,
         ..OutboxOptions::default()
-    };
-    let outbox = Outbox::open_with(dir.path(), options).unwrap();
+    });
     let mut consumer = outbox.consumer().unwrap();
     let mut largest = 0;
     for i in 0..200 {

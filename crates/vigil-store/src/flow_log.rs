@@ -115,6 +115,34 @@ impl Store {
         tx.commit().await
     }
 
+    /// A running step's progress while it runs, if `lease` is still the current claim. Only
+    /// a step recorded as running changes: a late report never reopens a finished step.
+    pub async fn flow_step_progress(
+        &self,
+        lease: &Lease,
+        name: &str,
+        progress: f64,
+        details: &[ProgressDetail],
+    ) -> Result<(), StoreError> {
+        let details = details_json(details)?;
+        let mut tx = self.tx().await?;
+        check_lease(&mut tx, self.for_update(), lease).await?;
+        tx.execute(
+            "flow step progress",
+            "UPDATE recovery_steps SET progress = ?, progress_details = ?, updated_at = ? \
+             WHERE notification_uuid = ? AND name = ? AND state = 'RUNNING'",
+            args![
+                progress,
+                details,
+                Timestamp::now(),
+                lease.notification.to_string(),
+                name
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
     /// The persisted step log of a notification's recovery, in execution order.
     pub async fn workflow_steps(
         &self,

@@ -87,25 +87,12 @@ impl Store {
                 })
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect(url)
-                    .await
-                    .map_err(connect_err)?;
-                Ok(Store {
-                    backend,
-                    writer: pool.clone(),
-                    pool,
-                    batcher: None,
-                    write_turn: None,
-                })
+                let pool = server_pool().connect(url).await.map_err(connect_err)?;
+                Ok(Store::on_server(backend, pool))
             }
             Backend::MySql => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
-                let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                let pool = server_pool()
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // Each statement sees what committed before it, as on PostgreSQL;
@@ -118,14 +105,20 @@ impl Store {
                     .connect(&url)
                     .await
                     .map_err(connect_err)?;
-                Ok(Store {
-                    backend,
-                    writer: pool.clone(),
-                    pool,
-                    batcher: None,
-                    write_turn: None,
-                })
+                Ok(Store::on_server(backend, pool))
             }
+        }
+    }
+
+    /// A store on a database server: one pool serves reads and writes (the server orders
+    /// writes itself), with no batcher and no write turn.
+    fn on_server(backend: Backend, pool: AnyPool) -> Store {
+        Store {
+            backend,
+            writer: pool.clone(),
+            pool,
+            batcher: None,
+            write_turn: None,
         }
     }
 
@@ -180,6 +173,13 @@ impl Store {
             _ => " FOR UPDATE",
         }
     }
+}
+
+/// PostgreSQL's and MariaDB's pool options.
+fn server_pool() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(30))
 }
 
 /// Where reads run: the store's read pool (`&Store`) or a write transaction (`&mut Tx`). Each

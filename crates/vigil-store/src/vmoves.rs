@@ -4,7 +4,7 @@
 use crate::claims::{check_lease, Lease};
 use crate::listing::{Filter, Table};
 use crate::sql::{args, Arg, Cols, Columns};
-use crate::store::Queries;
+use crate::store::{Queries, Tx};
 use crate::{Page, Store, StoreError, VMoveFilter};
 use sqlx::any::AnyRow;
 use vigil_domain::{HostId, InstanceMove, NotificationId, Timestamp, VMove, VMoveId};
@@ -68,52 +68,32 @@ impl Store {
     /// Records an instance move (inserted on first sight, updated after), if `lease` is still
     /// the current claim on the notification.
     pub async fn vmove_put(&self, lease: &Lease, m: &InstanceMove) -> Result<VMove, StoreError> {
-        let id = lease.notification;
         let mut tx = self.tx().await?;
         check_lease(&mut tx, self.for_update(), lease).await?;
-        let now = Timestamp::now().truncate_to_seconds();
-        let existing = tx
-            .fetch_optional(
-                "vmove find",
-                "SELECT uuid FROM vmoves WHERE notification_uuid = ? AND instance_uuid = ? \
-                 AND deleted = 0",
-                args![id.to_string(), m.instance_uuid.as_str()],
-            )
-            .await?;
-        // What the engine says, written by either statement below.
-        let fields = Columns::new()
-            .set("instance_name", m.instance_name.as_str())
-            .set("source_host", m.source_host.clone())
-            .set("dest_host", m.dest_host.clone())
-            .set("start_time", m.start_time)
-            .set("end_time", m.end_time)
-            .set("type", m.vmove_type.as_str())
-            .set("status", m.status.as_str())
-            .set("message", m.message.clone());
-        let vmove_id: VMoveId = match existing {
-            Some(row) => {
-                let uuid: VMoveId = Cols::new(&row).parsed("uuid")?;
-                let row = fields.set("updated_at", now);
-                let sql = row.update("vmoves", "uuid = ?");
-                tx.execute("vmove update", &sql, row.args(args![uuid.to_string()]))
-                    .await?;
-                uuid
-            }
-            None => {
-                let uuid = VMoveId::new_random();
-                let row = fields
-                    .set("uuid", uuid.to_string())
-                    .set("notification_uuid", id.to_string())
-                    .set("instance_uuid", m.instance_uuid.as_str())
-                    .set("created_at", now)
-                    .set("deleted", 0_i64);
-                tx.insert("vmove insert", &row.insert("vmoves"), row.args(vec![]))
-                    .await?;
-                uuid
-            }
+        let vmove_id = match vmove_find(&mut tx, lease.notification, m).await? {
+            Some(uuid) => vmove_update(&mut tx, uuid, m).await?,
+            None => vmove_insert(&mut tx, lease.notification, m).await?,
         };
         tx.commit().await?;
         self.vmove_get(vmove_id).await
+    }
+
+    /// Records the moves a recovery is about to make (as the engine states them, `pending`) in
+    /// one transaction, if `lease` is still the current claim. A move already recorded — by
+    /// an earlier run of a resumed flow — is left as it is.
+    pub async fn vmoves_announce(
+        &self,
+        lease: &Lease,
+        moves: &[InstanceMove],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
+        check_lease(&mut tx, self.for_update(), lease).await?;
+        for m in moves {
+            if vmove_find(&mut tx, lease.notification, m).await?.is_none() {
+                vmove_insert(&mut tx, lease.notification, m).await?;
+            }
+        }
+        tx.commit().await
     }
 
     /// Sets a host's flags on behalf of a recovery, if `lease` is still the current claim (the
@@ -145,4 +125,59 @@ impl Store {
         .await?;
         tx.commit().await
     }
+}
+
+/// The live vmove of `m`'s instance in a notification's recovery.
+async fn vmove_find(
+    tx: &mut Tx,
+    notification: NotificationId,
+    m: &InstanceMove,
+) -> Result<Option<VMoveId>, StoreError> {
+    tx.fetch_optional(
+        "vmove find",
+        "SELECT uuid FROM vmoves WHERE notification_uuid = ? AND instance_uuid = ? \
+         AND deleted = 0",
+        args![notification.to_string(), m.instance_uuid.as_str()],
+    )
+    .await?
+    .map(|row| Cols::new(&row).parsed("uuid"))
+    .transpose()
+}
+
+/// What the engine says of a move, written on insert and on update alike.
+fn vmove_fields(m: &InstanceMove) -> Columns {
+    Columns::new()
+        .set("instance_name", m.instance_name.as_str())
+        .set("source_host", m.source_host.clone())
+        .set("dest_host", m.dest_host.clone())
+        .set("start_time", m.start_time)
+        .set("end_time", m.end_time)
+        .set("type", m.vmove_type.as_str())
+        .set("status", m.status.as_str())
+        .set("message", m.message.clone())
+}
+
+async fn vmove_update(tx: &mut Tx, uuid: VMoveId, m: &InstanceMove) -> Result<VMoveId, StoreError> {
+    let row = vmove_fields(m).set("updated_at", Timestamp::now().truncate_to_seconds());
+    let sql = row.update("vmoves", "uuid = ?");
+    tx.execute("vmove update", &sql, row.args(args![uuid.to_string()]))
+        .await?;
+    Ok(uuid)
+}
+
+async fn vmove_insert(
+    tx: &mut Tx,
+    notification: NotificationId,
+    m: &InstanceMove,
+) -> Result<VMoveId, StoreError> {
+    let uuid = VMoveId::new_random();
+    let row = vmove_fields(m)
+        .set("uuid", uuid.to_string())
+        .set("notification_uuid", notification.to_string())
+        .set("instance_uuid", m.instance_uuid.as_str())
+        .set("created_at", Timestamp::now().truncate_to_seconds())
+        .set("deleted", 0_i64);
+    tx.insert("vmove insert", &row.insert("vmoves"), row.args(vec![]))
+        .await?;
+    Ok(uuid)
 }

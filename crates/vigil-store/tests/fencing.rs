@@ -24,6 +24,16 @@ async fn writes(s: &Store, c: &Claimed) -> Vec<(&'static str, Result<(), StoreEr
                 .map(drop),
         ),
         (
+            "vmoves announce",
+            s.vmoves_announce(&c.lease, &[evacuation(VMoveStatus::Pending)])
+                .await,
+        ),
+        (
+            "step progress",
+            s.flow_step_progress(&c.lease, "EvacuateInstancesTask", 0.5, &[])
+                .await,
+        ),
+        (
             "host flags",
             s.host_set_flags(&c.lease, host, Some(true), Some(true))
                 .await,
@@ -37,9 +47,9 @@ async fn writes(s: &Store, c: &Claimed) -> Vec<(&'static str, Result<(), StoreEr
 }
 
 /// Engine A claims and stalls past its lease; engine B claims the same notification. Each of
-/// A's writes (renew, step save, vmove put, host flags, release) is refused and leaves no trace;
-/// B's succeed. B is once another engine and once A restarted under its old name, where only
-/// the generation tells the two claims apart.
+/// A's writes (renew, step save and progress, vmove put and announce, host flags, release) is
+/// refused and leaves no trace; B's succeed. B is once another engine and once A restarted
+/// under its old name, where only the generation tells the two claims apart.
 #[tokio::test]
 async fn a_stale_claim_cannot_write_after_a_takeover() {
     each_store(async |s, b| {

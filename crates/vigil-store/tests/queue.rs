@@ -138,6 +138,67 @@ async fn errors_are_retried_when_due() {
     .await;
 }
 
+/// Announcing a recovery's moves records each once, as stated, and never overwrites one an
+/// earlier run already moved on; step progress changes a running step only.
+#[tokio::test]
+async fn announced_vmoves_and_step_progress() {
+    each_store(async |s, b| {
+        let (n, c) = claimed(s).await;
+        let ongoing = evacuation(VMoveStatus::Ongoing);
+        s.vmove_put(&c.lease, &ongoing).await.unwrap();
+        let mut other = evacuation(VMoveStatus::Pending);
+        other.instance_uuid = "0b0a5f6c-34c9-4a30-9a1a-5f6c3e8e5f6c".into();
+        other.instance_name = "vm2".into();
+        let pending = evacuation(VMoveStatus::Pending);
+        for _ in 0..2 {
+            s.vmoves_announce(&c.lease, &[pending.clone(), other.clone()])
+                .await
+                .unwrap();
+        }
+        let list = s
+            .vmove_list(n.uuid, &Default::default(), &Default::default())
+            .await
+            .unwrap();
+        let mut got: Vec<_> = list.iter().map(|v| v.movement.clone()).collect();
+        got.sort_by(|a, b| a.instance_name.cmp(&b.instance_name));
+        assert_eq!(got, vec![ongoing, other], "{b:?}");
+
+        let mut running = step("EvacuateInstancesTask");
+        running.step.state = "RUNNING".into();
+        running.step.progress = 0.0;
+        s.flow_step_save(&c.lease, &running).await.unwrap();
+        let detail = vigil_domain::ProgressDetail {
+            timestamp: "2026-11-30 12:00:00.000000".into(),
+            progress: "0.5".into(),
+            message: "1 of 2".into(),
+        };
+        s.flow_step_progress(
+            &c.lease,
+            "EvacuateInstancesTask",
+            0.5,
+            std::slice::from_ref(&detail),
+        )
+        .await
+        .unwrap();
+        let log = s.flow_log_load(n.uuid).await.unwrap();
+        assert_eq!(log[0].step.progress, 0.5, "{b:?}");
+        assert_eq!(log[0].step.progress_details, vec![detail.clone()], "{b:?}");
+        // Once the step ended, a late progress report changes nothing.
+        s.flow_step_save(&c.lease, &step("EvacuateInstancesTask"))
+            .await
+            .unwrap();
+        s.flow_step_progress(&c.lease, "EvacuateInstancesTask", 0.7, &[detail])
+            .await
+            .unwrap();
+        let log = s.flow_log_load(n.uuid).await.unwrap();
+        assert_eq!(
+            (log[0].step.progress, log[0].step.state.as_str()),
+            (1.0, "SUCCESS")
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn vmoves_and_host_flags_are_recorded_for_the_claim() {
     each_store(async |s, b| {

@@ -1,10 +1,12 @@
 //! `vigil`: one binary for the whole control plane and its tools.
 
+mod capacity_cmd;
 mod config;
 mod fence_cmd;
 mod metrics_server;
 mod monitor_cmd;
 mod pacemaker_cmd;
+mod plan_cmd;
 mod watch_cmd;
 
 use anyhow::Context;
@@ -42,6 +44,22 @@ enum Command {
     Fence {
         #[command(subcommand)]
         command: fence_cmd::FenceCommand,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Each segment's capacity headroom from Placement: could the other (or reserved) hosts
+    /// take in the servers of any one host, and of the largest one?
+    Capacity {
+        #[command(flatten)]
+        args: capacity_cmd::CapacityArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// What a failure of HOST would do now, changing nothing: servers, order, tiers, reserved
+    /// hosts, servers without room, and the safety gate that would stop it.
+    Plan {
+        #[command(flatten)]
+        args: plan_cmd::PlanArgs,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -209,6 +227,14 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Capacity { args, common } => {
+            let config = load_config(&common, None, &MetricsArgs::default())?;
+            capacity_cmd::run(args, &config).await
+        }
+        Command::Plan { args, common } => {
+            let config = load_config(&common, None, &MetricsArgs::default())?;
+            plan_cmd::run(args, &config).await
+        }
         Command::Monitor { command } => monitor_cmd::run(command).await,
         Command::Notify(args) => monitor_cmd::notify(args).await,
         Command::Watch(args) => std::process::exit(watch_cmd::run(args).await.into()),
@@ -243,7 +269,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 metrics_server::serve(listener, shutdown_signal())
             );
-            engine.shutdown().await.context("the engine")?;
+            engine.shutdown().await?;
             served.map(drop)
         }
         Command::Serve(args) => {
@@ -267,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
                 metrics_server::serve(listener, shutdown_signal())
             );
             if let Some(engine) = engine {
-                engine.shutdown().await.context("the engine")?;
+                engine.shutdown().await?;
             }
             result.map(drop)
         }
@@ -341,13 +367,42 @@ fn openstack_session(
     Ok(Some(session))
 }
 
+/// The recovery engine, and beside it the headroom check (a reconciler of its own, so that
+/// reading Placement never delays a recovery).
+struct RunningEngine {
+    engine: vigil_engine::EngineHandle,
+    headroom: Option<vigil_engine::headroom::HeadroomHandle>,
+}
+
+impl RunningEngine {
+    fn waker(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
+        self.engine.waker()
+    }
+
+    async fn shutdown(self) -> anyhow::Result<()> {
+        if let Some(h) = self.headroom {
+            h.shutdown().await.context("the headroom check")?;
+        }
+        self.engine.shutdown().await.context("the engine")
+    }
+}
+
 /// The recovery engine, talking to Nova through `session`.
 fn engine(
     config: &Config,
     store: Store,
     session: std::sync::Arc<vigil_openstack::Session>,
     metrics: vigil_metrics::Metrics,
-) -> anyhow::Result<vigil_engine::EngineHandle> {
+) -> anyhow::Result<RunningEngine> {
+    let headroom = (config.engine.headroom_check_secs > 0).then(|| {
+        let sources = vigil_capacity::Sources {
+            store: store.clone(),
+            nova: vigil_openstack::nova::Compute::new(session.clone()),
+            placement: vigil_openstack::placement::Placement::new(session.clone()),
+        };
+        let every = std::time::Duration::from_secs(config.engine.headroom_check_secs);
+        vigil_engine::headroom::start(sources, every, metrics.clone())
+    });
     let parts = vigil_engine::EngineParts {
         store,
         nova: std::sync::Arc::new(vigil_engine::nova_rest::NovaRest::new(session)),
@@ -361,8 +416,9 @@ fn engine(
         ),
         metrics,
     };
-    vigil_engine::Engine::start(config.engine.clone(), parts)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    let engine = vigil_engine::Engine::start(config.engine.clone(), parts)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(RunningEngine { engine, headroom })
 }
 
 fn hostname() -> String {

@@ -12,7 +12,7 @@ use chrono::{NaiveDateTime, Timelike};
 use serde_json::Value;
 use support::api::step_names;
 use support::lab::{restoring, LabTest, HOST_STEPS, WITHIN};
-use vigil_lab::PowerLab;
+use vigil_lab::{PowerLab, ServerId};
 
 fn domain_power(host: &str) -> String {
     PowerLab::power_of(host).expect("lab/lab power status")
@@ -21,6 +21,17 @@ fn domain_power(host: &str) -> String {
 /// Powers a lab domain back on (a test's restore).
 async fn power_on(host: &str) -> anyhow::Result<()> {
     Ok(PowerLab::power_on(host)?)
+}
+
+/// Two servers booted on `host`, `{prefix}-0` and `{prefix}-1`: what each fencing test
+/// evacuates.
+async fn boot_two(t: &LabTest, prefix: &str, host: &str) -> anyhow::Result<Vec<ServerId>> {
+    t.boot(
+        (0..2)
+            .map(|i| t.server_on(format!("{prefix}-{i}"), host))
+            .collect(),
+    )
+    .await
 }
 
 /// A configuration binding every lab compute to one Redfish device at `url` (the emulator's
@@ -65,13 +76,7 @@ async fn a_required_fence_powers_the_host_off_before_any_evacuation_and_on_at_re
     let (_vigil, api, sid) = t.serve(&["--config", &config]).await?;
     let victim = t.computes()[1].to_owned();
     assert_eq!(domain_power(&victim), "on");
-    let servers = t
-        .boot(
-            (0..2)
-                .map(|i| t.server_on(format!("fence-{i}"), &victim))
-                .collect(),
-        )
-        .await?;
+    let servers = boot_two(&t, "fence", &victim).await?;
     let recovered = t.with_failed_host(&victim, &servers, || async {
         let nid = api.report_host_down(&victim).await?;
         let view = api.wait_ended(&nid, WITHIN).await?;
@@ -148,13 +153,7 @@ async fn an_engine_killed_in_the_fence_step_is_taken_over_and_fences_again() -> 
     let hosts: Vec<(&str, bool)> = t.computes().into_iter().map(|h| (h, false)).collect();
     api.segment("auto", &hosts).await?;
     let victim = t.computes()[2].to_owned();
-    let servers = t
-        .boot(
-            (0..2)
-                .map(|i| t.server_on(format!("fence-crash-{i}"), &victim))
-                .collect(),
-        )
-        .await?;
+    let servers = boot_two(&t, "fence-crash", &victim).await?;
     let mut engines = [t.engine(), t.engine()];
     let recovered = t.with_failed_host(&victim, &servers, || async {
         std::fs::write(&crash_file, "FenceHostTask")?;

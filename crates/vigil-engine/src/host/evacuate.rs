@@ -5,19 +5,19 @@
 use super::decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
 use super::feed::MigrationFeed;
 use super::gate::DISABLED;
+use super::progress::{announce, Tally};
 use super::HostFailure;
 use crate::error::StepError;
-use crate::nova::{Migration, Server};
-use crate::planner::{plan, Planned, ServerFacts};
+use crate::nova::Migration;
+use crate::planner::{facts_of, plan, Planned, ServerFacts};
 use crate::saga::{BuiltinStep, Ending, Outcome, Output, Outputs, StepKey};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
-use vigil_domain::{
-    Classify, ErrorClass, InstanceMove, RecoveryMethod, Timestamp, VMoveStatus, VMoveType,
-};
+use vigil_capacity::{strategies, usable, HostFacts, ServiceState, Strategy};
+use vigil_domain::{Classify, ErrorClass, InstanceMove, Timestamp, VMoveStatus, VMoveType};
 use vigil_metrics::EvacuationOutcome;
 use vigil_store::{HostFilter, Page};
 
@@ -57,7 +57,7 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
                 nova.servers_on_host(&ctx.host.name)
             })
             .await?;
-        let facts: Vec<ServerFacts> = servers.iter().map(facts).collect();
+        let facts: Vec<ServerFacts> = servers.iter().map(facts_of).collect();
         let chosen = plan(&facts, &ctx.selection);
         if chosen.is_empty() {
             return Ok(Outcome::Stop(
@@ -73,38 +73,14 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
     }
 }
 
-fn facts(s: &Server) -> ServerFacts {
-    ServerFacts {
-        id: s.id.clone(),
-        name: s.name.clone(),
-        vm_state: s.vm_state.clone(),
-        metadata: s.metadata.clone(),
-        tags: s.extra_specs.clone(),
-    }
-}
-
-/// Where to send instances: anywhere the scheduler likes, or the segment's reserved hosts.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Strategy {
-    Auto,
-    Reserved,
-}
-
-fn strategies(method: RecoveryMethod) -> &'static [Strategy] {
-    match method {
-        RecoveryMethod::Auto => &[Strategy::Auto],
-        RecoveryMethod::ReservedHost => &[Strategy::Reserved],
-        RecoveryMethod::AutoPriority => &[Strategy::Auto, Strategy::Reserved],
-        RecoveryMethod::RhPriority => &[Strategy::Reserved, Strategy::Auto],
-    }
-}
-
 pub(super) struct EvacuateInstances;
 
 impl BuiltinStep<HostFailure> for EvacuateInstances {
     const KEY: StepKey = EVACUATED.key();
     async fn run(&self, ctx: &HostFailure, done: &Outputs) -> Result<Outcome, StepError> {
         let mut pending = CHOSEN.get(done)?.servers;
+        announce(ctx, &pending).await?;
+        let tally = &Tally::new(pending.len());
         let mut moved: Vec<MovedServer> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
         let feed = MigrationFeed::start(ctx);
@@ -131,8 +107,10 @@ impl BuiltinStep<HostFailure> for EvacuateInstances {
                     .map(|server| {
                         let target = target.clone();
                         async move {
-                            let evacuation = drive(ctx, feed, &server, target.as_deref());
+                            let evacuation = drive(ctx, feed, tally, &server, target.as_deref());
+                            let started = Instant::now();
                             let r = recorded(ctx, &server, evacuation).await;
+                            tally.ended(ctx, &server, &r, started.elapsed()).await;
                             (server, r)
                         }
                     })
@@ -181,7 +159,7 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
         .await
         .map_err(|e| StepError::store("listing reserved hosts", e))?;
     let mut out = Vec::new();
-    for h in hosts.into_iter().filter(|h| h.uuid != ctx.host.uuid) {
+    for h in hosts {
         let retry = &ctx.claim.retry;
         let Some(service) = ctx
             .claim
@@ -192,7 +170,17 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
         else {
             continue;
         };
-        if service.state != "up" {
+        let facts = HostFacts {
+            name: h.name.clone(),
+            reserved: h.reserved,
+            on_maintenance: h.on_maintenance,
+            service: Some(ServiceState {
+                up: service.state == "up",
+                enabled: service.status == "enabled",
+            }),
+            provider: None,
+        };
+        if !usable(&facts, &ctx.host.name, Strategy::Reserved) {
             continue;
         }
         if ctx.config.add_reserved_host_to_aggregate {
@@ -260,7 +248,7 @@ async fn recorded(
         Ok(m) => {
             record.status = VMoveStatus::Succeeded;
             record.dest_host = m.to.clone();
-            ctx.metrics.server_recovered();
+            ctx.claim.metrics.server_recovered();
             EvacuationOutcome::Succeeded
         }
         Err(why) => {
@@ -269,7 +257,7 @@ async fn recorded(
             EvacuationOutcome::Failed
         }
     };
-    ctx.metrics.metrics().evacuation_outcome(outcome);
+    ctx.claim.metrics.metrics().evacuation_outcome(outcome);
     put(record).await?;
     result
 }
@@ -279,6 +267,7 @@ async fn recorded(
 async fn drive(
     ctx: &HostFailure,
     feed: &MigrationFeed,
+    tally: &Tally,
     server: &Planned,
     target: Option<&str>,
 ) -> Result<MovedServer, String> {
@@ -326,7 +315,9 @@ async fn drive(
                 ErrorClass::Fatal => Answer::Refused(e.to_string()),
             },
         };
+        let accepted = answer == Answer::Accepted;
         match evacuation.answer(answer) {
+            AfterIssue::Watch if accepted => tally.accepted(ctx, server, target).await,
             AfterIssue::Watch => {}
             AfterIssue::Gone => {
                 return Ok(MovedServer {

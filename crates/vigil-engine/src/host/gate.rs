@@ -119,7 +119,7 @@ impl BuiltinStep<HostFailure> for FenceHost {
             .fencer
             .fence(&ctx.host, ctx.claim.notification.generated_time)
             .await;
-        ctx.metrics.metrics().fence_outcome(match &fenced {
+        ctx.claim.metrics.metrics().fence_outcome(match &fenced {
             Ok(r) if r.confirmed_off => FenceOutcome::Off,
             Ok(_) => FenceOutcome::TrustedMonitor,
             Err(_) => FenceOutcome::Failed,

@@ -7,13 +7,15 @@
 //! and evacuations re-attach to the migration a previous run started instead of issuing another.
 //!
 //! `gate` holds the safety steps and the force-down; `evacuate` chooses and moves the servers,
-//! following the pure decisions of `decide` and watching Nova through one shared `feed`;
-//! `tiers` starts them in priority order.
+//! following the pure decisions of `decide` and watching Nova through one shared `feed`, and
+//! `progress` reports each server's evacuation while the step runs; `tiers` starts them in
+//! priority order.
 
 mod decide;
 mod evacuate;
 mod feed;
 mod gate;
+mod progress;
 mod tiers;
 
 use crate::claim::Claim;
@@ -25,7 +27,6 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_domain::Host;
-use vigil_metrics::FlowMetrics;
 use vigil_wire::payload::ComputeHostPayload;
 
 pub use decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
@@ -84,8 +85,6 @@ pub struct HostFailure {
     pub host: Host,
     pub config: HostRecoveryConfig,
     pub selection: SelectionPolicy,
-    /// The host flow's metrics; fencing and evacuations are recorded through it too.
-    pub metrics: FlowMetrics,
 }
 
 impl HostFailure {

@@ -23,3 +23,13 @@ pub fn password_file(password: &str) -> (tempfile::TempDir, vigil_fence::Secret)
     std::fs::write(&path, format!("{password}\n")).unwrap();
     (dir, vigil_fence::Secret::from_file(path))
 }
+
+/// `err` is the agent's failure, and the tail of its stderr says `wanted`.
+pub fn assert_agent_failed(err: &FenceError, wanted: &str) {
+    match err {
+        FenceError::AgentFailed { stderr_tail, .. } => {
+            assert!(stderr_tail.contains(wanted), "{err}")
+        }
+        other => panic!("wanted AgentFailed, got {other:?}"),
+    }
+}

@@ -15,9 +15,8 @@ pub mod decide;
 pub mod libvirt;
 
 use crate::instance::libvirt::Signal;
-use crate::instance::link::{self, Connection, LibvirtConfig, Link, LinkError};
+use crate::instance::link::{self, Connection, LibvirtConfig, LibvirtMonitorError, Linked};
 use crate::instance::table::DomainEvent;
-use crate::journal::{Books, BooksError};
 use crate::runner::Reconciler;
 use decide::{Agent, Observation, Phase};
 use libvirt::{GuestLibvirtError, Watched};
@@ -97,22 +96,13 @@ pub struct WatchedAgent {
     pub failures: u32,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum GuestMonitorError {
-    #[error(transparent)]
-    Books(#[from] BooksError),
-    #[error(transparent)]
-    Link(LinkError),
-    #[error("listing the domains to watch")]
-    List(#[source] GuestLibvirtError),
-}
+pub type GuestMonitorError = LibvirtMonitorError<GuestLibvirtError>;
 
 /// The guest-agent monitor, a [`Reconciler`]. Give the runner [`GuestMonitor::wake`]:
 /// lifecycle events notify it.
 pub struct GuestMonitor {
     config: GuestConfig,
-    books: Books<GuestState, Watching>,
-    link: Link,
+    linked: Linked<GuestState, Watching>,
 }
 
 impl Reconciler for GuestMonitor {
@@ -120,13 +110,8 @@ impl Reconciler for GuestMonitor {
     const NAME: &'static str = NAME;
 
     async fn reconcile(&mut self) -> Result<Duration, GuestMonitorError> {
-        self.books.append_unsent().await?;
-        let (mut next, mut reports) = (self.books.state().clone(), Vec::new());
-        let shown = &mut self.books.status.watching.connection;
-        self.link
-            .connect(shown)
-            .await
-            .map_err(GuestMonitorError::Link)?;
+        let (mut next, _) = self.linked.begin_pass().await?;
+        let mut reports = Vec::new();
         let (started, closed) = self.handle_signals();
         for uuid in &started {
             if let Some(tracked) = next.domains.get_mut(uuid) {
@@ -135,53 +120,49 @@ impl Reconciler for GuestMonitor {
             }
         }
         if closed {
-            self.link
-                .disconnect(&mut self.books.status.watching.connection)
+            self.linked
+                .link
+                .disconnect(&mut self.linked.books.status.watching.connection)
                 .await;
         } else {
             self.check_agents(&mut next, &mut reports).await?;
         }
-        self.books.save(next, reports)?;
-        self.books.append_unsent().await?;
-        self.books.status.last_error = None;
+        self.linked.books.save(next, reports)?;
+        self.linked.books.append_unsent().await?;
+        self.linked.books.status.last_error = None;
         self.write_status()?;
-        Ok(self.link.next_pass(self.config.interval))
+        Ok(self.linked.link.next_pass(self.config.interval))
     }
 
     fn error_policy(&mut self, error: &GuestMonitorError) -> Duration {
-        self.books.failed(error);
-        self.link.next_pass(self.config.interval)
+        self.linked.books.failed(error);
+        self.linked.link.next_pass(self.config.interval)
     }
 }
 
 impl GuestMonitor {
     /// The monitor, with the state it saved before if any; it connects at its first pass.
     pub fn new(config: GuestConfig, outbox: Outbox) -> Result<Self, GuestMonitorError> {
-        let (books, link) =
-            link::open(NAME, &config.libvirt, true, outbox, |connection| Watching {
-                connection,
-                domains: Vec::new(),
-            })?;
-        Ok(Self {
-            config,
-            books,
-            link,
-        })
+        let linked = link::open(NAME, &config.libvirt, true, outbox, |connection| Watching {
+            connection,
+            domains: Vec::new(),
+        })?;
+        Ok(Self { config, linked })
     }
 
     /// What libvirt's callbacks notify: the runner's wake-up.
     pub fn wake(&self) -> Arc<Notify> {
-        self.link.wake()
+        self.linked.wake()
     }
 
     /// The state as last saved.
     pub fn state(&self) -> &GuestState {
-        self.books.state()
+        self.linked.state()
     }
 
     /// The domains that started since the last pass, and whether the connection closed.
     fn handle_signals(&mut self) -> (BTreeSet<String>, bool) {
-        let (events, closed) = self.link.drain();
+        let (events, closed) = self.linked.link.drain();
         let mut started = BTreeSet::new();
         for signal in events {
             if let Signal::Event {
@@ -210,8 +191,8 @@ impl GuestMonitor {
             self.config.socket_pattern.clone(),
             i32::try_from(self.config.timeout.as_secs().max(1)).unwrap_or(i32::MAX),
         );
-        let shown = &mut self.books.status.watching.connection;
-        let checking = self.link.call(shown, move |session| {
+        let shown = &mut self.linked.books.status.watching.connection;
+        let checking = self.linked.link.call(shown, move |session| {
             let watched = libvirt::watched_domains(session, &pattern)?;
             Ok::<_, GuestLibvirtError>(ping_all(watched, timeout))
         });
@@ -220,7 +201,7 @@ impl GuestMonitor {
         };
         let checked = checked.map_err(GuestMonitorError::List)?;
         let now = Timestamp::now();
-        self.books.status.last_observation = Some(now);
+        self.linked.books.status.last_observation = Some(now);
         let mut domains = BTreeMap::new();
         let threshold = self.config.failure_threshold;
         for (watched, answered) in checked {
@@ -264,8 +245,8 @@ impl GuestMonitor {
     }
 
     fn write_status(&mut self) -> Result<(), GuestMonitorError> {
-        self.books.status.watching.domains = self
-            .books
+        self.linked.books.status.watching.domains = self
+            .linked
             .state()
             .domains
             .iter()
@@ -276,7 +257,13 @@ impl GuestMonitor {
                 failures: t.agent.failures,
             })
             .collect();
-        Ok(self.books.write_status()?)
+        Ok(self.linked.books.write_status()?)
+    }
+}
+
+impl link::Watching for Watching {
+    fn connection(&mut self) -> &mut Connection {
+        &mut self.connection
     }
 }
 

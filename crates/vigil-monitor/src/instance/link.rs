@@ -21,6 +21,18 @@ pub enum LinkError {
     Blocking(#[source] tokio::task::JoinError),
 }
 
+/// A libvirt monitor's failed pass: its books, its link, or the listing it makes through the
+/// link (`E`: the instance monitor's domains, the guest monitor's opted-in agents).
+#[derive(Debug, thiserror::Error)]
+pub enum LibvirtMonitorError<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Books(#[from] BooksError),
+    #[error(transparent)]
+    Link(LinkError),
+    #[error("listing the domains to watch")]
+    List(#[source] E),
+}
+
 /// What the instance and guest-agent monitors are both told: where libvirtd is and how the
 /// connection to it is kept, and this node's name and state directory.
 #[derive(Clone, Debug)]
@@ -58,16 +70,27 @@ pub struct Connection {
     pub connections: u64,
 }
 
+/// A libvirt monitor's status part: its own fields around its [`Connection`].
+pub trait Watching: Serialize {
+    fn connection(&mut self) -> &mut Connection;
+}
+
+/// What a libvirt monitor keeps besides its settings: its books and its link to libvirtd.
+pub struct Linked<S, W> {
+    pub books: Books<S, W>,
+    pub link: Link,
+}
+
 /// A libvirt monitor's books and link, not connected yet (its first pass connects), with the
 /// state it saved before if any. `read_write`: see [`Link::new`]; `watching` makes the
 /// status's own part around its connection.
-pub fn open<S: State, W: Serialize>(
+pub fn open<S: State, W: Watching>(
     name: &'static str,
     config: &LibvirtConfig,
     read_write: bool,
     outbox: Outbox,
     watching: impl FnOnce(Connection) -> W,
-) -> Result<(Books<S, W>, Link), BooksError> {
+) -> Result<Linked<S, W>, BooksError> {
     let connection = Connection {
         libvirt_uri: config.uri.clone(),
         ..Connection::default()
@@ -79,7 +102,37 @@ pub fn open<S: State, W: Serialize>(
         outbox,
         watching(connection),
     )?;
-    Ok((books, Link::new(config.clone(), read_write)))
+    let link = Link::new(config.clone(), read_write);
+    Ok(Linked { books, link })
+}
+
+impl<S: State, W: Watching> Linked<S, W> {
+    /// A pass's start: the reports a killed monitor had decided are appended first, then a
+    /// connection is made if there is none. The state for the pass to change, and whether it
+    /// connected now.
+    pub async fn begin_pass<E: std::error::Error + 'static>(
+        &mut self,
+    ) -> Result<(S, bool), LibvirtMonitorError<E>> {
+        self.books.append_unsent().await?;
+        let next = self.books.state().clone();
+        let shown = self.books.status.watching.connection();
+        let connected = self
+            .link
+            .connect(shown)
+            .await
+            .map_err(LibvirtMonitorError::Link)?;
+        Ok((next, connected))
+    }
+
+    /// What libvirt's callbacks notify: the runner's wake-up.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.link.wake()
+    }
+
+    /// The state as last saved.
+    pub fn state(&self) -> &S {
+        self.books.state()
+    }
 }
 
 pub struct Link {

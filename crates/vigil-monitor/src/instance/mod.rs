@@ -15,10 +15,9 @@ pub mod libvirt;
 pub mod link;
 pub mod table;
 
-use crate::journal::{Books, BooksError};
 use crate::runner::Reconciler;
 use libvirt::{LibvirtError, Listed, Signal};
-use link::{Connection, LibvirtConfig, Link, LinkError};
+use link::{Connection, LibvirtConfig, LibvirtMonitorError, Linked};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -84,22 +83,13 @@ pub struct WatchedDomain {
     pub power: Power,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InstanceMonitorError {
-    #[error(transparent)]
-    Books(#[from] BooksError),
-    #[error(transparent)]
-    Link(LinkError),
-    #[error("listing libvirt's domains")]
-    List(#[source] LibvirtError),
-}
+pub type InstanceMonitorError = LibvirtMonitorError<LibvirtError>;
 
 /// The instance monitor, a [`Reconciler`]. Give the runner [`InstanceMonitor::wake`]: the
 /// callbacks notify it.
 pub struct InstanceMonitor {
     config: InstanceConfig,
-    books: Books<InstanceState, Watching>,
-    link: Link,
+    linked: Linked<InstanceState, Watching>,
     last_listing: Option<std::time::Instant>,
 }
 
@@ -108,15 +98,8 @@ impl Reconciler for InstanceMonitor {
     const NAME: &'static str = NAME;
 
     async fn reconcile(&mut self) -> Result<Duration, InstanceMonitorError> {
-        // Reports a killed monitor had decided, first.
-        self.books.append_unsent().await?;
-        let (mut next, mut reports) = (self.books.state().clone(), Vec::new());
-        let shown = &mut self.books.status.watching.connection;
-        let connected = self
-            .link
-            .connect(shown)
-            .await
-            .map_err(InstanceMonitorError::Link)?;
+        let (mut next, connected) = self.linked.begin_pass().await?;
+        let mut reports = Vec::new();
         let resync = self
             .last_listing
             .is_none_or(|at| at.elapsed() >= self.config.resync_interval);
@@ -124,21 +107,23 @@ impl Reconciler for InstanceMonitor {
             self.list(&mut next, &mut reports).await?;
         }
         let closed = self.handle_signals(&mut next, &mut reports);
-        self.books.save(next, reports)?;
-        self.books.append_unsent().await?;
+        self.linked.books.save(next, reports)?;
+        self.linked.books.append_unsent().await?;
         if closed {
-            self.link
-                .disconnect(&mut self.books.status.watching.connection)
+            self.linked
+                .link
+                .disconnect(&mut self.linked.books.status.watching.connection)
                 .await;
         }
-        self.books.status.last_error = None;
+        self.linked.books.status.last_error = None;
         self.write_status()?;
-        Ok(self.link.next_pass(self.config.resync_interval))
+        Ok(self.linked.link.next_pass(self.config.resync_interval))
     }
 
     fn error_policy(&mut self, error: &InstanceMonitorError) -> Duration {
-        self.books.failed(error);
-        self.link
+        self.linked.books.failed(error);
+        self.linked
+            .link
             .next_pass(self.config.libvirt.reconnect.ceiling(1))
     }
 }
@@ -146,7 +131,7 @@ impl Reconciler for InstanceMonitor {
 impl InstanceMonitor {
     /// The monitor, with the state it saved before if any; it connects at its first pass.
     pub fn new(config: InstanceConfig, outbox: Outbox) -> Result<Self, InstanceMonitorError> {
-        let (books, link) = link::open(NAME, &config.libvirt, false, outbox, |connection| {
+        let linked = link::open(NAME, &config.libvirt, false, outbox, |connection| {
             Watching {
                 connection,
                 ..Watching::default()
@@ -154,20 +139,19 @@ impl InstanceMonitor {
         })?;
         Ok(Self {
             config,
-            books,
-            link,
+            linked,
             last_listing: None,
         })
     }
 
     /// What libvirt's callbacks notify: the runner's wake-up.
     pub fn wake(&self) -> Arc<Notify> {
-        self.link.wake()
+        self.linked.wake()
     }
 
     /// The state as last saved.
     pub fn state(&self) -> &InstanceState {
-        self.books.state()
+        self.linked.state()
     }
 
     /// Lists the domains and records in `next` what changed since they were last seen,
@@ -177,16 +161,16 @@ impl InstanceMonitor {
         next: &mut InstanceState,
         reports: &mut Vec<Event>,
     ) -> Result<(), InstanceMonitorError> {
-        let shown = &mut self.books.status.watching.connection;
-        let listing = self.link.call(shown, |session| session.domains());
+        let shown = &mut self.linked.books.status.watching.connection;
+        let listing = self.linked.link.call(shown, |session| session.domains());
         let Some(listed) = listing.await.map_err(InstanceMonitorError::Link)? else {
             return Ok(());
         };
         let listed = listed.map_err(InstanceMonitorError::List)?;
         let now = Timestamp::now();
         self.last_listing = Some(std::time::Instant::now());
-        self.books.status.last_observation = Some(now);
-        self.books.status.watching.last_listing = Some(now);
+        self.linked.books.status.last_observation = Some(now);
+        self.linked.books.status.watching.last_listing = Some(now);
         self.apply_listing(next, reports, listed, now);
         Ok(())
     }
@@ -227,7 +211,7 @@ impl InstanceMonitor {
 
     /// Handles every signal that arrived; true if the connection closed.
     fn handle_signals(&mut self, next: &mut InstanceState, reports: &mut Vec<Event>) -> bool {
-        let (events, closed) = self.link.drain();
+        let (events, closed) = self.linked.link.drain();
         for signal in events {
             if let Signal::Event {
                 uuid,
@@ -236,7 +220,7 @@ impl InstanceMonitor {
                 at,
             } = signal
             {
-                self.books.status.last_observation = Some(at);
+                self.linked.books.status.last_observation = Some(at);
                 tracing::debug!(domain = %name, %uuid, ?event, "libvirt event");
                 if table::is_news(next.domains.get(&uuid).map(|s| s.power), event) {
                     reports.extend(self.report(&uuid, event, at));
@@ -259,8 +243,8 @@ impl InstanceMonitor {
     }
 
     fn write_status(&mut self) -> Result<(), InstanceMonitorError> {
-        self.books.status.watching.domains = self
-            .books
+        self.linked.books.status.watching.domains = self
+            .linked
             .state()
             .domains
             .iter()
@@ -270,7 +254,13 @@ impl InstanceMonitor {
                 power: seen.power,
             })
             .collect();
-        Ok(self.books.write_status()?)
+        Ok(self.linked.books.write_status()?)
+    }
+}
+
+impl link::Watching for Watching {
+    fn connection(&mut self) -> &mut Connection {
+        &mut self.connection
     }
 }
 

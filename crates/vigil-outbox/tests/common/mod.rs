@@ -6,7 +6,7 @@
 use serde_json::json;
 use tempfile::TempDir;
 use vigil_domain::{NotificationType, Timestamp};
-use vigil_outbox::{Event, Outbox};
+use vigil_outbox::{Event, Outbox, OutboxOptions};
 
 /// Report number `k` from `hostname`, `detail` as its libvirt event, generated `at`.
 pub fn vm_event(k: usize, hostname: &str, detail: &str, at: Timestamp) -> Event {
@@ -37,5 +37,12 @@ pub fn outbox_with(events: impl IntoIterator<Item = Event>) -> (TempDir, Outbox)
     for e in events {
         outbox.append_blocking(&e).unwrap();
     }
+    (dir, outbox)
+}
+
+/// A new, empty outbox in a scratch directory, opened with `options`.
+pub fn outbox_with_options(options: OutboxOptions) -> (TempDir, Outbox) {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open_with(dir.path(), options).unwrap();
     (dir, outbox)
 }

@@ -124,6 +124,18 @@ impl LabTest {
         (vigil, api)
     }
 
+    /// `vigil <args…>` run to its end (a one-shot command: `capacity`, `plan`) with the
+    /// overrides and the database of the test's `vigil serve`; its output.
+    pub fn run_vigil(&self, args: &[&str]) -> std::process::Output {
+        let mut command = super::vigil_command(&self.vars());
+        command
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.path("serve"))
+            .stdout(std::process::Stdio::piped());
+        command.output().expect("running vigil")
+    }
+
     /// `vigil serve <args…>` and a segment (`auto`) of every compute; returns the process
     /// (killed when dropped), a client and the segment's uuid.
     pub async fn serve(&self, args: &[&str]) -> anyhow::Result<(Vigil, Api, String)> {

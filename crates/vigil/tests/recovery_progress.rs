@@ -1,0 +1,154 @@
+//! A host recovery followed live through the real `openstack` CLI, as an operator in the middle
+//! of an outage would: `openstack notification show` (µv 1.1: the steps' progress details) and
+//! `openstack notification vmove list` (µv 1.3) change while the servers are evacuated, not
+//! only when the flow ends, and end with every server moved.
+//!
+//! Runs only with VIGIL_LAB=1 (scripts/test and CI set it), on the lab's turn.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use support::clients::Clients;
+use support::lab::{LabTest, WITHIN};
+
+const SERVERS: usize = 20;
+
+/// What one look through the CLI showed.
+#[derive(Debug)]
+struct Look {
+    status: String,
+    /// EvacuateInstancesTask's progress and its number of messages, once it has started.
+    evacuation: Option<(String, usize)>,
+    /// How many vmoves were in each status (pending, ongoing, succeeded, other).
+    vmoves: [usize; 4],
+}
+
+fn look(cli: &Clients, nid: &str) -> Look {
+    let shown = cli.osc_json(&["--os-ha-api-version", "1.1", "notification", "show", nid]);
+    let steps = shown["recovery_workflow_details"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let evacuation = steps
+        .iter()
+        .find(|s| s["name"] == "EvacuateInstancesTask")
+        .map(|s| {
+            let details = s["progress_details"].as_array().map_or(0, Vec::len);
+            (s["progress"].to_string(), details)
+        });
+    let listed = cli.osc_json(&[
+        "--os-ha-api-version",
+        "1.3",
+        "notification",
+        "vmove",
+        "list",
+        nid,
+    ]);
+    let mut vmoves = [0; 4];
+    for v in listed.as_array().expect("a list") {
+        let slot = match v["status"].as_str() {
+            Some("pending") => 0,
+            Some("ongoing") => 1,
+            Some("succeeded") => 2,
+            _ => 3,
+        };
+        vmoves[slot] += 1;
+    }
+    Look {
+        status: shown["status"].as_str().unwrap_or_default().to_owned(),
+        evacuation,
+        vmoves,
+    }
+}
+
+/// 20 servers on one host, evacuated one at a time so the recovery lasts long enough to be
+/// watched: while it runs, the CLI shows all 20 vmoves from the start (pending ones first),
+/// some succeeded and some not yet, and EvacuateInstancesTask's progress between 0 and 1 with
+/// messages accumulating; at the end every vmove succeeded, the progress is 1.0 with a message
+/// per server, and every server is ACTIVE elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_details_and_vmoves_change_while_a_host_recovers() -> anyhow::Result<()> {
+    let Some(t) =
+        LabTest::start_with(&[("VIGIL_ENGINE__HOST__EVACUATION_PARALLELISM", "1")]).await?
+    else {
+        return Ok(());
+    };
+    let (vigil, api, _sid) = t.serve(&[]).await?;
+    let cli = Clients::new(&vigil, t.dir.path());
+    let victim = t.computes()[0].to_owned();
+    let specs = (0..SERVERS)
+        .map(|i| t.server_on(format!("live-{i:02}"), &victim))
+        .collect();
+    let servers = t.boot(specs).await?;
+
+    t.with_failed_host(&victim, &servers, || async {
+        let nid = api.report_host_down(&victim).await?;
+        let deadline = Instant::now() + WITHIN;
+        let mut during = Vec::new();
+        let last = loop {
+            let cli = cli.clone();
+            let id = nid.clone();
+            let seen = tokio::task::spawn_blocking(move || look(&cli, &id)).await?;
+            eprintln!("{seen:?}");
+            if ["finished", "error", "failed", "ignored"].contains(&seen.status.as_str()) {
+                break seen;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "still {}", seen.status);
+            during.push(seen);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        // What an operator sees at the end, for the log.
+        let table = [
+            "--os-ha-api-version",
+            "1.3",
+            "notification",
+            "vmove",
+            "list",
+            &nid,
+        ];
+        eprintln!("{}", cli.osc(&table, false));
+        assert_eq!(last.status, "finished", "{last:?}");
+        assert_eq!(last.vmoves, [0, 0, SERVERS, 0], "{last:?}");
+        let (progress, messages) = last.evacuation.clone().expect("the step ran");
+        assert_eq!(progress, "1.0");
+        // The opening message, one per server accepted and one per server evacuated, the
+        // step's end.
+        assert!(messages > 2 * SERVERS, "{messages} messages");
+
+        // While it ran: every server listed from the start, part of them done.
+        let evacuating: Vec<&Look> = during.iter().filter(|l| l.evacuation.is_some()).collect();
+        let partial: BTreeSet<[usize; 4]> = evacuating
+            .iter()
+            .map(|l| l.vmoves)
+            .filter(|v| v[2] > 0 && v[2] < SERVERS)
+            .collect();
+        assert!(
+            partial.len() >= 2,
+            "the vmove list changed too little while the recovery ran: {during:?}"
+        );
+        for l in &evacuating {
+            assert_eq!(l.vmoves.iter().sum::<usize>(), SERVERS, "{l:?}");
+        }
+        let progress: BTreeSet<String> = evacuating
+            .iter()
+            .filter_map(|l| l.evacuation.as_ref())
+            .map(|(p, _)| p.clone())
+            .filter(|p| p != "0.0" && p != "1.0")
+            .collect();
+        assert!(
+            progress.len() >= 2,
+            "the step's progress changed too little while it ran: {during:?}"
+        );
+
+        // The API's own view agrees with the CLI's, per server.
+        let view: Value = api.wait_ended(&nid, WITHIN).await?;
+        let steps = view["notification"]["recovery_workflow_details"].to_string();
+        for s in &servers {
+            assert!(steps.contains(&format!("({}) evacuated to", s.0)), "{s:?}");
+        }
+        t.assert_recovered(&servers, &victim).await
+    })
+    .await
+}
