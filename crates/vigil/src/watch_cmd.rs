@@ -157,7 +157,7 @@ async fn watch(args: WatchArgs) -> Result<u8, WatchError> {
 /// The notification and, for a host failure, its vmoves, as one snapshot.
 async fn look(client: &Client, f: &Followed) -> Result<Snapshot, WatchError> {
     let n = notification(client, &f.id).await?;
-    let vmoves = if f.kind == NotificationType::ComputeHost {
+    let mut vmoves = if f.kind == NotificationType::ComputeHost {
         client
             .vmoves(&f.id)
             .await
@@ -168,6 +168,8 @@ async fn look(client: &Client, f: &Followed) -> Result<Snapshot, WatchError> {
     } else {
         Vec::new()
     };
+    // In the order the engine recorded them (the API lists the newest first).
+    vmoves.sort_by_key(|v| v.id);
     Ok(Snapshot::new(&n, &vmoves))
 }
 
