@@ -3,6 +3,7 @@
 mod capacity_cmd;
 mod config;
 mod fence_cmd;
+mod headroom_source;
 mod metrics_server;
 mod monitor_cmd;
 mod pacemaker_cmd;
@@ -308,10 +309,18 @@ async fn run_api(
     session: Option<std::sync::Arc<vigil_openstack::Session>>,
     metrics: vigil_metrics::Metrics,
 ) -> anyhow::Result<()> {
-    let mut state = vigil_api::ApiState::new(store);
+    let mut state = vigil_api::ApiState::new(store.clone());
     state.on_notification = on_notification;
     state.metrics = metrics;
     if let Some(session) = &session {
+        // The status page's headroom, by the engine's own assessment.
+        state.headroom = Some(std::sync::Arc::new(headroom_source::CapacityHeadroom::new(
+            vigil_capacity::Sources {
+                store,
+                nova: vigil_openstack::nova::Compute::new(session.clone()),
+                placement: vigil_openstack::placement::Placement::new(session.clone()),
+            },
+        )));
         state.compute_check = Some(std::sync::Arc::new(
             vigil_api::compute_check::NovaComputeCheck {
                 nova: vigil_openstack::nova::Compute::new(session.clone()),

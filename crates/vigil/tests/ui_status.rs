@@ -32,6 +32,7 @@ fn page_state(host: &str) -> String {
   const row = [...document.querySelectorAll("#segments tr[data-host]")].find((r) => r.dataset.host === host);
   return {{
     segments: [...document.querySelectorAll("article.segment")].map((a) => a.querySelector("h3").firstChild.textContent),
+    headroom: [...document.querySelectorAll("article.segment .headroom")].map((p) => p.dataset.headroom),
     injected: document.querySelectorAll("img, script:not([src])").length,
     asks_for_token: document.getElementById("login").checkVisibility(),
     host_state: row ? row.dataset.state : null,
@@ -122,6 +123,17 @@ async fn the_status_page_and_watch_follow_a_host_recovery() -> anyhow::Result<()
         .await?;
     assert_eq!(shown["segments"], serde_json::json!([MARKUP]), "{shown}");
     assert_eq!(shown["injected"], 0, "{shown}");
+    // Placement's figures, through the engine's assessment: known, whatever they say.
+    let known = browser
+        .wait_for("the headroom", &script, WITHIN, |s| {
+            s["headroom"] != serde_json::json!(["unknown"])
+        })
+        .await?;
+    assert!(
+        known["headroom"] == serde_json::json!(["ok"])
+            || known["headroom"] == serde_json::json!(["short"]),
+        "{known}"
+    );
     // noauth: the data answers without a token, so none is asked for.
     assert_eq!(shown["asks_for_token"], false, "{shown}");
 
