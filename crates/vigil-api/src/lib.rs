@@ -2,16 +2,19 @@
 //!
 //! `routes` dispatches (versions, microversions, project-id prefixes, Masakari's 404/405
 //! rules), `resources` handles each resource, `schema` validates bodies with Masakari's
-//! messages before they are read into their wire types, `error` renders failures.
+//! messages before they are read into their wire types, `error` renders failures. `ui` is the
+//! operators' status page at `/ui/`, with its data at `/ui/state.json`.
 
 pub mod auth;
 pub mod compute_check;
 mod error;
+pub mod headroom;
 mod microversion;
 pub mod policy;
 mod resources;
 mod routes;
 mod schema;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +36,8 @@ pub struct ApiState {
     pub on_notification: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Where request latencies are recorded (served by the binary when configured).
     pub metrics: vigil_metrics::Metrics,
+    /// Each segment's capacity headroom for the status page; `None`: shown as unknown.
+    pub headroom: Option<Arc<dyn headroom::HeadroomSource>>,
 }
 
 impl ApiState {
@@ -48,6 +53,7 @@ impl ApiState {
             max_body_size: 114_688,
             on_notification: None,
             metrics: vigil_metrics::Metrics::new(),
+            headroom: None,
         }
     }
 }

@@ -54,6 +54,9 @@ async fn answer(st: ApiState, req: Request) -> Response {
     if path == "/healthcheck" {
         return (StatusCode::OK, "OK").into_response();
     }
+    if crate::ui::is_ui(&path) {
+        return crate::ui::answer(&st, &parts.method, &path, &parts.headers).await;
+    }
     let Some(rest) = path
         .strip_prefix("/v1")
         .filter(|r| r.is_empty() || r.starts_with('/'))
@@ -200,6 +203,7 @@ pub(crate) fn template(path: &str) -> &'static str {
     match path {
         "" | "/" => return "/",
         "/healthcheck" => return "/healthcheck",
+        p if crate::ui::is_ui(p) => return crate::ui::template(p),
         _ => {}
     }
     let Some(rest) = path
@@ -385,6 +389,11 @@ mod tests {
             ("/v1/nothing/here/at/all", "other"),
             ("/v2/segments", "other"),
             ("/v1x", "other"),
+            ("/ui", "/ui/"),
+            ("/ui/", "/ui/"),
+            ("/ui/state.json", "/ui/state.json"),
+            ("/ui/app.js", "/ui/app.js"),
+            ("/ui/../etc/passwd", "other"),
         ] {
             assert_eq!(template(path), want, "{path}");
         }

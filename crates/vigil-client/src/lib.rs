@@ -24,11 +24,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_openstack::{Credentials, Session};
-use vigil_wire::{CreateNotification, HostBody, Item, List, NotificationBody, SegmentBody};
+use vigil_wire::{
+    CreateNotification, HostBody, Item, List, NotificationBody, SegmentBody, VMoveBody,
+};
 
 /// The microversion asked for. A report's body has not changed since 1.0, and every Masakari
 /// serves 1.0.
 pub const MICROVERSION: &str = "instance-ha 1.0";
+/// A notification's `recovery_workflow_details` (its steps and their progress) came in 1.1.
+const WITH_PROGRESS: &str = "instance-ha 1.1";
+/// Vmoves, the instances a host recovery moves, came in 1.3.
+const WITH_VMOVES: &str = "instance-ha 1.3";
 const VERSION_HEADER: &str = "OpenStack-API-Version";
 /// The service type of Masakari (and Vigil) in Keystone's catalog.
 pub const SERVICE_TYPE: &str = "instance-ha";
@@ -160,7 +166,7 @@ impl Client {
     ) -> Result<NotificationBody, ClientError> {
         let body = serde_json::json!({ "notification": report });
         let reply = self
-            .call(Method::POST, "/notifications", Some(&body))
+            .call(Method::POST, "/notifications", Some(&body), MICROVERSION)
             .await?;
         reply.decode::<Item<NotificationBody>>().map(|i| i.0)
     }
@@ -170,12 +176,27 @@ impl Client {
         &self,
         query: &[(&str, &str)],
     ) -> Result<Vec<NotificationBody>, ClientError> {
-        self.list("/notifications", query).await
+        self.list("/notifications", query, MICROVERSION).await
+    }
+
+    /// `GET /v1/notifications/{id}` at microversion 1.1, with the recovery's steps and their
+    /// progress details (`recovery_workflow_details`).
+    pub async fn notification(&self, id: &str) -> Result<NotificationBody, ClientError> {
+        let path = format!("/notifications/{id}");
+        let reply = self.call(Method::GET, &path, None, WITH_PROGRESS).await?;
+        reply.decode::<Item<NotificationBody>>().map(|i| i.0)
+    }
+
+    /// `GET /v1/notifications/{id}/vmoves` at microversion 1.3, every page: the instances a
+    /// host recovery moves, as far as it got.
+    pub async fn vmoves(&self, id: &str) -> Result<Vec<VMoveBody>, ClientError> {
+        self.list(&format!("/notifications/{id}/vmoves"), &[], WITH_VMOVES)
+            .await
     }
 
     /// `GET /v1/segments`, every page.
     pub async fn list_segments(&self) -> Result<Vec<SegmentBody>, ClientError> {
-        self.list("/segments", &[]).await
+        self.list("/segments", &[], MICROVERSION).await
     }
 
     /// `GET /v1/segments/{segment}/hosts` with `query` (e.g. `[("name", "compute1")]`), every
@@ -185,7 +206,7 @@ impl Client {
         segment: &str,
         query: &[(&str, &str)],
     ) -> Result<Vec<HostBody>, ClientError> {
-        self.list(&format!("/segments/{segment}/hosts"), query)
+        self.list(&format!("/segments/{segment}/hosts"), query, MICROVERSION)
             .await
     }
 
@@ -194,6 +215,7 @@ impl Client {
         &self,
         path: &str,
         query: &[(&str, &str)],
+        version: &'static str,
     ) -> Result<Vec<T>, ClientError>
     where
         List<T>: serde::de::DeserializeOwned,
@@ -210,7 +232,7 @@ impl Client {
         let mut all = Vec::new();
         loop {
             let page = self
-                .call(Method::GET, &path, None)
+                .call(Method::GET, &path, None, version)
                 .await?
                 .decode::<List<T>>()?;
             all.extend(page.items);
@@ -221,13 +243,15 @@ impl Client {
         }
     }
 
-    /// One request; `path` is under the API's address (or an absolute URL, as `next` links
-    /// are). Any status but a success is an error that keeps the body.
+    /// One request at microversion `version`; `path` is under the API's address (or an
+    /// absolute URL, as `next` links are). Any status but a success is an error that keeps
+    /// the body.
     async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
+        version: &'static str,
     ) -> Result<Reply, ClientError> {
         let (url, resp) = match &self.route {
             Route::NoAuth { base, token } => {
@@ -235,7 +259,7 @@ impl Client {
                 let mut req = self
                     .http
                     .request(method.clone(), &url)
-                    .header(VERSION_HEADER, MICROVERSION)
+                    .header(VERSION_HEADER, version)
                     .header(reqwest::header::ACCEPT, "application/json");
                 if let Some(t) = token {
                     req = req.header("X-Auth-Token", t);
@@ -261,7 +285,7 @@ impl Client {
                         SERVICE_TYPE,
                         method.clone(),
                         &target,
-                        &[(VERSION_HEADER, MICROVERSION)],
+                        &[(VERSION_HEADER, version)],
                         body,
                     )
                     .await

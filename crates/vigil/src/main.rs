@@ -3,10 +3,12 @@
 mod capacity_cmd;
 mod config;
 mod fence_cmd;
+mod headroom_source;
 mod metrics_server;
 mod monitor_cmd;
 mod pacemaker_cmd;
 mod plan_cmd;
+mod watch_cmd;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -80,6 +82,10 @@ enum Command {
     },
     /// Append one report to an outbox, for `vigil monitor send` to deliver as a monitor's.
     Notify(monitor_cmd::NotifyArgs),
+    /// Follow recoveries live through the API: a progress bar per failed host (plain lines
+    /// when stdout is not a terminal); exits 0 when finished, 1 when error, failed or ignored,
+    /// 2 for bad input (an unknown notification, none in flight, no API address).
+    Watch(watch_cmd::WatchArgs),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -232,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Monitor { command } => monitor_cmd::run(command).await,
         Command::Notify(args) => monitor_cmd::notify(args).await,
+        Command::Watch(args) => std::process::exit(watch_cmd::run(args).await.into()),
         Command::Alerter(args) => pacemaker_cmd::alerter(args).await,
         Command::PacemakerAlert { outbox } => pacemaker_cmd::pacemaker_alert(outbox).await,
         Command::Api(args) => {
@@ -302,10 +309,18 @@ async fn run_api(
     session: Option<std::sync::Arc<vigil_openstack::Session>>,
     metrics: vigil_metrics::Metrics,
 ) -> anyhow::Result<()> {
-    let mut state = vigil_api::ApiState::new(store);
+    let mut state = vigil_api::ApiState::new(store.clone());
     state.on_notification = on_notification;
     state.metrics = metrics;
     if let Some(session) = &session {
+        // The status page's headroom, by the engine's own assessment.
+        state.headroom = Some(std::sync::Arc::new(headroom_source::CapacityHeadroom::new(
+            vigil_capacity::Sources {
+                store,
+                nova: vigil_openstack::nova::Compute::new(session.clone()),
+                placement: vigil_openstack::placement::Placement::new(session.clone()),
+            },
+        )));
         state.compute_check = Some(std::sync::Arc::new(
             vigil_api::compute_check::NovaComputeCheck {
                 nova: vigil_openstack::nova::Compute::new(session.clone()),
@@ -437,6 +452,18 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// An error and its causes on one line, for messages to operators.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The URL without its password, for logs.

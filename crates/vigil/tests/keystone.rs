@@ -1,5 +1,6 @@
 //! `auth_strategy = "keystone"` against the lab's real Keystone: a valid admin token passes,
-//! no token and a bogus token get 401. Runs only with VIGIL_LAB=1.
+//! no token and a bogus token get 401, for the API and the status
+//! page's data alike. Runs only with VIGIL_LAB=1.
 
 mod support;
 
@@ -43,6 +44,29 @@ async fn keystone_tokens_are_validated() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(bogus.status(), 401);
+    // The status page's data is the API's, behind the same token and policy; its shell,
+    // which carries none, is public.
+    let state = format!("{}/ui/state.json", vigil.url());
+    let none = http.get(&state).send().await?;
+    assert_eq!(none.status(), 401);
+    let body: serde_json::Value = none.json().await?;
+    assert_eq!(body["unauthorized"]["code"], 401);
+    let bogus = http
+        .get(&state)
+        .header("X-Auth-Token", "gAAAAAnot-a-token")
+        .send()
+        .await?;
+    assert_eq!(bogus.status(), 401);
+    let ok = http
+        .get(&state)
+        .header("X-Auth-Token", &token)
+        .send()
+        .await?;
+    assert_eq!(ok.status(), 200);
+    let data: serde_json::Value = ok.json().await?;
+    assert!(data["segments"].is_array(), "{data}");
+    let shell = http.get(format!("{}/ui/", vigil.url())).send().await?;
+    assert_eq!(shell.status(), 200);
     // The version document stays public.
     let root = http.get(vigil.url()).send().await?;
     assert_eq!(root.status(), 200);

@@ -5,3 +5,4 @@ mod notifications;
 mod routing;
 mod segments;
 mod support;
+mod ui;
