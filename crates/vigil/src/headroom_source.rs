@@ -64,18 +64,7 @@ impl HeadroomSource for CapacityHeadroom {
 
 /// One segment's report in a line: which hosts' loss would leave servers without room.
 fn headroom(r: &SegmentReport) -> Option<SegmentHeadroom> {
-    let short: Vec<String> = r
-        .hosts
-        .iter()
-        .filter_map(|h| {
-            let loss = h.loss.as_ref().filter(|l| !l.survives)?;
-            Some(format!(
-                "{} ({} servers would fit nowhere)",
-                h.name,
-                loss.not_fitting.len()
-            ))
-        })
-        .collect();
+    let short = r.hosts_without_room();
     let detail = if short.is_empty() {
         match &r.largest_host {
             Some(largest) => format!("any one host can be lost (largest: {largest})"),

@@ -1,6 +1,7 @@
 //! `vigil watch`: follows recoveries live through the Masakari API (µv 1.1 progress details,
 //! µv 1.3 vmoves), one progress bar per failed host on a terminal, plain lines otherwise, and
-//! exits with the outcome: 0 finished, 1 error/failed/ignored, 2 bad input.
+//! exits with the outcome: 0 finished, 1 failed/ignored, 2 bad input (an `error` is retried by
+//! the engine, so it is followed on).
 
 mod progress;
 

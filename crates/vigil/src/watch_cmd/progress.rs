@@ -92,14 +92,14 @@ impl Snapshot {
     }
 }
 
-/// The exit code for a notification in `status`, once nothing more will happen to it.
+/// The exit code for a notification in `status`, once nothing more will happen to it. An
+/// `error` is not an end: the engine retries it from its last completed step, until it is
+/// `finished` or, out of attempts, `failed`.
 pub fn exit_code(status: NotificationStatus) -> Option<u8> {
     match status {
-        NotificationStatus::New | NotificationStatus::Running => None,
+        NotificationStatus::New | NotificationStatus::Running | NotificationStatus::Error => None,
         NotificationStatus::Finished => Some(0),
-        NotificationStatus::Error | NotificationStatus::Failed | NotificationStatus::Ignored => {
-            Some(1)
-        }
+        NotificationStatus::Failed | NotificationStatus::Ignored => Some(1),
     }
 }
 
@@ -135,7 +135,7 @@ mod tests {
             (N::New, None),
             (N::Running, None),
             (N::Finished, Some(0)),
-            (N::Error, Some(1)),
+            (N::Error, None),
             (N::Failed, Some(1)),
             (N::Ignored, Some(1)),
         ];
