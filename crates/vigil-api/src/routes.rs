@@ -17,6 +17,21 @@ use serde_json::Value;
 use std::sync::LazyLock;
 use std::time::Instant;
 
+/// The caller the request's credentials name, or the 401 that refuses it (the API's and the
+/// status page's data alike).
+pub(crate) async fn authenticated(
+    st: &ApiState,
+    headers: &HeaderMap,
+) -> Result<crate::auth::RequestContext, Response> {
+    st.auth.authenticate(headers).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            format!("Authentication required: {e}"),
+        )
+        .into_response()
+    })
+}
+
 /// Answers a request and records how long it took under its route's template.
 pub async fn dispatch(State(st): State<ApiState>, req: Request) -> Response {
     let started = Instant::now();
@@ -66,15 +81,9 @@ async fn answer(st: ApiState, req: Request) -> Response {
             &vigil_wire::choices(&base, &path),
         );
     };
-    let ctx = match st.auth.authenticate(&parts.headers).await {
+    let ctx = match authenticated(&st, &parts.headers).await {
         Ok(ctx) => ctx,
-        Err(e) => {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                format!("Authentication required: {e}"),
-            )
-            .into_response()
-        }
+        Err(refused) => return refused,
     };
     let version = match microversion::negotiate(&parts.headers) {
         Ok(v) => v,

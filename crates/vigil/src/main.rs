@@ -456,14 +456,7 @@ async fn shutdown_signal() {
 
 /// An error and its causes on one line, for messages to operators.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
+    vigil_domain::ErrorChain(e).to_string()
 }
 
 /// The URL without its password, for logs.

@@ -40,19 +40,12 @@ fn free_address() -> SocketAddr {
 /// A flavor of `ram` MB, 1 VCPU, 1 GB of disk, for this test alone.
 async fn flavor_create(t: &LabTest, ram: i64) -> anyhow::Result<()> {
     let body = json!({"flavor": {"name": FLAVOR, "id": FLAVOR, "ram": ram, "vcpus": 1, "disk": 1}});
-    let session = t.cloud.nova().session();
-    let version = Some(("X-OpenStack-Nova-API-Version", "2.53"));
     // One left by an interrupted run would have another size.
-    let _ = session
-        .request(
-            "compute",
-            Method::DELETE,
-            &format!("/flavors/{FLAVOR}"),
-            version,
-            None,
-        )
-        .await;
-    session
+    let _ = flavor_delete(t).await;
+    let version = Some(("X-OpenStack-Nova-API-Version", "2.53"));
+    t.cloud
+        .nova()
+        .session()
         .request("compute", Method::POST, "/flavors", version, Some(&body))
         .await?;
     Ok(())

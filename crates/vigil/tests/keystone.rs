@@ -4,7 +4,6 @@
 
 mod support;
 
-use support::Vigil;
 use vigil_lab::Lab;
 
 #[tokio::test]
@@ -15,14 +14,7 @@ async fn keystone_tokens_are_validated() -> anyhow::Result<()> {
     let lab = Lab::up().await?;
     let c = lab.env().credentials.clone();
     let dir = tempfile::tempdir()?;
-    let vars = [
-        ("VIGIL_API__AUTH_STRATEGY", "keystone"),
-        ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.as_str()),
-        ("VIGIL_OPENSTACK__USERNAME", c.username.as_str()),
-        ("VIGIL_OPENSTACK__PASSWORD", c.password.as_str()),
-        ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.as_str()),
-    ];
-    let vigil = Vigil::start_with_env("api", &dir.path().join("data"), &[], &vars);
+    let vigil = support::api_under_keystone(&c, dir.path());
     let http = reqwest::Client::new();
     // An admin token of the lab's own, not the one Vigil holds.
     let token = vigil_openstack::Session::new(c.clone())?
@@ -34,29 +26,11 @@ async fn keystone_tokens_are_validated() -> anyhow::Result<()> {
     // Cached: a second call answers the same without asking Keystone again.
     let again = http.get(&url).header("X-Auth-Token", &token).send().await?;
     assert_eq!(again.status(), 200);
-    let none = http.get(&url).send().await?;
-    assert_eq!(none.status(), 401);
-    let body: serde_json::Value = none.json().await?;
-    assert_eq!(body["unauthorized"]["code"], 401);
-    let bogus = http
-        .get(&url)
-        .header("X-Auth-Token", "gAAAAAnot-a-token")
-        .send()
-        .await?;
-    assert_eq!(bogus.status(), 401);
+    refused_without_a_valid_token(&http, &url).await?;
     // The status page's data is the API's, behind the same token and policy; its shell,
     // which carries none, is public.
     let state = format!("{}/ui/state.json", vigil.url());
-    let none = http.get(&state).send().await?;
-    assert_eq!(none.status(), 401);
-    let body: serde_json::Value = none.json().await?;
-    assert_eq!(body["unauthorized"]["code"], 401);
-    let bogus = http
-        .get(&state)
-        .header("X-Auth-Token", "gAAAAAnot-a-token")
-        .send()
-        .await?;
-    assert_eq!(bogus.status(), 401);
+    refused_without_a_valid_token(&http, &state).await?;
     let ok = http
         .get(&state)
         .header("X-Auth-Token", &token)
@@ -70,5 +44,20 @@ async fn keystone_tokens_are_validated() -> anyhow::Result<()> {
     // The version document stays public.
     let root = http.get(vigil.url()).send().await?;
     assert_eq!(root.status(), 200);
+    Ok(())
+}
+
+/// `url` answers 401 with Masakari's fault body without a token, and 401 to a made-up one.
+async fn refused_without_a_valid_token(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let none = http.get(url).send().await?;
+    assert_eq!(none.status(), 401, "{url}");
+    let body: serde_json::Value = none.json().await?;
+    assert_eq!(body["unauthorized"]["code"], 401, "{url}");
+    let bogus = http
+        .get(url)
+        .header("X-Auth-Token", "gAAAAAnot-a-token")
+        .send()
+        .await?;
+    assert_eq!(bogus.status(), 401, "{url}");
     Ok(())
 }

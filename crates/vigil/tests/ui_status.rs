@@ -210,14 +210,7 @@ async fn under_keystone_the_page_asks_for_a_token() -> anyhow::Result<()> {
     let lab = vigil_lab::Lab::up().await?;
     let c = lab.env().credentials.clone();
     let dir = tempfile::tempdir()?;
-    let vars = [
-        ("VIGIL_API__AUTH_STRATEGY", "keystone"),
-        ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.as_str()),
-        ("VIGIL_OPENSTACK__USERNAME", c.username.as_str()),
-        ("VIGIL_OPENSTACK__PASSWORD", c.password.as_str()),
-        ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.as_str()),
-    ];
-    let vigil = support::Vigil::start_with_env("api", &dir.path().join("data"), &[], &vars);
+    let vigil = support::api_under_keystone(&c, dir.path());
     let token = vigil_openstack::Session::new(c.clone())?
         .auth_token()
         .await?;

@@ -11,7 +11,7 @@ mod view;
 
 use crate::error::{plain_not_found, ApiError};
 use crate::policy::PolicyTarget;
-use crate::routes::json_response;
+use crate::routes::{authenticated, json_response};
 use crate::ApiState;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -88,15 +88,9 @@ pub(crate) async fn answer(
 
 /// The page's data, for a caller the API would let list every resource shown.
 async fn state_json(st: &ApiState, headers: &HeaderMap) -> Response {
-    let ctx = match st.auth.authenticate(headers).await {
+    let ctx = match authenticated(st, headers).await {
         Ok(ctx) => ctx,
-        Err(e) => {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                format!("Authentication required: {e}"),
-            )
-            .into_response()
-        }
+        Err(refused) => return refused,
     };
     let target = PolicyTarget {
         project_id: ctx.project_id.clone(),

@@ -341,14 +341,7 @@ async fn headroom_by_segment(
 
 /// The error and its causes on one line.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
+    vigil_domain::ErrorChain(e).to_string()
 }
 
 fn by_name() -> Page {

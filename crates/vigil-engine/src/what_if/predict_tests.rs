@@ -119,6 +119,32 @@ fn failed_with(servers: &[(&str, i64)]) -> HostFacts {
     compute("f", servers.iter().map(|s| s.1).sum(), servers)
 }
 
+/// The failed host and two empty computes: room for everything.
+fn roomy(on_failed: &[(&str, i64)]) -> Vec<HostFacts> {
+    vec![
+        failed_with(on_failed),
+        compute("o", 0, &[]),
+        compute("p", 0, &[]),
+    ]
+}
+
+/// The servers c, a, b (the engine's order) to the scheduler's choice, untiered.
+fn every_server(fits: bool) -> Vec<(&'static str, Option<&'static str>, Option<usize>, bool)> {
+    ["c", "a", "b"]
+        .into_iter()
+        .map(|s| (s, None, None, fits))
+        .collect()
+}
+
+/// An `auto` segment with room for everything, whose recovery the check `by` stops.
+fn stopped(what: &'static str, by: &'static str, on_failed: &[(&str, i64)]) -> Case {
+    Case {
+        moves: every_server(true),
+        stopped_by: Some(by),
+        ..case(what, RecoveryMethod::Auto, roomy(on_failed))
+    }
+}
+
 #[test]
 fn prediction_table() {
     use RecoveryMethod::*;
@@ -160,11 +186,7 @@ fn prediction_table() {
             ..case(
                 "auto, tiered: only running servers get a tier",
                 Auto,
-                vec![
-                    failed_with(&on_f),
-                    compute("o", 0, &[]),
-                    compute("p", 0, &[]),
-                ],
+                roomy(&on_f),
             )
         },
         Case {
@@ -198,28 +220,15 @@ fn prediction_table() {
             )
         },
         Case {
-            moves: vec![
-                ("c", None, None, true),
-                ("a", None, None, true),
-                ("b", None, None, true),
-            ],
+            moves: every_server(true),
             ..case(
                 "auto_priority never reaches the spares when auto has room",
                 AutoPriority,
-                vec![
-                    failed_with(&on_f),
-                    compute("o", 0, &[]),
-                    compute("p", 0, &[]),
-                    spare("r1", true),
-                ],
+                [roomy(&on_f), vec![spare("r1", true)]].concat(),
             )
         },
         Case {
-            moves: vec![
-                ("c", None, None, false),
-                ("a", None, None, false),
-                ("b", None, None, false),
-            ],
+            moves: every_server(false),
             stopped_by: Some("room"),
             ..case(
                 "reserved_host without a usable spare",
@@ -229,57 +238,19 @@ fn prediction_table() {
         },
         Case {
             fencing: "[segments.seg]\nfencing = \"required\"\n",
-            moves: vec![
-                ("c", None, None, true),
-                ("a", None, None, true),
-                ("b", None, None, true),
-            ],
-            stopped_by: Some("fencing"),
-            ..case(
-                "required fencing without a device",
-                Auto,
-                vec![
-                    failed_with(&on_f),
-                    compute("o", 0, &[]),
-                    compute("p", 0, &[]),
-                ],
-            )
+            ..stopped("required fencing without a device", "fencing", &on_f)
         },
         Case {
             failed: 2,
-            moves: vec![
-                ("c", None, None, true),
-                ("a", None, None, true),
-                ("b", None, None, true),
-            ],
-            stopped_by: Some("mass failure"),
-            ..case(
+            ..stopped(
                 "two of three hosts down is a partition",
-                Auto,
-                vec![
-                    failed_with(&on_f),
-                    compute("o", 0, &[]),
-                    compute("p", 0, &[]),
-                ],
+                "mass failure",
+                &on_f,
             )
         },
         Case {
             schedulers: Some(0),
-            moves: vec![
-                ("c", None, None, true),
-                ("a", None, None, true),
-                ("b", None, None, true),
-            ],
-            stopped_by: Some("scheduler up"),
-            ..case(
-                "no scheduler",
-                Auto,
-                vec![
-                    failed_with(&on_f),
-                    compute("o", 0, &[]),
-                    compute("p", 0, &[]),
-                ],
-            )
+            ..stopped("no scheduler", "scheduler up", &on_f)
         },
     ];
     for c in cases {

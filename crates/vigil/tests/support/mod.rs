@@ -53,6 +53,19 @@ impl Vigil {
     }
 }
 
+/// `vigil api` validating Keystone tokens with the lab admin's credentials `c`, its data in
+/// `dir`.
+pub fn api_under_keystone(c: &vigil_openstack::Credentials, dir: &Path) -> Vigil {
+    let vars = [
+        ("VIGIL_API__AUTH_STRATEGY", "keystone"),
+        ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.as_str()),
+        ("VIGIL_OPENSTACK__USERNAME", c.username.as_str()),
+        ("VIGIL_OPENSTACK__PASSWORD", c.password.as_str()),
+        ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.as_str()),
+    ];
+    Vigil::start_with_env("api", &dir.join("data"), &[], &vars)
+}
+
 /// A `vigil engine` process (it listens on nothing): started, and ready once it logs
 /// "engine started"; killed (SIGKILL, by its own PID) when dropped or by [`Engine::kill`].
 pub struct Engine {
