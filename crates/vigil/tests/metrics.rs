@@ -1,54 +1,17 @@
 //! `/metrics` of the real binary: reports and API calls made through the API, then the
 //! scrape read with a Prometheus text-format parser (and Prometheus' own `promtool` where it
 //! is installed) and compared with what happened. No lab: the engine's metrics are tested
-//! with its flows (crates/vigil-engine's saga tests) and in the lab's recoveries.
+//! with its flows (crates/vigil-engine's saga tests) and after a lab recovery
+//! (tests/recovery_progress.rs).
 
 mod support;
 
-use prometheus_parse::{Sample, Scrape, Value};
+use prometheus_parse::Value;
 use reqwest::Method;
 use serde_json::json;
-use std::net::{SocketAddr, TcpListener};
 use support::api::Api;
+use support::metrics::{free_address, parse, sample, scrape, value};
 use support::Vigil;
-
-/// A loopback port nothing listens on now (the test's own listener, closed again).
-fn free_address() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// The scrape's text and its content type.
-async fn scrape(addr: SocketAddr) -> (String, String) {
-    let resp = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
-    (resp.text().await.unwrap(), content_type)
-}
-
-fn parse(text: &str) -> Scrape {
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
-}
-
-/// The one sample of `metric` whose labels include `labels`.
-fn sample<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> &'a Sample {
-    let found: Vec<&Sample> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect();
-    assert_eq!(found.len(), 1, "{metric} {labels:?}: {found:?}");
-    found[0]
-}
-
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    match &sample(scrape, metric, labels).value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-        other => panic!("{metric} {labels:?} is {other:?}"),
-    }
-}
 
 /// Runs `promtool check metrics` on the text when Prometheus' tools are installed
 /// (`VIGIL_REQUIRE_PROMTOOL=1`, as scripts/test sets, makes their absence a failure).

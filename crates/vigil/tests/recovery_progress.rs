@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use support::clients::Clients;
 use support::lab::{LabTest, WITHIN};
+use support::metrics::{free_address, parse, scrape, value};
 
 const SERVERS: usize = 20;
 
@@ -75,7 +76,8 @@ async fn progress_details_and_vmoves_change_while_a_host_recovers() -> anyhow::R
     else {
         return Ok(());
     };
-    let (vigil, api, _sid) = t.serve(&[]).await?;
+    let metrics = free_address();
+    let (vigil, api, _sid) = t.serve(&["--metrics-listen", &metrics.to_string()]).await?;
     let cli = Clients::new(&vigil, t.dir.path());
     let victim = t.computes()[0].to_owned();
     let specs = (0..SERVERS)
@@ -148,7 +150,35 @@ async fn progress_details_and_vmoves_change_while_a_host_recovers() -> anyhow::R
         for s in &servers {
             assert!(steps.contains(&format!("({}) evacuated to", s.0)), "{s:?}");
         }
-        t.assert_recovered(&servers, &victim).await
+        t.assert_recovered(&servers, &victim).await?;
+
+        // The engine's metrics count what happened: one host flow finished, 20 evacuations
+        // succeeded, 20 servers recovered, each step timed once.
+        let scraped = parse(&scrape(metrics).await.0);
+        let n = SERVERS as f64;
+        let host = [("flow", "host")];
+        for (metric, labels, want) in [
+            (
+                "vigil_flow_duration_seconds_count",
+                &[("flow", "host"), ("outcome", "finished")][..],
+                1.0,
+            ),
+            (
+                "vigil_evacuation_outcomes_total",
+                &[("outcome", "succeeded")][..],
+                n,
+            ),
+            ("vigil_servers_recovered_total", &host[..], n),
+            ("vigil_engine_leases_held", &[][..], 0.0),
+        ] {
+            assert_eq!(value(&scraped, metric, labels), want, "{metric} {labels:?}");
+        }
+        for step in ["FenceHostTask", "EvacuateInstancesTask"] {
+            let labels = [("flow", "host"), ("step", step), ("outcome", "success")];
+            let timed = value(&scraped, "vigil_step_duration_seconds_count", &labels);
+            assert_eq!(timed, 1.0, "{step}");
+        }
+        Ok(())
     })
     .await
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod clients;
 pub mod lab;
+pub mod metrics;
 pub mod monitor;
 
 use std::io::{BufRead, BufReader};
