@@ -74,6 +74,14 @@ pub struct Planned {
     pub original_vm_state: String,
 }
 
+impl Planned {
+    /// Whether it ran before the failure: only such servers are started again, and only they
+    /// get a start tier.
+    pub fn was_running(&self) -> bool {
+        self.original_vm_state == "active"
+    }
+}
+
 /// Masakari's `bool_from_string` truth table: `1 t true on y yes`, case-insensitive.
 pub fn truthy(value: &str) -> bool {
     matches!(

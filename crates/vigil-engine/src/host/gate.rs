@@ -74,7 +74,7 @@ impl BuiltinStep<HostFailure> for CheckHostStatus {
             .segment_failure_count(ctx.host.segment.uuid, since)
             .await
             .map_err(|e| StepError::store("counting recent failures", e))?;
-        if total > 1 && (failed as f64) > ctx.config.mass_failure_share * (total as f64) {
+        if ctx.config.looks_like_partition(failed, total) {
             return Err(StepError::refused(format!(
                 "{failed} of {total} hosts in segment {} failed within {} s: more than {:.0} %, \
                  which looks like a partition; not fencing or evacuating (recover by hand, or \

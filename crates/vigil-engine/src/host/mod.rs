@@ -77,6 +77,15 @@ impl Default for HostRecoveryConfig {
     }
 }
 
+impl HostRecoveryConfig {
+    /// The mass-failure rule: more than `mass_failure_share` of a segment's `total` hosts
+    /// failed within the window (`failed`, this one included) looks like a partition. The gate
+    /// applies it and `vigil plan` predicts with it.
+    pub fn looks_like_partition(&self, failed: i64, total: i64) -> bool {
+        total > 1 && failed as f64 > self.mass_failure_share * total as f64
+    }
+}
+
 /// Everything the steps of one host recovery share.
 pub struct HostFailure {
     pub claim: Claim,

@@ -40,7 +40,7 @@ impl BuiltinStep<HostFailure> for StartInstancesInTiers {
         // Only servers that ran before the failure run again; `chosen` is in priority order.
         let running: Vec<Planned> = chosen
             .into_iter()
-            .filter(|c| c.original_vm_state == "active" && !gone(&c.id))
+            .filter(|c| c.was_running() && !gone(&c.id))
             .collect();
         let mut report = Vec::new();
         let mut late: Vec<String> = Vec::new();

@@ -159,11 +159,7 @@ fn tier_numbers(chosen: &[Planned], tiered: bool) -> BTreeMap<&str, usize> {
     if !tiered {
         return BTreeMap::new();
     }
-    let running: Vec<Planned> = chosen
-        .iter()
-        .filter(|c| c.original_vm_state == "active")
-        .cloned()
-        .collect();
+    let running: Vec<Planned> = chosen.iter().filter(|c| c.was_running()).cloned().collect();
     let mut out = BTreeMap::new();
     for (n, tier) in tiers(&running).iter().enumerate() {
         for c in tier {
@@ -287,13 +283,12 @@ fn gates(i: &Inputs, chosen: &[Planned], servers: &[PlannedMove]) -> Vec<GateChe
         },
     ));
     let (failed, total) = (i.failed_hosts, i.segment_hosts);
-    let limit = c.mass_failure_share * total as f64;
     let share = format!(
         "{failed} of {total} hosts failed within {} s, this one included (limit: more than {:.0} %)",
         c.mass_failure_window_secs,
         c.mass_failure_share * 100.0
     );
-    out.push(if total > 1 && failed as f64 > limit {
+    out.push(if c.looks_like_partition(failed, total) {
         gate(
             "CheckHostStatusTask",
             "mass failure",
