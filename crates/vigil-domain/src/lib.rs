@@ -8,6 +8,7 @@ mod backoff;
 mod enums;
 mod ids;
 mod model;
+pub mod plan;
 mod retry;
 mod time;
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+pub use vigil_domain::plan::{tiers, Planned};
 
 /// What the planner needs to know about one server on the failed host.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -59,29 +60,6 @@ impl Default for SelectionPolicy {
     }
 }
 
-/// A server chosen for recovery, with the facts later steps need. Stored in the flow log
-/// (`vm_state` is its name there).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Planned {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub ha_enabled: bool,
-    pub priority: i64,
-    /// The state to restore after the move (Masakari keeps stopped servers stopped and error
-    /// servers in error).
-    #[serde(rename = "vm_state")]
-    pub original_vm_state: String,
-}
-
-impl Planned {
-    /// Whether it ran before the failure: only such servers are started again, and only they
-    /// get a start tier.
-    pub fn was_running(&self) -> bool {
-        self.original_vm_state == "active"
-    }
-}
-
 /// Masakari's `bool_from_string` truth table: `1 t true on y yes`, case-insensitive.
 pub fn truthy(value: &str) -> bool {
     matches!(
@@ -97,37 +75,53 @@ fn falsy(value: &str) -> bool {
     )
 }
 
+/// Why the policy leaves a server on the failed host, or `None` when it is recovered.
+pub fn left_out(s: &ServerFacts, policy: &SelectionPolicy) -> Option<String> {
+    if policy.ignore_instances_in_error_state && s.vm_state == "error" {
+        return Some("in error state, and ignore_instances_in_error_state is set".to_owned());
+    }
+    let tag = &policy.evacuable_tag;
+    match s.tags.get(tag) {
+        Some(v) if falsy(v) => return Some(format!("its flavor or image sets {tag}={v}")),
+        Some(v) if truthy(v) => {}
+        _ if policy.require_evacuable_tag => {
+            return Some(format!(
+                "its flavor and image lack a true {tag}, and require_evacuable_tag is set"
+            ))
+        }
+        _ => {}
+    }
+    if !ha_enabled(s, policy) && !policy.evacuate_all_instances {
+        return Some(format!(
+            "not HA-enabled (metadata {}), and evacuate_all_instances is off",
+            policy.ha_enabled_instance_metadata_key
+        ));
+    }
+    None
+}
+
+fn ha_enabled(s: &ServerFacts, policy: &SelectionPolicy) -> bool {
+    s.metadata
+        .get(&policy.ha_enabled_instance_metadata_key)
+        .is_some_and(|v| truthy(v))
+}
+
 /// Chooses the servers to recover and orders them: priority descending, then HA-enabled before
 /// the rest, then by name and id so the order is stable across engines and restarts.
 pub fn plan(servers: &[ServerFacts], policy: &SelectionPolicy) -> Vec<Planned> {
     let mut chosen: Vec<Planned> = servers
         .iter()
-        .filter(|s| !(policy.ignore_instances_in_error_state && s.vm_state == "error"))
-        .filter(|s| match s.tags.get(&policy.evacuable_tag) {
-            Some(v) if falsy(v) => false,
-            Some(v) if truthy(v) => true,
-            _ => !policy.require_evacuable_tag,
-        })
-        .filter_map(|s| {
-            let ha_enabled = s
-                .metadata
-                .get(&policy.ha_enabled_instance_metadata_key)
-                .is_some_and(|v| truthy(v));
-            if !ha_enabled && !policy.evacuate_all_instances {
-                return None;
-            }
-            let priority = s
+        .filter(|s| left_out(s, policy).is_none())
+        .map(|s| Planned {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            ha_enabled: ha_enabled(s, policy),
+            priority: s
                 .metadata
                 .get(&policy.priority_metadata_key)
                 .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            Some(Planned {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                ha_enabled,
-                priority,
-                original_vm_state: s.vm_state.clone(),
-            })
+                .unwrap_or(0),
+            original_vm_state: s.vm_state.clone(),
         })
         .collect();
     chosen.sort_by(|a, b| {
@@ -138,19 +132,6 @@ pub fn plan(servers: &[ServerFacts], policy: &SelectionPolicy) -> Vec<Planned> {
             .then_with(|| a.id.cmp(&b.id))
     });
     chosen
-}
-
-/// Groups an ordered plan into start tiers of equal priority, highest first: with tiered start,
-/// tier N+1 is started only once every server of tier N is ACTIVE.
-pub fn tiers(plan: &[Planned]) -> Vec<Vec<Planned>> {
-    let mut out: Vec<Vec<Planned>> = Vec::new();
-    for p in plan {
-        match out.last_mut() {
-            Some(tier) if tier[0].priority == p.priority => tier.push(p.clone()),
-            _ => out.push(vec![p.clone()]),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -213,6 +194,39 @@ mod tests {
         ];
         for (policy, want) in cases {
             assert_eq!(ids(&plan(&servers, policy)), *want, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn left_out_says_which_rule() {
+        let only_ha = SelectionPolicy {
+            evacuate_all_instances: false,
+            ..SelectionPolicy::default()
+        };
+        let strict = SelectionPolicy {
+            ignore_instances_in_error_state: true,
+            require_evacuable_tag: true,
+            ..SelectionPolicy::default()
+        };
+        #[rustfmt::skip]
+        let cases: &[(ServerFacts, &SelectionPolicy, Option<&str>)] = &[
+            (server("a", "active", &[], &[]), &only_ha, Some("not HA-enabled (metadata HA_Enabled)")),
+            (server("b", "active", &[("HA_Enabled", "on")], &[]), &only_ha, None),
+            (server("c", "error", &[], &[("evacuable", "yes")]), &strict, Some("in error state")),
+            (server("d", "active", &[], &[]), &strict, Some("lack a true evacuable")),
+            (server("e", "active", &[], &[("evacuable", "no")]), &only_ha, Some("sets evacuable=no")),
+            (server("f", "stopped", &[], &[("evacuable", "1")]), &strict, None),
+        ];
+        for (facts, policy, want) in cases {
+            let got = left_out(facts, policy);
+            match want {
+                None => assert_eq!(got, None, "{}", facts.id),
+                Some(part) => assert!(
+                    got.as_deref().is_some_and(|g| g.contains(part)),
+                    "{}: {got:?}",
+                    facts.id
+                ),
+            }
         }
     }
 

@@ -70,12 +70,23 @@ impl Store {
     pub async fn vmove_put(&self, lease: &Lease, m: &InstanceMove) -> Result<VMove, StoreError> {
         let mut tx = self.tx().await?;
         check_lease(&mut tx, self.for_update(), lease).await?;
-        let vmove_id = match vmove_find(&mut tx, lease.notification, m).await? {
-            Some(uuid) => vmove_update(&mut tx, uuid, m).await?,
-            None => vmove_insert(&mut tx, lease.notification, m).await?,
-        };
+        let vmove_id = vmove_upsert(&mut tx, lease.notification, m).await?;
         tx.commit().await?;
         self.vmove_get(vmove_id).await
+    }
+
+    /// Records several moves as [`Store::vmove_put`] does, in one transaction.
+    pub async fn vmoves_put(
+        &self,
+        lease: &Lease,
+        moves: &[InstanceMove],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
+        check_lease(&mut tx, self.for_update(), lease).await?;
+        for m in moves {
+            vmove_upsert(&mut tx, lease.notification, m).await?;
+        }
+        tx.commit().await
     }
 
     /// Records the moves a recovery is about to make (as the engine states them, `pending`) in
@@ -128,6 +139,17 @@ impl Store {
 }
 
 /// The live vmove of `m`'s instance in a notification's recovery.
+async fn vmove_upsert(
+    tx: &mut Tx,
+    notification: NotificationId,
+    m: &InstanceMove,
+) -> Result<VMoveId, StoreError> {
+    match vmove_find(tx, notification, m).await? {
+        Some(uuid) => vmove_update(tx, uuid, m).await,
+        None => vmove_insert(tx, notification, m).await,
+    }
+}
+
 async fn vmove_find(
     tx: &mut Tx,
     notification: NotificationId,

@@ -29,6 +29,11 @@ async fn writes(s: &Store, c: &Claimed) -> Vec<(&'static str, Result<(), StoreEr
                 .await,
         ),
         (
+            "vmoves put",
+            s.vmoves_put(&c.lease, &[evacuation(VMoveStatus::Ignored)])
+                .await,
+        ),
+        (
             "step progress",
             s.flow_step_progress(&c.lease, "EvacuateInstancesTask", 0.5, &[])
                 .await,
@@ -47,7 +52,8 @@ async fn writes(s: &Store, c: &Claimed) -> Vec<(&'static str, Result<(), StoreEr
 }
 
 /// Engine A claims and stalls past its lease; engine B claims the same notification. Each of
-/// A's writes (renew, step save and progress, vmove put and announce, host flags, release) is
+/// A's writes (renew, step save and progress, vmove put, batch put and announce, host flags,
+/// release) is
 /// refused and leaves no trace; B's succeed. B is once another engine and once A restarted
 /// under its old name, where only the generation tells the two claims apart.
 #[tokio::test]

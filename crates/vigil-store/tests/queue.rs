@@ -139,7 +139,8 @@ async fn errors_are_retried_when_due() {
 }
 
 /// Announcing a recovery's moves records each once, as stated, and never overwrites one an
-/// earlier run already moved on; step progress changes a running step only.
+/// earlier run already moved on; a batch put overwrites and adds; step progress changes a
+/// running step only.
 #[tokio::test]
 async fn announced_vmoves_and_step_progress() {
     each_store(async |s, b| {
@@ -161,7 +162,25 @@ async fn announced_vmoves_and_step_progress() {
             .unwrap();
         let mut got: Vec<_> = list.iter().map(|v| v.movement.clone()).collect();
         got.sort_by(|a, b| a.instance_name.cmp(&b.instance_name));
-        assert_eq!(got, vec![ongoing, other], "{b:?}");
+        assert_eq!(got, vec![ongoing.clone(), other.clone()], "{b:?}");
+
+        // A batch put updates what is recorded and adds what is not, in one write.
+        let mut left_out = other.clone();
+        left_out.status = VMoveStatus::Ignored;
+        left_out.message = Some("Not evacuated: not HA-enabled".into());
+        let mut third = evacuation(VMoveStatus::Ignored);
+        third.instance_uuid = "5e3c1f7a-8d2b-4c6e-9f0a-1b2c3d4e5f60".into();
+        third.instance_name = "vm3".into();
+        s.vmoves_put(&c.lease, &[left_out.clone(), third.clone()])
+            .await
+            .unwrap();
+        let list = s
+            .vmove_list(n.uuid, &Default::default(), &Default::default())
+            .await
+            .unwrap();
+        let mut got: Vec<_> = list.iter().map(|v| v.movement.clone()).collect();
+        got.sort_by(|a, b| a.instance_name.cmp(&b.instance_name));
+        assert_eq!(got, vec![ongoing, left_out, third], "{b:?}");
 
         let mut running = step("EvacuateInstancesTask");
         running.step.state = "RUNNING".into();

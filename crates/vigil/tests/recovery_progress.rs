@@ -1,20 +1,23 @@
 //! A host recovery followed live through the real `openstack` CLI, as an operator in the middle
 //! of an outage would: `openstack notification show` (µv 1.1: the steps' progress details) and
 //! `openstack notification vmove list` (µv 1.3) change while the servers are evacuated, not
-//! only when the flow ends, and end with every server moved.
+//! only when the flow ends, and end with every server moved; the server the policy leaves
+//! behind is listed as `ignored` with the reason.
 //!
 //! Runs only with VIGIL_LAB=1 (scripts/test and CI set it), on the lab's turn.
 
 mod support;
 
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use support::clients::Clients;
 use support::lab::{LabTest, WITHIN};
 use support::metrics::{free_address, parse, scrape, value};
 
 const SERVERS: usize = 20;
+/// A server without the HA key, left behind (`evacuate_all_instances` is off here).
+const LEFT: &str = "live-left";
 
 /// What one look through the CLI showed.
 #[derive(Debug)]
@@ -24,6 +27,10 @@ struct Look {
     evacuation: Option<(String, usize)>,
     /// How many vmoves were in each status (pending, ongoing, succeeded, other).
     vmoves: [usize; 4],
+    /// Ongoing moves that already name their destination: server id → host.
+    rebuilding: BTreeMap<String, String>,
+    /// FenceHostTask's progress messages.
+    fencing: Vec<String>,
 }
 
 fn look(cli: &Clients, nid: &str) -> Look {
@@ -47,8 +54,21 @@ fn look(cli: &Clients, nid: &str) -> Look {
         "list",
         nid,
     ]);
+    let fencing = steps
+        .iter()
+        .find(|s| s["name"] == "FenceHostTask")
+        .and_then(|s| s["progress_details"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| d["message"].as_str().map(str::to_owned))
+        .collect();
     let mut vmoves = [0; 4];
+    let mut rebuilding = BTreeMap::new();
     for v in listed.as_array().expect("a list") {
+        if let (Some("ongoing"), Some(dest)) = (v["status"].as_str(), v["dest_host"].as_str()) {
+            let id = v["server_id"].as_str().unwrap_or_default();
+            rebuilding.insert(id.to_owned(), dest.to_owned());
+        }
         let slot = match v["status"].as_str() {
             Some("pending") => 0,
             Some("ongoing") => 1,
@@ -61,18 +81,26 @@ fn look(cli: &Clients, nid: &str) -> Look {
         status: shown["status"].as_str().unwrap_or_default().to_owned(),
         evacuation,
         vmoves,
+        rebuilding,
+        fencing,
     }
 }
 
-/// 20 servers on one host, evacuated one at a time so the recovery lasts long enough to be
-/// watched: while it runs, the CLI shows all 20 vmoves from the start (pending ones first),
+/// 20 HA-enabled servers and one without the key on one host, evacuated one at a time so the
+/// recovery lasts long enough to be watched: all 21 are recorded while the host is fenced
+/// (FenceHostTask says how many wait), the one left behind becomes `ignored` with the reason;
+/// while it runs, the CLI shows all the vmoves from the start (pending ones first), a move
+/// under way names its destination before it ends,
 /// some succeeded and some not yet, and EvacuateInstancesTask's progress between 0 and 1 with
 /// messages accumulating; at the end every vmove succeeded, the progress is 1.0 with a message
 /// per server, and every server is ACTIVE elsewhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_details_and_vmoves_change_while_a_host_recovers() -> anyhow::Result<()> {
-    let Some(t) =
-        LabTest::start_with(&[("VIGIL_ENGINE__HOST__EVACUATION_PARALLELISM", "1")]).await?
+    let Some(t) = LabTest::start_with(&[
+        ("VIGIL_ENGINE__HOST__EVACUATION_PARALLELISM", "1"),
+        ("VIGIL_ENGINE__SELECTION__EVACUATE_ALL_INSTANCES", "false"),
+    ])
+    .await?
     else {
         return Ok(());
     };
@@ -80,12 +108,18 @@ async fn progress_details_and_vmoves_change_while_a_host_recovers() -> anyhow::R
     let (vigil, api, _sid) = t.serve(&["--metrics-listen", &metrics.to_string()]).await?;
     let cli = Clients::new(&vigil, t.dir.path());
     let victim = t.computes()[0].to_owned();
-    let specs = (0..SERVERS)
-        .map(|i| t.server_on(format!("live-{i:02}"), &victim))
+    let mut specs: Vec<_> = (0..SERVERS)
+        .map(|i| {
+            t.server_on(format!("live-{i:02}"), &victim)
+                .meta("HA_Enabled", "True")
+        })
         .collect();
-    let servers = t.boot(specs).await?;
+    specs.push(t.server_on(LEFT, &victim));
+    let mut servers = t.boot(specs).await?;
+    let left = servers.pop().expect("booted");
 
-    t.with_failed_host(&victim, &servers, || async {
+    let all: Vec<_> = servers.iter().chain([&left]).cloned().collect();
+    t.with_failed_host(&victim, &all, || async {
         let nid = api.report_host_down(&victim).await?;
         let deadline = Instant::now() + WITHIN;
         let mut during = Vec::new();
@@ -112,7 +146,55 @@ async fn progress_details_and_vmoves_change_while_a_host_recovers() -> anyhow::R
         ];
         eprintln!("{}", cli.osc(&table, false));
         assert_eq!(last.status, "finished", "{last:?}");
-        assert_eq!(last.vmoves, [0, 0, SERVERS, 0], "{last:?}");
+        assert_eq!(last.vmoves, [0, 0, SERVERS, 1], "{last:?}");
+        let wait = format!("Fencing host '{victim}' with ");
+        let count = format!(": {} instances wait", SERVERS + 1);
+        assert!(
+            last.fencing
+                .iter()
+                .any(|m| m.starts_with(&wait) && m.ends_with(&count)),
+            "the servers were not recorded while fencing: {:?}",
+            last.fencing
+        );
+        let moves = cli.osc_json(&[
+            "--os-ha-api-version",
+            "1.3",
+            "notification",
+            "vmove",
+            "list",
+            &nid,
+        ]);
+        let moves = moves.as_array().expect("a list");
+        let ignored = moves
+            .iter()
+            .find(|v| v["server_id"] == left.0.as_str())
+            .expect("a vmove for the server left behind");
+        assert_eq!(ignored["status"], "ignored", "{ignored}");
+        let shown = cli.osc_json(&[
+            "--os-ha-api-version",
+            "1.3",
+            "notification",
+            "vmove",
+            "show",
+            &nid,
+            ignored["uuid"].as_str().unwrap_or_default(),
+        ]);
+        let why = shown["message"].as_str().unwrap_or_default();
+        assert!(why.contains("not HA-enabled"), "{shown}");
+        // A destination named while a move was under way is where the server went.
+        let dest_of: BTreeMap<&str, &str> = moves
+            .iter()
+            .filter_map(|v| Some((v["server_id"].as_str()?, v["dest_host"].as_str()?)))
+            .collect();
+        let rebuilding: BTreeMap<&String, &String> =
+            during.iter().flat_map(|l| l.rebuilding.iter()).collect();
+        eprintln!(
+            "{} moves seen rebuilding with their destination",
+            rebuilding.len()
+        );
+        for (id, dest) in &rebuilding {
+            assert_eq!(dest_of.get(id.as_str()), Some(&dest.as_str()), "{id}");
+        }
         let (progress, messages) = last.evacuation.clone().expect("the step ran");
         assert_eq!(progress, "1.0");
         // The opening message, one per server accepted and one per server evacuated, the
@@ -131,7 +213,7 @@ async fn progress_details_and_vmoves_change_while_a_host_recovers() -> anyhow::R
             "the vmove list changed too little while the recovery ran: {during:?}"
         );
         for l in &evacuating {
-            assert_eq!(l.vmoves.iter().sum::<usize>(), SERVERS, "{l:?}");
+            assert_eq!(l.vmoves.iter().sum::<usize>(), SERVERS + 1, "{l:?}");
         }
         let progress: BTreeSet<String> = evacuating
             .iter()

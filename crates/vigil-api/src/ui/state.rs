@@ -2,11 +2,12 @@
 //! each server's progress, recent notifications and headroom, read from the store at each
 //! request (the page polls it), so it shows whatever the engines have written so far.
 
-use super::view::{host_state, server_done, server_phase, HostState, LastFailure};
+use super::view::{host_state, server_done, server_phase, HostState, LastFailure, MoveFacts};
 use crate::headroom::{HeadroomSource, SegmentHeadroom};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use vigil_domain::plan::{Chosen, CHOSEN_STEP};
 use vigil_domain::{
     Host, HostId, Notification, NotificationStatus, NotificationType, SegmentId, Timestamp, VMove,
 };
@@ -88,6 +89,8 @@ pub struct ServerView {
     pub uuid: String,
     pub phase: &'static str,
     pub status: String,
+    /// With tiered start, the tier (1 first) it is started in.
+    pub tier: Option<usize>,
     pub source: Option<String>,
     pub dest: Option<String>,
     pub start_time: Option<String>,
@@ -246,6 +249,12 @@ fn recovery(
         .is_final()
         .then_some(n.lifecycle.updated_at)
         .flatten();
+    let was_fenced = fenced(&steps);
+    let chosen = chosen(&steps);
+    let tiers = chosen
+        .as_ref()
+        .map(Chosen::tier_numbers)
+        .unwrap_or_default();
     let servers: Vec<ServerView> = moves
         .iter()
         .map(|v| {
@@ -253,8 +262,13 @@ fn recovery(
             ServerView {
                 name: m.instance_name.clone(),
                 uuid: m.instance_uuid.clone(),
-                phase: server_phase(m.status),
+                phase: server_phase(MoveFacts {
+                    status: m.status,
+                    fenced: was_fenced,
+                    has_dest: m.dest_host.is_some(),
+                }),
                 status: m.status.as_str().to_owned(),
+                tier: tiers.get(m.instance_uuid.as_str()).copied(),
                 source: m.source_host.clone(),
                 dest: m.dest_host.clone(),
                 start_time: m.start_time.map(|t| t.to_string()),
@@ -303,6 +317,17 @@ fn is_stop(n: &Notification) -> bool {
 fn fenced(log: &[FlowStep]) -> bool {
     log.iter()
         .any(|s| s.step.name == FENCE_STEP && s.step.state == "SUCCESS")
+}
+
+/// The servers the recovery chose, as its PrepareHAEnabledInstancesTask step recorded them.
+/// A record this page cannot read only costs the tier column.
+fn chosen(log: &[FlowStep]) -> Option<Chosen> {
+    let output = log
+        .iter()
+        .find(|s| s.step.name == CHOSEN_STEP)?
+        .output
+        .as_deref()?;
+    serde_json::from_str(output).ok()
 }
 
 fn secs_between(from: Timestamp, to: Timestamp) -> f64 {

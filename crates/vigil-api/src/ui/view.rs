@@ -49,10 +49,23 @@ pub fn host_state(on_maintenance: bool, reserved: bool, last: Option<LastFailure
     }
 }
 
-/// Where one server of a host recovery is, from its vmove's status.
-pub fn server_phase(status: VMoveStatus) -> &'static str {
-    match status {
+/// What the page knows of one server's move beyond its vmove's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoveFacts {
+    pub status: VMoveStatus,
+    /// The recovery's FenceHostTask step ended in SUCCESS.
+    pub fenced: bool,
+    /// The vmove names a destination (Nova's scheduler chose one, or the move ended there).
+    pub has_dest: bool,
+}
+
+/// Where one server of a host recovery is: waiting on the fence, waiting its turn, evacuation
+/// asked of Nova, being rebuilt on a chosen host, or ended.
+pub fn server_phase(m: MoveFacts) -> &'static str {
+    match m.status {
+        VMoveStatus::Pending if !m.fenced => "fencing",
         VMoveStatus::Pending => "waiting",
+        VMoveStatus::Ongoing if m.has_dest => "rebuilding",
         VMoveStatus::Ongoing => "evacuating",
         VMoveStatus::Succeeded => "ACTIVE",
         VMoveStatus::Failed => "failed",
@@ -115,15 +128,25 @@ mod tests {
     #[test]
     fn server_phase_table() {
         use VMoveStatus as V;
+        #[rustfmt::skip]
         let table = [
-            (V::Pending, "waiting", false),
-            (V::Ongoing, "evacuating", false),
-            (V::Succeeded, "ACTIVE", true),
-            (V::Failed, "failed", true),
-            (V::Ignored, "ignored", true),
+            // status, fenced, has a destination, phase, done
+            (V::Pending, false, false, "fencing", false),
+            (V::Pending, true, false, "waiting", false),
+            (V::Ongoing, true, false, "evacuating", false),
+            (V::Ongoing, true, true, "rebuilding", false),
+            (V::Succeeded, true, true, "ACTIVE", true),
+            (V::Failed, true, false, "failed", true),
+            (V::Ignored, false, false, "ignored", true),
+            (V::Ignored, true, false, "ignored", true),
         ];
-        for (status, phase, done) in table {
-            assert_eq!(server_phase(status), phase, "{status}");
+        for (status, fenced, has_dest, phase, done) in table {
+            let facts = MoveFacts {
+                status,
+                fenced,
+                has_dest,
+            };
+            assert_eq!(server_phase(facts), phase, "{facts:?}");
             assert_eq!(server_done(status), done, "{status}");
         }
     }

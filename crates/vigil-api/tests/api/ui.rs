@@ -8,8 +8,10 @@ use std::sync::Arc;
 use vigil_api::headroom::{HeadroomError, HeadroomSource, SegmentHeadroom};
 use vigil_api::policy::Policy;
 use vigil_api::{router, ApiState};
-use vigil_domain::SegmentId;
+use vigil_domain::plan::{Chosen, Planned, CHOSEN_STEP};
+use vigil_domain::{InstanceMove, SegmentId, VMoveStatus, VMoveType, WorkflowStep};
 use vigil_store::testing::test_stores;
+use vigil_store::FlowStep;
 
 /// A name an operator might give that is also markup: the page must show it as text.
 const MARKUP: &str = "<img src=x onerror=alert(1)> & \"quotes\"";
@@ -99,6 +101,126 @@ async fn the_page_and_its_data() {
         assert_eq!(listed["uuid"], nid);
         assert_eq!(listed["host"], "compute-a");
         assert_eq!(listed["type"], "COMPUTE_HOST");
+    }
+}
+
+fn logged(name: &str, state: &str, output: Option<String>) -> FlowStep {
+    FlowStep {
+        step: WorkflowStep {
+            name: name.into(),
+            state: state.into(),
+            progress: 0.0,
+            progress_details: vec![],
+        },
+        output,
+        message: None,
+        ending: None,
+    }
+}
+
+fn moving(id: &str, status: VMoveStatus, dest: Option<&str>) -> InstanceMove {
+    InstanceMove {
+        instance_uuid: id.into(),
+        instance_name: format!("vm-{id}"),
+        source_host: Some("compute-a".into()),
+        dest_host: dest.map(str::to_owned),
+        start_time: None,
+        end_time: None,
+        vmove_type: VMoveType::Evacuation,
+        status,
+        message: None,
+    }
+}
+
+/// Each server's phase and start tier, from what an engine writes: pending moves wait on the
+/// fence until FenceHostTask succeeds, an ongoing move with a destination is being rebuilt,
+/// and tiers come from the choice PrepareHAEnabledInstancesTask recorded.
+#[tokio::test]
+async fn server_phases_and_tiers_follow_the_engines_records() {
+    for t in test_stores().await {
+        let api = Api::new(&t);
+        let sid = api.segment("tiers").await["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        api.host(&sid, "compute-a").await;
+        let report = api.post("/v1/notifications", host_down("compute-a")).await;
+        assert_eq!(report.status, 202, "{}", report.text);
+        let s = &t.store;
+        let claim = s
+            .notification_claim("engine-a", std::time::Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("the report to claim");
+        let lease = &claim.lease;
+        let ids = ["s1", "s2", "s3"];
+        let pending: Vec<InstanceMove> = ids
+            .iter()
+            .map(|id| moving(id, VMoveStatus::Pending, None))
+            .collect();
+        s.vmoves_announce(lease, &pending).await.unwrap();
+        s.flow_step_save(lease, &logged("FenceHostTask", "RUNNING", None))
+            .await
+            .unwrap();
+        let phases = |state: Value| -> Vec<(String, String, Value)> {
+            state["recoveries"][0]["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| {
+                    let f = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                    (f("uuid"), f("phase"), v["tier"].clone())
+                })
+                .collect()
+        };
+        let fencing = phases(api.get("/ui/state.json").await.json());
+        assert!(
+            fencing
+                .iter()
+                .all(|(_, p, tier)| p == "fencing" && tier.is_null()),
+            "{:?}: {fencing:?}",
+            t.backend
+        );
+
+        s.flow_step_save(
+            lease,
+            &logged("FenceHostTask", "SUCCESS", Some("{}".into())),
+        )
+        .await
+        .unwrap();
+        let planned = |id: &str, priority: i64| Planned {
+            id: id.into(),
+            name: format!("vm-{id}"),
+            ha_enabled: true,
+            priority,
+            original_vm_state: "active".into(),
+        };
+        let chosen = Chosen {
+            servers: vec![planned("s1", 5), planned("s2", 5), planned("s3", 0)],
+            start_in_tiers: true,
+        };
+        let output = serde_json::to_string(&chosen).unwrap();
+        s.flow_step_save(lease, &logged(CHOSEN_STEP, "SUCCESS", Some(output)))
+            .await
+            .unwrap();
+        s.vmoves_put(
+            lease,
+            &[
+                moving("s1", VMoveStatus::Succeeded, Some("compute-b")),
+                moving("s2", VMoveStatus::Ongoing, Some("compute-b")),
+            ],
+        )
+        .await
+        .unwrap();
+        let mut seen = phases(api.get("/ui/state.json").await.json());
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        let want = [
+            ("s1", "ACTIVE", Value::from(1)),
+            ("s2", "rebuilding", Value::from(1)),
+            ("s3", "waiting", Value::from(2)),
+        ]
+        .map(|(id, p, tier)| (id.to_owned(), p.to_owned(), tier));
+        assert_eq!(seen, want, "{:?}", t.backend);
     }
 }
 

@@ -108,6 +108,18 @@ impl Evacuation {
         Next::Issue
     }
 
+    /// Where the server is being rebuilt: the destination the scheduler gave the newest
+    /// evacuation of this failure that is still under way, once it has one.
+    pub fn destination<'a>(&self, migrations: &[&'a Migration]) -> Option<&'a str> {
+        let newest = migrations
+            .iter()
+            .find(|m| m.created_at.is_none_or(|t| t >= self.since))?;
+        if newest.failed() || newest.succeeded() {
+            return None;
+        }
+        newest.dest_compute.as_deref()
+    }
+
     /// Decides from Nova's answer to the evacuation just requested.
     pub fn answer(&mut self, answer: Answer) -> AfterIssue {
         match answer {

@@ -5,7 +5,7 @@
 use super::decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
 use super::feed::MigrationFeed;
 use super::gate::DISABLED;
-use super::progress::{announce, Tally};
+use super::progress::{announce, record_left_out, Tally};
 use super::HostFailure;
 use crate::error::StepError;
 use crate::nova::Migration;
@@ -13,25 +13,19 @@ use crate::planner::{facts_of, plan, Planned, ServerFacts};
 use crate::saga::{BuiltinStep, Ending, Outcome, Output, Outputs, StepKey};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use vigil_capacity::{strategies, usable, HostFacts, ServiceState, Strategy};
+use vigil_domain::plan::{Chosen, CHOSEN_STEP};
 use vigil_domain::{Classify, ErrorClass, InstanceMove, Timestamp, VMoveStatus, VMoveType};
 use vigil_metrics::EvacuationOutcome;
 use vigil_store::{HostFilter, Page};
 
-pub(super) const CHOSEN: Output<Chosen> = Output::of("PrepareHAEnabledInstancesTask");
+pub(super) const CHOSEN: Output<Chosen> = Output::of(CHOSEN_STEP);
 /// Evacuating from a host Nova does not have forced down would let the host's
 /// nova-compute, if alive, run the servers too.
 pub(super) const EVACUATED: Output<Evacuated> =
     Output::of("EvacuateInstancesTask").after(&[DISABLED.step(), CHOSEN.step()]);
-
-/// The servers to evacuate, in priority order.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(super) struct Chosen {
-    pub(super) servers: Vec<Planned>,
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) struct Evacuated {
@@ -59,6 +53,7 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
             .await?;
         let facts: Vec<ServerFacts> = servers.iter().map(facts_of).collect();
         let chosen = plan(&facts, &ctx.selection);
+        record_left_out(ctx, &facts, &ctx.selection).await?;
         if chosen.is_empty() {
             return Ok(Outcome::Stop(
                 Ending::Finished,
@@ -69,7 +64,10 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
                 ),
             ));
         }
-        CHOSEN.put(&Chosen { servers: chosen })
+        CHOSEN.put(&Chosen {
+            servers: chosen,
+            start_in_tiers: ctx.config.start_in_tiers,
+        })
     }
 }
 
@@ -107,9 +105,8 @@ impl BuiltinStep<HostFailure> for EvacuateInstances {
                     .map(|server| {
                         let target = target.clone();
                         async move {
-                            let evacuation = drive(ctx, feed, tally, &server, target.as_deref());
                             let started = Instant::now();
-                            let r = recorded(ctx, &server, evacuation).await;
+                            let r = recorded(ctx, feed, tally, &server, target.as_deref()).await;
                             tally.ended(ctx, &server, &r, started.elapsed()).await;
                             (server, r)
                         }
@@ -211,55 +208,93 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
     Ok(out)
 }
 
-/// Runs one server's `evacuation`, keeping its vmove current: ongoing from the start, then
-/// how it ended.
+/// Evacuates one server, keeping its vmove current: ongoing from the start, its destination
+/// once Nova has one, then how it ended.
 async fn recorded(
     ctx: &HostFailure,
+    feed: &MigrationFeed,
+    tally: &Tally,
     server: &Planned,
-    evacuation: impl Future<Output = Result<MovedServer, String>>,
+    target: Option<&str>,
 ) -> Result<MovedServer, String> {
-    let mut record = InstanceMove {
-        instance_uuid: server.id.clone(),
-        instance_name: server.name.clone(),
-        source_host: Some(ctx.host.name.clone()),
-        dest_host: None,
-        start_time: Some(Timestamp::now()),
-        end_time: None,
-        vmove_type: VMoveType::Evacuation,
-        status: VMoveStatus::Ongoing,
-        message: None,
-    };
-    let put = |r: InstanceMove| async move {
-        ctx.claim
-            .store
-            .vmove_put(&ctx.claim.lease, &r)
-            .await
-            .map_err(|e| crate::error::chain(&StepError::store("recording the vmove", e)))
-    };
-    put(record.clone()).await?;
-    let result = evacuation.await;
-    record.end_time = Some(Timestamp::now());
-    let outcome = match &result {
-        Ok(m) if m.gone => {
-            record.status = VMoveStatus::Ignored;
-            record.message = Some("the server was deleted".into());
-            EvacuationOutcome::Gone
-        }
-        Ok(m) => {
-            record.status = VMoveStatus::Succeeded;
-            record.dest_host = m.to.clone();
-            ctx.claim.metrics.server_recovered();
-            EvacuationOutcome::Succeeded
-        }
-        Err(why) => {
-            record.status = VMoveStatus::Failed;
-            record.message = Some(format!("Failed reason: {why}"));
-            EvacuationOutcome::Failed
-        }
-    };
-    ctx.claim.metrics.metrics().evacuation_outcome(outcome);
-    put(record).await?;
+    let mut record = MoveRecord::start(ctx, server).await?;
+    let result = drive(ctx, feed, tally, server, target, &mut record).await;
+    record.end(&result).await?;
     result
+}
+
+/// One server's vmove while it is evacuated.
+struct MoveRecord<'a> {
+    ctx: &'a HostFailure,
+    record: InstanceMove,
+}
+
+impl<'a> MoveRecord<'a> {
+    async fn start(ctx: &'a HostFailure, server: &Planned) -> Result<Self, String> {
+        let record = InstanceMove {
+            instance_uuid: server.id.clone(),
+            instance_name: server.name.clone(),
+            source_host: Some(ctx.host.name.clone()),
+            dest_host: None,
+            start_time: Some(Timestamp::now()),
+            end_time: None,
+            vmove_type: VMoveType::Evacuation,
+            status: VMoveStatus::Ongoing,
+            message: None,
+        };
+        let this = MoveRecord { ctx, record };
+        this.put().await?;
+        Ok(this)
+    }
+
+    async fn put(&self) -> Result<(), String> {
+        self.ctx
+            .claim
+            .store
+            .vmove_put(&self.ctx.claim.lease, &self.record)
+            .await
+            .map(drop)
+            .map_err(|e| crate::error::chain(&StepError::store("recording the vmove", e)))
+    }
+
+    /// Nova's scheduler chose `dest`: the server is being rebuilt there. Best effort: the
+    /// move's end is recorded whatever happens here.
+    async fn rebuilding(&mut self, dest: &str) {
+        if self.record.dest_host.as_deref() == Some(dest) {
+            return;
+        }
+        self.record.dest_host = Some(dest.to_owned());
+        self.record.message = Some(format!("Rebuilding on '{dest}'"));
+        if let Err(e) = self.put().await {
+            tracing::warn!(server = %self.record.instance_uuid, error = %e, "recording a vmove's destination");
+        }
+    }
+
+    async fn end(mut self, result: &Result<MovedServer, String>) -> Result<(), String> {
+        let record = &mut self.record;
+        record.end_time = Some(Timestamp::now());
+        let outcome = match result {
+            Ok(m) if m.gone => {
+                record.status = VMoveStatus::Ignored;
+                record.message = Some("the server was deleted".into());
+                EvacuationOutcome::Gone
+            }
+            Ok(m) => {
+                record.status = VMoveStatus::Succeeded;
+                record.dest_host = m.to.clone();
+                record.message = None;
+                self.ctx.claim.metrics.server_recovered();
+                EvacuationOutcome::Succeeded
+            }
+            Err(why) => {
+                record.status = VMoveStatus::Failed;
+                record.message = Some(format!("Failed reason: {why}"));
+                EvacuationOutcome::Failed
+            }
+        };
+        self.ctx.claim.metrics.metrics().evacuation_outcome(outcome);
+        self.put().await
+    }
 }
 
 /// Evacuates one server and waits until it runs elsewhere, carrying out the decisions of its
@@ -270,6 +305,7 @@ async fn drive(
     tally: &Tally,
     server: &Planned,
     target: Option<&str>,
+    record: &mut MoveRecord<'_>,
 ) -> Result<MovedServer, String> {
     let timeout = ctx.config.evacuation_timeout_secs;
     let deadline = Instant::now() + Duration::from_secs(timeout);
@@ -294,7 +330,12 @@ async fn drive(
             .collect();
         match evacuation.observe(&of_server) {
             Next::Confirm => return confirm(ctx, server, deadline).await,
-            Next::Wait => continue,
+            Next::Wait => {
+                if let Some(dest) = evacuation.destination(&of_server) {
+                    record.rebuilding(dest).await;
+                }
+                continue;
+            }
             Next::GiveUp(why) => return Err(why),
             Next::Issue => {}
         }

@@ -115,10 +115,10 @@ impl BuiltinStep<HostFailure> for FenceHost {
     const KEY: StepKey = FENCED.key();
     async fn run(&self, ctx: &HostFailure, _: &Outputs) -> Result<Outcome, StepError> {
         let started = std::time::Instant::now();
-        let fenced = ctx
+        let fence = ctx
             .fencer
-            .fence(&ctx.host, ctx.claim.notification.generated_time)
-            .await;
+            .fence(&ctx.host, ctx.claim.notification.generated_time);
+        let (fenced, ()) = tokio::join!(fence, super::progress::announce_while_fencing(ctx));
         ctx.claim.metrics.metrics().fence_outcome(match &fenced {
             Ok(r) if r.confirmed_off => FenceOutcome::Off,
             Ok(_) => FenceOutcome::TrustedMonitor,

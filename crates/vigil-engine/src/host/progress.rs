@@ -1,33 +1,140 @@
-//! What a host recovery tells operators while it evacuates: every chosen server recorded as a
-//! `pending` vmove before the first one moves, and a progress message as each is accepted by
-//! Nova and as each ends, so `openstack notification progress details` and `openstack vmove
-//! list` follow the recovery server by server.
+//! What a host recovery tells operators while it runs: every server of the failed host recorded
+//! as a `pending` vmove while the host is fenced, the servers the policy leaves behind marked
+//! `ignored` with the reason, and a progress message as each evacuation is accepted by Nova
+//! and as each ends, so `openstack notification progress details` and `openstack vmove list`
+//! follow the recovery server by server.
 
 use super::evacuate::{MovedServer, EVACUATED};
+use super::gate::FENCED;
 use super::HostFailure;
 use crate::error::StepError;
-use crate::planner::Planned;
+use crate::planner::{left_out, Planned, SelectionPolicy, ServerFacts};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use vigil_domain::{InstanceMove, VMoveStatus, VMoveType};
+use vigil_domain::{InstanceMove, Timestamp, VMoveStatus, VMoveType};
+use vigil_store::{Page, VMoveFilter};
 
-/// Records every server about to be evacuated as a `pending` vmove in one write, so operators
-/// see the whole recovery (`openstack vmove list`) before the first server moves, and says so
-/// in the step's progress.
+/// How long listing the host's servers may run beside fencing; it only informs operators.
+const LIST_DURING_FENCING: Duration = Duration::from_secs(10);
+
+fn pending(ctx: &HostFailure, id: &str, name: &str) -> InstanceMove {
+    InstanceMove {
+        instance_uuid: id.to_owned(),
+        instance_name: name.to_owned(),
+        source_host: Some(ctx.host.name.clone()),
+        dest_host: None,
+        start_time: None,
+        end_time: None,
+        vmove_type: VMoveType::Evacuation,
+        status: VMoveStatus::Pending,
+        message: None,
+    }
+}
+
+/// Run beside fencing: records every server Nova has on the host as `pending`, so operators
+/// see what waits on the fence. Best effort: a failure is logged, and the servers chosen are
+/// recorded again before they move.
+pub(super) async fn announce_while_fencing(ctx: &HostFailure) {
+    let listed = tokio::time::timeout(
+        LIST_DURING_FENCING,
+        ctx.claim.nova.servers_on_host(&ctx.host.name),
+    )
+    .await;
+    let servers = match listed {
+        Ok(Ok(servers)) => servers,
+        Ok(Err(e)) => {
+            let error = &e as &dyn std::error::Error;
+            tracing::warn!(host = %ctx.host.name, error, "listing the servers being fenced");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(host = %ctx.host.name, "listing the servers being fenced timed out");
+            return;
+        }
+    };
+    let moves: Vec<InstanceMove> = servers
+        .iter()
+        .map(|s| pending(ctx, &s.id, &s.name))
+        .collect();
+    if let Err(e) = ctx
+        .claim
+        .store
+        .vmoves_announce(&ctx.claim.lease, &moves)
+        .await
+    {
+        let error = &e as &dyn std::error::Error;
+        tracing::warn!(host = %ctx.host.name, error, "recording the servers being fenced");
+        return;
+    }
+    let message = format!(
+        "Fencing host '{}' with {}: {} instances wait",
+        ctx.host.name,
+        ctx.fencer.name(),
+        moves.len()
+    );
+    ctx.claim.progress(FENCED.step(), 0.0, &message).await;
+}
+
+/// Marks `ignored`, with the reason, each server the policy leaves on the failed host and each
+/// recorded while fencing that is no longer there, so no vmove stays `pending` for a server
+/// that will not move.
+pub(super) async fn record_left_out(
+    ctx: &HostFailure,
+    servers: &[ServerFacts],
+    policy: &SelectionPolicy,
+) -> Result<(), StepError> {
+    let now = Timestamp::now();
+    let ignored = |mut m: InstanceMove, why: String| {
+        m.status = VMoveStatus::Ignored;
+        m.end_time = Some(now);
+        m.message = Some(why);
+        m
+    };
+    let mut moves: Vec<InstanceMove> = servers
+        .iter()
+        .filter_map(|s| {
+            let why = left_out(s, policy)?;
+            Some(ignored(
+                pending(ctx, &s.id, &s.name),
+                format!("Not evacuated: {why}"),
+            ))
+        })
+        .collect();
+    let on_host: BTreeSet<&str> = servers.iter().map(|s| s.id.as_str()).collect();
+    let filter = VMoveFilter {
+        status: Some(VMoveStatus::Pending.as_str().to_owned()),
+        ..Default::default()
+    };
+    let announced = ctx
+        .claim
+        .store
+        .vmove_list(ctx.claim.notification.uuid, &filter, &Page::default())
+        .await
+        .map_err(|e| StepError::store("reading the pending vmoves", e))?;
+    moves.extend(
+        announced
+            .into_iter()
+            .filter(|v| !on_host.contains(v.movement.instance_uuid.as_str()))
+            .map(|v| {
+                let why = format!("Not evacuated: no longer on host '{}'", ctx.host.name);
+                ignored(v.movement, why)
+            }),
+    );
+    ctx.claim
+        .store
+        .vmoves_put(&ctx.claim.lease, &moves)
+        .await
+        .map_err(|e| StepError::store("recording the servers left out", e))
+}
+
+/// Records every server about to be evacuated as a `pending` vmove in one write (those recorded
+/// while fencing stay as they are), so operators see the whole recovery before the first
+/// server moves, and says so in the step's progress.
 pub(super) async fn announce(ctx: &HostFailure, servers: &[Planned]) -> Result<(), StepError> {
     let moves: Vec<InstanceMove> = servers
         .iter()
-        .map(|s| InstanceMove {
-            instance_uuid: s.id.clone(),
-            instance_name: s.name.clone(),
-            source_host: Some(ctx.host.name.clone()),
-            dest_host: None,
-            start_time: None,
-            end_time: None,
-            vmove_type: VMoveType::Evacuation,
-            status: VMoveStatus::Pending,
-            message: None,
-        })
+        .map(|s| pending(ctx, &s.id, &s.name))
         .collect();
     ctx.claim
         .store

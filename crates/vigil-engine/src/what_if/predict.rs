@@ -3,10 +3,11 @@
 //! the destinations of `host::evacuate`).
 
 use crate::config::EngineConfig;
-use crate::planner::{self, plan, tiers, Planned, ServerFacts};
+use crate::planner::{self, plan, Planned, ServerFacts};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use vigil_capacity::{place, strategies, targets, Demand, SegmentFacts, Strategy};
+use vigil_domain::plan::Chosen;
 use vigil_domain::{Host, RecoveryMethod};
 use vigil_fence::config::{FencingConfig, Policy};
 use vigil_openstack::nova::Server;
@@ -88,8 +89,12 @@ pub fn predict(i: &Inputs) -> WhatIf {
     let segment = &i.host.segment;
     let method = segment.recovery_method;
     let facts: Vec<ServerFacts> = i.servers.iter().map(planner::facts_of).collect();
-    let chosen = plan(&facts, &i.config.selection);
-    let tier_of = tier_numbers(&chosen, i.config.host.start_in_tiers);
+    let recorded = Chosen {
+        servers: plan(&facts, &i.config.selection),
+        start_in_tiers: i.config.host.start_in_tiers,
+    };
+    let chosen = &recorded.servers;
+    let tier_of = recorded.tier_numbers();
     let allocations = i
         .facts
         .hosts
@@ -132,7 +137,7 @@ pub fn predict(i: &Inputs) -> WhatIf {
         })
         .collect();
     let reserved_hosts_enabled = reserved_enabled(i, method, &servers);
-    let gates = gates(i, &chosen, &servers);
+    let gates = gates(i, chosen, &servers);
     WhatIf {
         host: host.clone(),
         segment: segment.name.clone(),
@@ -152,23 +157,6 @@ pub fn predict(i: &Inputs) -> WhatIf {
         reserved_hosts_enabled,
         gates,
     }
-}
-
-/// Tiers are the priorities of the servers that were running, highest first.
-fn tier_numbers(chosen: &[Planned], tiered: bool) -> BTreeMap<&str, usize> {
-    if !tiered {
-        return BTreeMap::new();
-    }
-    let running: Vec<Planned> = chosen.iter().filter(|c| c.was_running()).cloned().collect();
-    let mut out = BTreeMap::new();
-    for (n, tier) in tiers(&running).iter().enumerate() {
-        for c in tier {
-            if let Some(orig) = chosen.iter().find(|o| o.id == c.id) {
-                out.insert(orig.id.as_str(), n + 1);
-            }
-        }
-    }
-    out
 }
 
 /// The engine turns to reserved hosts when its method starts with them, or when the

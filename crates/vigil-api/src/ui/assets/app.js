@@ -68,6 +68,7 @@
     return el("tr", { "data-server": v.name, "data-phase": v.phase },
       el("td", {}, v.name),
       el("td", {}, badge(v.phase, "phase-" + v.phase.toLowerCase())),
+      el("td", { class: "num" }, v.tier == null ? "" : String(v.tier)),
       el("td", {}, where),
       el("td", { class: "num" }, duration(v.elapsed_secs)),
       el("td", { class: "message" }, v.message || ""));
@@ -82,7 +83,7 @@
       r.message ? el("p", { class: "message" }, r.message) : null,
       el("ol", { class: "steps" }, ...r.steps.map(step)),
       r.servers.length
-        ? table(["Server", "State", "From → to", "Elapsed", "Message"], r.servers.map(server))
+        ? table(["Server", "State", "Tier", "From → to", "Elapsed", "Message"], r.servers.map(server))
         : el("p", { class: "muted" }, "No servers recorded yet."));
   }
 

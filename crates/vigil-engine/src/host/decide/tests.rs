@@ -184,6 +184,30 @@ fn a_fallback_strategy_gets_its_own_budget() {
     assert_eq!(fallback.observe(&refs), Next::Issue);
 }
 
+/// A destination is known once the scheduler chose one for a live evacuation of this failure.
+#[test]
+fn destination_table() {
+    let to = |status: &str, secs: i64, dest: Option<&str>| Migration {
+        dest_compute: dest.map(str::to_owned),
+        ..migration(status, secs)
+    };
+    let e = Evacuation::new(3, at(0), at(0));
+    #[rustfmt::skip]
+    let cases: &[(&str, Vec<Migration>, Option<&str>)] = &[
+        ("none yet", vec![], None),
+        ("not scheduled yet", vec![to("accepted", 1, None)], None),
+        ("scheduled", vec![to("pre-migrating", 1, Some("c2"))], Some("c2")),
+        ("done is not under way", vec![to("done", 1, Some("c2"))], None),
+        ("failed is not under way", vec![to("error", 2, Some("c3")), to("done", 1, Some("c2"))], None),
+        ("a re-issue counts, not the failure", vec![to("accepted", 3, Some("c4")), to("error", 2, Some("c3"))], Some("c4")),
+        ("an earlier failure's move", vec![to("pre-migrating", -60, Some("c9"))], None),
+    ];
+    for (name, ms, want) in cases {
+        let refs: Vec<&Migration> = ms.iter().collect();
+        assert_eq!(e.destination(&refs), *want, "{name}");
+    }
+}
+
 #[test]
 fn timeouts_say_the_last_status_seen() {
     let mut e = Evacuation::new(3, at(0), at(0));
