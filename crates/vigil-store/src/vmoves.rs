@@ -81,12 +81,7 @@ impl Store {
         lease: &Lease,
         moves: &[InstanceMove],
     ) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
-        check_lease(&mut tx, self.for_update(), lease).await?;
-        for m in moves {
-            vmove_upsert(&mut tx, lease.notification, m).await?;
-        }
-        tx.commit().await
+        self.vmoves_record(lease, moves, Recorded::Overwrite).await
     }
 
     /// Records the moves a recovery is about to make (as the engine states them, `pending`) in
@@ -97,11 +92,29 @@ impl Store {
         lease: &Lease,
         moves: &[InstanceMove],
     ) -> Result<(), StoreError> {
+        self.vmoves_record(lease, moves, Recorded::Keep).await
+    }
+
+    /// Records `moves` in one transaction under `lease`, each new one inserted and each
+    /// already recorded treated as `recorded` says.
+    async fn vmoves_record(
+        &self,
+        lease: &Lease,
+        moves: &[InstanceMove],
+        recorded: Recorded,
+    ) -> Result<(), StoreError> {
         let mut tx = self.tx().await?;
         check_lease(&mut tx, self.for_update(), lease).await?;
         for m in moves {
-            if vmove_find(&mut tx, lease.notification, m).await?.is_none() {
-                vmove_insert(&mut tx, lease.notification, m).await?;
+            match recorded {
+                Recorded::Overwrite => {
+                    vmove_upsert(&mut tx, lease.notification, m).await?;
+                }
+                Recorded::Keep => {
+                    if vmove_find(&mut tx, lease.notification, m).await?.is_none() {
+                        vmove_insert(&mut tx, lease.notification, m).await?;
+                    }
+                }
             }
         }
         tx.commit().await
@@ -136,6 +149,15 @@ impl Store {
         .await?;
         tx.commit().await
     }
+}
+
+/// What recording a move does to one already recorded for its instance.
+#[derive(Clone, Copy)]
+enum Recorded {
+    /// Writes the move over it: the engine's latest word on the move.
+    Overwrite,
+    /// Leaves it: announcing never undoes what an earlier run moved on.
+    Keep,
 }
 
 /// The live vmove of `m`'s instance in a notification's recovery.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{each_store, evacuation, report, setup, step, LEASE};
+use common::{each_store, evacuation, report, setup, step, vmoves, LEASE};
 use std::time::Duration;
 use vigil_domain::{NotificationStatus, NotificationType, VMoveStatus};
 use vigil_store::{Claimed, Store, StoreError};
@@ -80,11 +80,7 @@ async fn a_stale_claim_cannot_write_after_a_takeover() {
             }
             // None of A's writes left a trace, and B still holds the lease.
             assert!(s.flow_log_load(n.uuid).await.unwrap().is_empty(), "{b:?}");
-            let vmoves = s
-                .vmove_list(n.uuid, &Default::default(), &Default::default())
-                .await
-                .unwrap();
-            assert!(vmoves.is_empty(), "{b:?}");
+            assert!(vmoves(s, n.uuid).await.is_empty(), "{b:?}");
             let host = s
                 .host_get_by_uuid(n.source_host_uuid)
                 .await

@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{each_pair, each_store, host_down, page, payload, segment_with, WINDOW};
+use common::{each_pair, each_store, host_down, page, payload, segment_with, vmoves, WINDOW};
 use serde_json::{json, Value};
 use vigil_domain::{
     NotificationStatus, NotificationType, ProgressDetail, Segment, Timestamp, WorkflowStep,
 };
-use vigil_store::{NotificationFilter, Page, SortDir, StoreError, VMoveFilter};
+use vigil_store::{NotificationFilter, Page, SortDir, StoreError};
 
 #[tokio::test]
 async fn notifications_check_host_maintenance_and_duplicates() {
@@ -231,11 +231,7 @@ async fn workflow_steps_round_trip() {
             .await
             .unwrap();
         assert!(s.workflow_steps(n.uuid).await.unwrap().is_empty());
-        assert!(s
-            .vmove_list(n.uuid, &VMoveFilter::default(), &Page::default())
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(vmoves(s, n.uuid).await.is_empty());
         let step = |name: &str, state: &str, progress: f64| WorkflowStep {
             name: name.into(),
             progress,

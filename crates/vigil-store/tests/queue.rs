@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{claimed, each_pair, each_store, evacuation, report, setup, step, LEASE};
+use common::{claimed, each_pair, each_store, evacuation, report, setup, step, vmoves, LEASE};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use vigil_domain::{NotificationStatus, NotificationType, Timestamp, VMoveStatus};
@@ -156,13 +156,16 @@ async fn announced_vmoves_and_step_progress() {
                 .await
                 .unwrap();
         }
-        let list = s
-            .vmove_list(n.uuid, &Default::default(), &Default::default())
-            .await
-            .unwrap();
-        let mut got: Vec<_> = list.iter().map(|v| v.movement.clone()).collect();
-        got.sort_by(|a, b| a.instance_name.cmp(&b.instance_name));
-        assert_eq!(got, vec![ongoing.clone(), other.clone()], "{b:?}");
+        let moves = async || {
+            let mut got: Vec<_> = vmoves(s, n.uuid)
+                .await
+                .into_iter()
+                .map(|v| v.movement)
+                .collect();
+            got.sort_by(|a, b| a.instance_name.cmp(&b.instance_name));
+            got
+        };
+        assert_eq!(moves().await, [ongoing.clone(), other.clone()], "{b:?}");
 
         // A batch put updates what is recorded and adds what is not, in one write.
         let mut left_out = other.clone();
@@ -174,13 +177,7 @@ async fn announced_vmoves_and_step_progress() {
         s.vmoves_put(&c.lease, &[left_out.clone(), third.clone()])
             .await
             .unwrap();
-        let list = s
-            .vmove_list(n.uuid, &Default::default(), &Default::default())
-            .await
-            .unwrap();
-        let mut got: Vec<_> = list.iter().map(|v| v.movement.clone()).collect();
-        got.sort_by(|a, b| a.instance_name.cmp(&b.instance_name));
-        assert_eq!(got, vec![ongoing, left_out, third], "{b:?}");
+        assert_eq!(moves().await, [ongoing, left_out, third], "{b:?}");
 
         let mut running = step("EvacuateInstancesTask");
         running.step.state = "RUNNING".into();
@@ -252,11 +249,7 @@ async fn vmoves_and_host_flags_are_recorded_for_the_claim() {
             let got = s.host_get_by_uuid(h).await.unwrap().unwrap();
             assert_eq!((got.on_maintenance, got.reserved), want, "{:?}", b);
         }
-        let list = s
-            .vmove_list(n.uuid, &Default::default(), &Default::default())
-            .await
-            .unwrap();
-        assert_eq!(list, [second]);
+        assert_eq!(vmoves(s, n.uuid).await, [second]);
     })
     .await;
 }

@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 use vigil_domain::{
-    Host, InstanceMove, Notification, NotificationType, RecoveryMethod, Segment, Timestamp,
-    VMoveStatus, VMoveType, WorkflowStep,
+    Host, InstanceMove, Notification, NotificationId, NotificationType, RecoveryMethod, Segment,
+    Timestamp, VMove, VMoveStatus, VMoveType, WorkflowStep,
 };
 use vigil_store::testing::test_stores;
 use vigil_store::{
@@ -202,4 +202,11 @@ pub fn evacuation(status: VMoveStatus) -> InstanceMove {
         status,
         message: None,
     }
+}
+
+/// Every live vmove of a notification, as the store lists them by default.
+pub async fn vmoves(s: &Store, n: NotificationId) -> Vec<VMove> {
+    s.vmove_list(n, &Default::default(), &Default::default())
+        .await
+        .unwrap()
 }
