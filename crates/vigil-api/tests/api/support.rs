@@ -106,14 +106,8 @@ impl Api {
 
     /// A segment with one host: their uuids.
     pub async fn segment_with_host(&self, segment: &str, host: &str) -> (String, String) {
-        let sid = self.segment(segment).await["uuid"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let hid = self.host(&sid, host).await["uuid"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let sid = uuid(&self.segment(segment).await);
+        let hid = uuid(&self.host(&sid, host).await);
         (sid, hid)
     }
 
@@ -127,6 +121,11 @@ impl Api {
         assert_eq!(r.status, 201, "{:?} {}", self.backend, r.text);
         r.json()["host"].clone()
     }
+}
+
+/// The `uuid` of a resource body.
+pub fn uuid(body: &Value) -> String {
+    body["uuid"].as_str().expect("a uuid").to_owned()
 }
 
 pub fn host_down(host: &str) -> Value {

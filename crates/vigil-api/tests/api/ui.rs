@@ -1,7 +1,7 @@
 //! The status page: its files, its data endpoint (what the store holds, as the page reads it),
 //! policy and the read-only paths; on every backend the machine has.
 
-use crate::support::{host_down, Api};
+use crate::support::{host_down, uuid, Api};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use std::sync::Arc;
@@ -45,20 +45,14 @@ async fn the_page_and_its_data() {
         assert_eq!(bare.status, 301);
         assert_eq!(bare.headers["location"], "/ui/");
 
-        let sid = api.segment(MARKUP).await["uuid"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let sid = uuid(&api.segment(MARKUP).await);
         for name in ["compute-a", "compute-b", "spare"] {
             api.host(&sid, name).await;
         }
-        let spare = api
+        let listed = api
             .get(&format!("/v1/segments/{sid}/hosts?name=spare"))
-            .await
-            .json()["hosts"][0]["uuid"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .await;
+        let spare = uuid(&listed.json()["hosts"][0]);
         let r = api
             .put(
                 &format!("/v1/segments/{sid}/hosts/{spare}"),
@@ -139,10 +133,7 @@ fn moving(id: &str, status: VMoveStatus, dest: Option<&str>) -> InstanceMove {
 async fn server_phases_and_tiers_follow_the_engines_records() {
     for t in test_stores().await {
         let api = Api::new(&t);
-        let sid = api.segment("tiers").await["uuid"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let sid = uuid(&api.segment("tiers").await);
         api.host(&sid, "compute-a").await;
         let report = api.post("/v1/notifications", host_down("compute-a")).await;
         assert_eq!(report.status, 202, "{}", report.text);
@@ -296,10 +287,7 @@ async fn headroom_shown(t: &vigil_store::testing::TestStore, source: Figures, si
 async fn headroom_is_shown_as_its_source_gives_it() {
     for t in test_stores().await {
         let api = Api::new(&t);
-        let sid = api.segment("capacity").await["uuid"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let sid = uuid(&api.segment("capacity").await);
         let id: SegmentId = sid.parse().unwrap();
         let short = SegmentHeadroom {
             segment: id,
