@@ -241,19 +241,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Watch(args) => std::process::exit(watch_cmd::run(args).await.into()),
         Command::Alerter(args) => pacemaker_cmd::alerter(args).await,
         Command::PacemakerAlert { outbox } => pacemaker_cmd::pacemaker_alert(outbox).await,
-        Command::Api(args) => {
-            let config = load_config(&args.common, args.listen, &args.metrics)?;
-            let store = open_store(&config).await?;
-            let session = openstack_session(&config)?;
-            let metrics = vigil_metrics::Metrics::new();
-            let listener = metrics_server::bind(config.metrics.listen, &metrics, &store).await?;
-            // Either failing ends both: no metrics for an API that could not start.
-            tokio::try_join!(
-                run_api(&config, store, None, session, metrics),
-                metrics_server::serve(listener, shutdown_signal())
-            )?;
-            Ok(())
-        }
+        Command::Api(args) => serve(&args, false).await,
         Command::Engine(args) => {
             let config = load_config(&args.common, None, &args.metrics)?;
             let store = open_store(&config).await?;
@@ -273,32 +261,36 @@ async fn main() -> anyhow::Result<()> {
             engine.shutdown().await?;
             served.map(drop)
         }
-        Command::Serve(args) => {
-            let config = load_config(&args.common, args.listen, &args.metrics)?;
-            let store = open_store(&config).await?;
-            let session = openstack_session(&config)?;
-            let metrics = vigil_metrics::Metrics::new();
-            let listener = metrics_server::bind(config.metrics.listen, &metrics, &store).await?;
-            let engine = match &session {
-                Some(s) => Some(engine(&config, store.clone(), s.clone(), metrics.clone())?),
-                None => {
-                    tracing::warn!(
-                        "no [openstack] credentials: serving the API without a recovery engine"
-                    );
-                    None
-                }
-            };
-            let waker = engine.as_ref().map(|e| e.waker());
-            let result = tokio::try_join!(
-                run_api(&config, store, waker, session, metrics),
-                metrics_server::serve(listener, shutdown_signal())
-            );
-            if let Some(engine) = engine {
-                engine.shutdown().await?;
-            }
-            result.map(drop)
-        }
+        Command::Serve(args) => serve(&args, true).await,
     }
+}
+
+/// `vigil serve` (`with_engine`) and `vigil api`: the API and the metrics until SIGINT or
+/// SIGTERM, and beside them the recovery engine when asked for and Nova is configured.
+async fn serve(args: &ServiceArgs, with_engine: bool) -> anyhow::Result<()> {
+    let config = load_config(&args.common, args.listen, &args.metrics)?;
+    let store = open_store(&config).await?;
+    let session = openstack_session(&config)?;
+    let metrics = vigil_metrics::Metrics::new();
+    let listener = metrics_server::bind(config.metrics.listen, &metrics, &store).await?;
+    let engine = match (&session, with_engine) {
+        (Some(s), true) => Some(engine(&config, store.clone(), s.clone(), metrics.clone())?),
+        (None, true) => {
+            tracing::warn!("no [openstack] credentials: serving the API without a recovery engine");
+            None
+        }
+        (_, false) => None,
+    };
+    let waker = engine.as_ref().map(|e| e.waker());
+    // Either failing ends both: no metrics for an API that could not start.
+    let result = tokio::try_join!(
+        run_api(&config, store, waker, session, metrics),
+        metrics_server::serve(listener, shutdown_signal())
+    );
+    if let Some(engine) = engine {
+        engine.shutdown().await?;
+    }
+    result.map(drop)
 }
 
 /// Serves the API until SIGINT or SIGTERM, then finishes the requests in flight.
