@@ -24,6 +24,10 @@ impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
     }
+    /// A header's value as text (a missing or non-text one fails the test).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers[name].to_str().unwrap()
+    }
     /// The message of a Masakari error body with this fault name.
     pub fn fault(&self, name: &str) -> String {
         let v = self.json();
