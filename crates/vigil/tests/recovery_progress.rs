@@ -156,14 +156,7 @@ async fn progress_details_and_vmoves_change_while_a_host_recovers() -> anyhow::R
             "the servers were not recorded while fencing: {:?}",
             last.fencing
         );
-        let moves = cli.osc_json(&[
-            "--os-ha-api-version",
-            "1.3",
-            "notification",
-            "vmove",
-            "list",
-            &nid,
-        ]);
+        let moves = cli.osc_json(&table);
         let moves = moves.as_array().expect("a list");
         let ignored = moves
             .iter()
