@@ -102,14 +102,13 @@ async fn two_engines_share_twenty_host_failures() -> anyhow::Result<()> {
             "{nid}: no servers, so it ends after choosing"
         );
         for s in &log {
-            // One "started" and one "completed" entry: the step ran once (a step may add
-            // progress messages of its own between them).
-            let said = |end: &str| {
-                let messages = s.step.progress_details.iter();
-                messages.filter(|d| d.message.ends_with(end)).count()
-            };
+            // One start and one end (progress 1.0): the step ran once. A step may add progress
+            // messages of its own between them.
+            let details = &s.step.progress_details;
+            let started = details.iter().filter(|d| d.message.ends_with(" started"));
+            let ended = details.iter().filter(|d| d.progress == "1.0");
             assert_eq!(
-                (said(" started"), said(" completed")),
+                (started.count(), ended.count()),
                 (1, 1),
                 "{nid} {}: {s:?}",
                 s.step.name
