@@ -5,7 +5,7 @@
 use super::decide::{AfterIssue, Answer, Evacuation, Next, Restore, Settle};
 use super::feed::MigrationFeed;
 use super::gate::DISABLED;
-use super::progress::{announce, record_left_out, Tally};
+use super::progress::{announce, pending, record_left_out, Tally};
 use super::HostFailure;
 use crate::error::StepError;
 use crate::nova::Migration;
@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use vigil_capacity::{strategies, usable, HostFacts, ServiceState, Strategy};
 use vigil_domain::plan::{Chosen, CHOSEN_STEP};
-use vigil_domain::{Classify, ErrorClass, InstanceMove, Timestamp, VMoveStatus, VMoveType};
+use vigil_domain::{Classify, ErrorClass, InstanceMove, Timestamp, VMoveStatus};
 use vigil_metrics::EvacuationOutcome;
 use vigil_store::{HostFilter, Page};
 
@@ -53,7 +53,7 @@ impl BuiltinStep<HostFailure> for PrepareInstances {
             .await?;
         let facts: Vec<ServerFacts> = servers.iter().map(facts_of).collect();
         let chosen = plan(&facts, &ctx.selection);
-        record_left_out(ctx, &facts, &ctx.selection).await?;
+        record_left_out(ctx, &facts).await?;
         if chosen.is_empty() {
             return Ok(Outcome::Stop(
                 Ending::Finished,
@@ -232,15 +232,9 @@ struct MoveRecord<'a> {
 impl<'a> MoveRecord<'a> {
     async fn start(ctx: &'a HostFailure, server: &Planned) -> Result<Self, String> {
         let record = InstanceMove {
-            instance_uuid: server.id.clone(),
-            instance_name: server.name.clone(),
-            source_host: Some(ctx.host.name.clone()),
-            dest_host: None,
             start_time: Some(Timestamp::now()),
-            end_time: None,
-            vmove_type: VMoveType::Evacuation,
             status: VMoveStatus::Ongoing,
-            message: None,
+            ..pending(ctx, &server.id, &server.name)
         };
         let this = MoveRecord { ctx, record };
         this.put().await?;

@@ -8,7 +8,7 @@ use super::evacuate::{MovedServer, EVACUATED};
 use super::gate::FENCED;
 use super::HostFailure;
 use crate::error::StepError;
-use crate::planner::{left_out, Planned, SelectionPolicy, ServerFacts};
+use crate::planner::{left_out, Planned, ServerFacts};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,7 +18,8 @@ use vigil_store::{Page, VMoveFilter};
 /// How long listing the host's servers may run beside fencing; it only informs operators.
 const LIST_DURING_FENCING: Duration = Duration::from_secs(10);
 
-fn pending(ctx: &HostFailure, id: &str, name: &str) -> InstanceMove {
+/// A server of the failed host, recorded as not yet moved.
+pub(super) fn pending(ctx: &HostFailure, id: &str, name: &str) -> InstanceMove {
     InstanceMove {
         instance_uuid: id.to_owned(),
         instance_name: name.to_owned(),
@@ -82,7 +83,6 @@ pub(super) async fn announce_while_fencing(ctx: &HostFailure) {
 pub(super) async fn record_left_out(
     ctx: &HostFailure,
     servers: &[ServerFacts],
-    policy: &SelectionPolicy,
 ) -> Result<(), StepError> {
     let now = Timestamp::now();
     let ignored = |mut m: InstanceMove, why: String| {
@@ -94,7 +94,7 @@ pub(super) async fn record_left_out(
     let mut moves: Vec<InstanceMove> = servers
         .iter()
         .filter_map(|s| {
-            let why = left_out(s, policy)?;
+            let why = left_out(s, &ctx.selection)?;
             Some(ignored(
                 pending(ctx, &s.id, &s.name),
                 format!("Not evacuated: {why}"),
