@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::OsError;
@@ -28,6 +29,10 @@ pub struct Credentials {
     /// Application credential (used instead of username/password when set).
     pub application_credential_id: String,
     pub application_credential_secret: String,
+    /// Service type → base URL used instead of the catalog's (keystoneauth's
+    /// `endpoint_override`, a `clouds.yaml`'s `<type>_endpoint_override`): for a proxy or a
+    /// load balancer the catalog does not name.
+    pub endpoint_override: BTreeMap<String, String>,
 }
 
 impl Default for Credentials {
@@ -44,6 +49,7 @@ impl Default for Credentials {
             interface: "public".into(),
             application_credential_id: String::new(),
             application_credential_secret: String::new(),
+            endpoint_override: BTreeMap::new(),
         }
     }
 }
@@ -126,6 +132,15 @@ impl Credentials {
                 *field = v.to_owned();
             }
         }
+        for (key, value) in cloud.as_object().into_iter().flatten() {
+            if let (Some(service), Some(url)) =
+                (key.strip_suffix("_endpoint_override"), value.as_str())
+            {
+                self.endpoint_override
+                    .entry(service.to_owned())
+                    .or_insert_with(|| url.to_owned());
+            }
+        }
         if !self.auth_url.is_empty() && !self.auth_url.trim_end_matches('/').ends_with("/v3") {
             self.auth_url = format!("{}/v3", self.auth_url.trim_end_matches('/'));
         }
@@ -144,7 +159,8 @@ mod tests {
             &file,
             "clouds:\n  prod:\n    region_name: R1\n    interface: internal\n    auth:\n      \
              auth_url: http://k:5000\n      username: vigil\n      password: pw\n      \
-             project_name: service\n      user_domain_name: ops\n",
+             project_name: service\n      user_domain_name: ops\n    \
+             compute_endpoint_override: http://proxy:8774/v2.1\n",
         )
         .unwrap();
         std::env::set_var("OS_CLIENT_CONFIG_FILE", &file);
@@ -156,6 +172,10 @@ mod tests {
         .resolve_cloud()
         .unwrap();
         assert_eq!(c.auth_url, "http://k:5000/v3");
+        assert_eq!(
+            c.endpoint_override.get("compute").map(String::as_str),
+            Some("http://proxy:8774/v2.1")
+        );
         assert_eq!(c.username, "vigil");
         assert_eq!(c.password, "from-vigil");
         assert_eq!(c.user_domain_name, "ops");

@@ -78,6 +78,12 @@ impl Session {
         Ok(self.token().await?.value)
     }
 
+    /// The base URL requests for `service_type` go to: an `endpoint_override`, else the
+    /// catalog's entry for our interface and region.
+    pub async fn endpoint(&self, service_type: &str) -> Result<String, OsError> {
+        select_endpoint(&self.token().await?.catalog, service_type, &self.creds)
+    }
+
     /// Keeps a token ready in the background: authenticates now and again shortly before each
     /// expiry, so the first request after a quiet spell — a failed host's recovery — does not
     /// wait for Keystone, and bad credentials show in the log at start, not at the first

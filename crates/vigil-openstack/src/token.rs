@@ -104,6 +104,9 @@ pub(crate) fn select_endpoint(
     service_type: &str,
     creds: &Credentials,
 ) -> Result<String, OsError> {
+    if let Some(url) = creds.endpoint_override.get(service_type) {
+        return Ok(url.clone());
+    }
     catalog
         .iter()
         .find(|e| {
@@ -149,6 +152,14 @@ mod tests {
             select_endpoint(&t.catalog, "image", &creds),
             Err(OsError::NoEndpoint { .. })
         ));
+        // An override wins over the catalog, and names a service the catalog lacks.
+        creds
+            .endpoint_override
+            .insert("image".into(), "http://proxy:9292".into());
+        assert_eq!(
+            select_endpoint(&t.catalog, "image", &creds).unwrap(),
+            "http://proxy:9292"
+        );
     }
 
     #[test]
