@@ -22,10 +22,19 @@
 //! The lab is shared by every test of a run: a test that fails a host (`kill_host`) must revive
 //! it, and a test that changes the lab holds its [`Lab::turn`] while it runs, so that no other
 //! test, in this process or another, sees the lab half changed.
+//!
+//! Beside the lab, servers a test may break without disturbing anyone: [`PrivatePostgres`] and
+//! [`PrivateMariadb`] run a database of the test's own (crash it, start it again on the same
+//! data), and [`TcpProxy`] puts a cuttable loopback hop in front of a shared service (the lab's
+//! Keystone), so that it is down for the process under test alone.
 
 mod cloud;
 mod env;
+mod mariadb;
+mod postgres;
 mod power;
+mod private_db;
+mod proxy;
 mod turn;
 mod wait;
 
@@ -36,7 +45,11 @@ use std::sync::{Arc, OnceLock};
 
 pub use cloud::{Cloud, CloudError, ServerId, ServiceState};
 pub use env::LabEnv;
+pub use mariadb::PrivateMariadb;
+pub use postgres::PrivatePostgres;
 pub use power::{GuestImage, IpmiEndpoint, PowerHost, PowerLab, RedfishEndpoint};
+pub use private_db::PrivateDbError;
+pub use proxy::TcpProxy;
 pub use turn::LabTurn;
 pub use vigil_openstack::nova::{Server, ServerCreate, Service};
 pub use vigil_openstack::Credentials;
