@@ -56,6 +56,15 @@ impl ApiError {
             ),
         )
     }
+    /// Something the API needs (the database, Keystone) cannot be reached: nothing was done,
+    /// and the same request may succeed later. The cause goes to the log.
+    pub fn unavailable(what: &str, cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(error = cause, "{what} unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("The {what} is temporarily unavailable. Please retry later."),
+        )
+    }
     /// An unexpected failure: the cause goes to the log, the client gets no internals.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         // Recorded as an error value, the log line carries its whole source chain.
@@ -123,6 +132,8 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateNotification(host) => ApiError::conflict(format!(
                 "Notification received from host {host} is duplicate."
             )),
+            // A report answered so was not stored: the store commits before it answers.
+            other if other.is_unavailable() => ApiError::unavailable("database", &other),
             other => ApiError::internal(&other),
         }
     }

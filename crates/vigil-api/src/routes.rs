@@ -18,16 +18,22 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 /// The caller the request's credentials name, or the 401 that refuses it (the API's and the
-/// status page's data alike).
+/// status page's data alike); 503 when Keystone cannot be asked, as keystonemiddleware
+/// answers: the token may well be valid, so refusing it as unauthorized would be wrong.
 pub(crate) async fn authenticated(
     st: &ApiState,
     headers: &HeaderMap,
 ) -> Result<crate::auth::RequestContext, Response> {
     st.auth.authenticate(headers).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            format!("Authentication required: {e}"),
-        )
+        match &e {
+            crate::auth::AuthError::Keystone(cause) => {
+                ApiError::unavailable("Keystone service", cause.as_ref())
+            }
+            _ => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                format!("Authentication required: {e}"),
+            ),
+        }
         .into_response()
     })
 }

@@ -145,19 +145,20 @@ fn commit(conn: &mut Connection, batch: Vec<Job>) {
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         let result = store_one(&tx, &job.new, job.window);
-        if let Err(StoreError::Sqlite { .. }) = &result {
+        if let Err(StoreError::Sqlite { operation, source }) = &result {
             // The transaction may be unusable; nobody in this batch is stored (dropping `tx`
-            // rolls it back).
-            let _ = job.reply.send(result);
+            // rolls it back). Every report earlier in the batch gets the same error, so that
+            // the API answers them alike (503 for a busy database, which a retry may get past).
             for (reply, _) in results {
                 let _ = Reply::send(
                     reply,
-                    Err(StoreError::Corrupt {
-                        what: "batch",
-                        detail: "a database error aborted the batch; retry".into(),
+                    Err(StoreError::Sqlite {
+                        operation,
+                        source: source.clone(),
                     }),
                 );
             }
+            let _ = job.reply.send(result);
             return;
         }
         results.push((job.reply, result));

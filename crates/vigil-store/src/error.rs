@@ -91,3 +91,71 @@ impl vigil_domain::Classify for StoreError {
         }
     }
 }
+
+impl StoreError {
+    /// The database could not be reached or would not serve: down, restarting, a connection
+    /// lost, no connection free within the pool's acquire timeout, SQLite's lock held past its
+    /// busy timeout. The API answers these with 503: nothing was done, and the same request may
+    /// succeed once the database is back. Other transient failures (a deadlock, a bug's
+    /// malformed statement) are not outages.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { source, .. } | StoreError::Database { source, .. } => {
+                sqlx_unavailable(source)
+            }
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // SQLSTATE class 08 is "connection exception" (PostgreSQL and MariaDB alike);
+            // 57P01-57P03 are PostgreSQL shutting down, crashed, or not yet accepting
+            // connections; SQLite's 5 and 6 are SQLITE_BUSY and SQLITE_LOCKED.
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "5" | "6")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_from_other_failures() {
+        let database = |source| StoreError::Database {
+            operation: "test",
+            source,
+        };
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(database(sqlx::Error::Io(refused)).is_unavailable());
+        assert!(database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(database(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(!database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!database(sqlx::Error::Protocol("bad".into())).is_unavailable());
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let sqlite = |e| StoreError::Sqlite {
+            operation: "test",
+            source: std::sync::Arc::new(e),
+        };
+        assert!(sqlite(busy).is_unavailable());
+        assert!(!sqlite(rusqlite::Error::QueryReturnedNoRows).is_unavailable());
+        assert!(!StoreError::MarkerNotFound("m".into()).is_unavailable());
+    }
+}

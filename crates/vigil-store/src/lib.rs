@@ -30,4 +30,4 @@ pub use query::{
     SortDir, VMoveFilter,
 };
 pub use stats::NotificationCount;
-pub use store::{Backend, Store};
+pub use store::{Backend, Store, StoreOptions};

@@ -28,6 +28,24 @@ impl Backend {
     }
 }
 
+/// How the store waits on a database server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// PostgreSQL and MariaDB: how long an operation waits for a connection (a free one, or a
+    /// new one while the server is unreachable) before failing as unavailable. Short, so that a
+    /// database outage is a quick 503 rather than a hung request; the pool reconnects by itself
+    /// once the server is back. (SQLite's pools queue for its one writer and keep 30 s.)
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// A cheap-to-clone handle on the database.
 ///
 /// Reads go to `pool`. Writes go to `writer`, which on SQLite is a single connection: SQLite
@@ -47,8 +65,13 @@ pub struct Store {
 
 impl Store {
     /// Connects to `sqlite:PATH`, `postgres://…` or `mysql://…` (MariaDB too). A missing SQLite
-    /// file is created.
+    /// file is created. Waits on a server with the default [`StoreOptions`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with OPTIONS.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let connect_err = |source| StoreError::Connect {
             url: redact(url),
@@ -87,12 +110,15 @@ impl Store {
                 })
             }
             Backend::Postgres => {
-                let pool = server_pool().connect(url).await.map_err(connect_err)?;
+                let pool = server_pool(&options)
+                    .connect(url)
+                    .await
+                    .map_err(connect_err)?;
                 Ok(Store::on_server(backend, pool))
             }
             Backend::MySql => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
-                let pool = server_pool()
+                let pool = server_pool(&options)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // Each statement sees what committed before it, as on PostgreSQL;
@@ -175,11 +201,12 @@ impl Store {
     }
 }
 
-/// PostgreSQL's and MariaDB's pool options.
-fn server_pool() -> AnyPoolOptions {
+/// PostgreSQL's and MariaDB's pool options. Each connection is checked before use (sqlx's
+/// default), so those a restarted server dropped are replaced rather than handed out.
+fn server_pool(options: &StoreOptions) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(options.connect_timeout)
 }
 
 /// Where reads run: the store's read pool (`&Store`) or a write transaction (`&mut Tx`). Each

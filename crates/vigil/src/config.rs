@@ -70,13 +70,34 @@ impl Default for ApiConfig {
 }
 
 /// Where notifications, segments and hosts are kept.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://…` or `mysql://…` for production; empty means SQLite at `<data_dir>/vigil.sqlite`.
     pub url: String,
     /// A file whose content is the URL, so a password need not sit in the config file.
     pub url_file: Option<PathBuf>,
+    /// Seconds an operation waits for a server connection before the API answers 503.
+    pub connect_timeout: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            url_file: None,
+            connect_timeout: 5,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// How the store waits on its server.
+    pub fn store_options(&self) -> vigil_store::StoreOptions {
+        vigil_store::StoreOptions {
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout.max(1)),
+        }
+    }
 }
 
 impl Default for Config {

@@ -167,7 +167,9 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     }
-    let store = Store::connect(&url).await.context("opening the database")?;
+    let store = Store::connect_with(&url, config.database.store_options())
+        .await
+        .context("opening the database")?;
     if store.backend() == vigil_store::Backend::Sqlite {
         store.migrate().await.context("applying migrations")?;
     }

@@ -1,6 +1,7 @@
 //! `auth_strategy = "keystone"` against the lab's real Keystone: a valid admin token passes,
 //! no token and a bogus token get 401, for the API and the status
-//! page's data alike. Runs only with VIGIL_LAB=1.
+//! page's data alike; with Keystone cut off (a proxy), cached tokens pass and new ones get 503.
+//! Runs only with VIGIL_LAB=1.
 
 mod support;
 
@@ -60,4 +61,66 @@ async fn refused_without_a_valid_token(http: &reqwest::Client, url: &str) -> any
         .await?;
     assert_eq!(bogus.status(), 401, "{url}");
     Ok(())
+}
+
+/// Keystone unreachable (a proxy in front of the lab's, cut): a token validated before keeps
+/// working from the cache, a new one gets 503 with Masakari's fault body (never 401: it may
+/// well be valid), and once Keystone is back new tokens pass again, without restarting Vigil.
+#[tokio::test]
+async fn keystone_down_is_503_and_cached_tokens_still_pass() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("keystone_down_is_503_and_cached_tokens_still_pass") {
+        return Ok(());
+    }
+    let lab = Lab::up().await?;
+    let real = lab.env().credentials.clone();
+    let keystone = reqwest::Url::parse(&real.auth_url)?;
+    let target = keystone
+        .socket_addrs(|| Some(5000))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{} has no address", real.auth_url))?;
+    let proxy = vigil_lab::TcpProxy::start(target).await?;
+    let mut through_proxy = keystone.clone();
+    through_proxy.set_ip_host(proxy.addr().ip()).ok();
+    through_proxy.set_port(Some(proxy.addr().port())).ok();
+    let mut c = real.clone();
+    c.auth_url = through_proxy.to_string();
+    let dir = tempfile::tempdir()?;
+    let vigil = support::api_under_keystone(&c, dir.path());
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/segments", vigil.url());
+    let get = |token: String| {
+        let request = http.get(&url).header("X-Auth-Token", token);
+        async move { anyhow::Ok(request.send().await?) }
+    };
+    let known = lab_token(&real).await?;
+    assert_eq!(get(known.clone()).await?.status(), 200);
+
+    proxy.cut();
+    assert_eq!(get(known.clone()).await?.status(), 200, "cached");
+    let unknown = lab_token(&real).await?;
+    let refused = get(unknown.clone()).await?;
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["serviceUnavailable"]["code"], 503, "{body}");
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = get(unknown.clone()).await?.status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "while the proxy comes back");
+        assert!(std::time::Instant::now() < deadline, "still 503 after 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+/// A new token of the lab's admin, asked of the real Keystone (not through any proxy).
+async fn lab_token(c: &vigil_openstack::Credentials) -> anyhow::Result<String> {
+    Ok(vigil_openstack::Session::new(c.clone())?
+        .auth_token()
+        .await?)
 }

@@ -1,4 +1,6 @@
-//! Who is calling: turns a request's headers into a `RequestContext`, or refuses it with 401.
+//! Who is calling: turns a request's headers into a `RequestContext`, or refuses it with 401
+//! (503 when Keystone cannot be asked; tokens validated earlier keep working from the cache
+//! until they expire, so a Keystone outage spares callers already known).
 //!
 //! `noauth` makes every caller an admin (local use and tests, like Masakari's `noauth2`);
 //! `keystone` validates `X-Auth-Token` against Keystone v3 with a service token.
@@ -17,7 +19,7 @@ pub struct RequestContext {
     pub is_admin: bool,
 }
 
-/// Why a request could not be authenticated (always answered with 401).
+/// Why a request could not be authenticated (401, except `Keystone`: 503).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("the request carries no X-Auth-Token")]

@@ -2,6 +2,7 @@
 
 mod bodies;
 mod notifications;
+mod outage;
 mod routing;
 mod segments;
 mod support;
