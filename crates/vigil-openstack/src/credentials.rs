@@ -28,6 +28,9 @@ pub struct Credentials {
     /// Application credential (used instead of username/password when set).
     pub application_credential_id: String,
     pub application_credential_secret: String,
+    /// A PEM file of CA certificates trusted, besides the system's, for Keystone and the
+    /// endpoints of its catalog (a cloud's `cacert`); unset: the system's only.
+    pub cafile: Option<PathBuf>,
 }
 
 impl Default for Credentials {
@@ -44,6 +47,7 @@ impl Default for Credentials {
             interface: "public".into(),
             application_credential_id: String::new(),
             application_credential_secret: String::new(),
+            cafile: None,
         }
     }
 }
@@ -116,6 +120,9 @@ impl Credentials {
             &auth["application_credential_secret"],
         );
         fill(&mut self.region_name, &cloud["region_name"]);
+        if self.cafile.is_none() {
+            self.cafile = cloud["cacert"].as_str().map(PathBuf::from);
+        }
         // Domain names and the interface have defaults; a cloud's values win over them.
         for (field, value) in [
             (&mut self.user_domain_name, &auth["user_domain_name"]),
@@ -144,7 +151,7 @@ mod tests {
             &file,
             "clouds:\n  prod:\n    region_name: R1\n    interface: internal\n    auth:\n      \
              auth_url: http://k:5000\n      username: vigil\n      password: pw\n      \
-             project_name: service\n      user_domain_name: ops\n",
+             project_name: service\n      user_domain_name: ops\n    cacert: /etc/ca.pem\n",
         )
         .unwrap();
         std::env::set_var("OS_CLIENT_CONFIG_FILE", &file);
@@ -160,6 +167,7 @@ mod tests {
         assert_eq!(c.password, "from-vigil");
         assert_eq!(c.user_domain_name, "ops");
         assert_eq!(c.project_domain_name, "Default");
+        assert_eq!(c.cafile, Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(
             (c.region_name.as_str(), c.interface.as_str()),
             ("R1", "internal")
