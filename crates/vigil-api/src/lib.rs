@@ -9,6 +9,7 @@ pub mod auth;
 pub mod compute_check;
 mod error;
 pub mod headroom;
+pub mod limits;
 mod microversion;
 pub mod policy;
 mod resources;
@@ -32,6 +33,8 @@ pub struct ApiState {
     pub link_prefix: Option<String>,
     /// Requests with larger bodies get 413 (Masakari's `max_request_body_size`).
     pub max_body_size: usize,
+    /// Header size and per-client rate, checked before a request is dispatched.
+    pub limits: limits::Limits,
     /// Called after a notification is stored, so an engine in the same process starts at once.
     pub on_notification: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Where request latencies are recorded (served by the binary when configured).
@@ -51,6 +54,7 @@ impl ApiState {
             dedup_window: Duration::from_secs(180),
             link_prefix: None,
             max_body_size: 114_688,
+            limits: limits::Limits::default(),
             on_notification: None,
             metrics: vigil_metrics::Metrics::new(),
             headroom: None,

@@ -44,7 +44,10 @@ pub async fn dispatch(State(st): State<ApiState>, req: Request) -> Response {
     let method = req.method().clone();
     let route = template(req.uri().path());
     let metrics = st.metrics.clone();
-    let response = answer(st, req).await;
+    let response = match crate::limits::refusal(&st.limits, &req) {
+        Some(refused) => refused,
+        None => answer(st, req).await,
+    };
     metrics.api_request(
         method.as_str(),
         route,

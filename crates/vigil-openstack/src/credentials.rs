@@ -29,6 +29,9 @@ pub struct Credentials {
     /// Application credential (used instead of username/password when set).
     pub application_credential_id: String,
     pub application_credential_secret: String,
+    /// A PEM file of CA certificates trusted, besides the system's, for Keystone and the
+    /// endpoints of its catalog (a cloud's `cacert`); unset: the system's only.
+    pub cafile: Option<PathBuf>,
     /// Service type → base URL used instead of the catalog's (keystoneauth's
     /// `endpoint_override`, a `clouds.yaml`'s `<type>_endpoint_override`): for a proxy or a
     /// load balancer the catalog does not name.
@@ -49,6 +52,7 @@ impl Default for Credentials {
             interface: "public".into(),
             application_credential_id: String::new(),
             application_credential_secret: String::new(),
+            cafile: None,
             endpoint_override: BTreeMap::new(),
         }
     }
@@ -122,6 +126,9 @@ impl Credentials {
             &auth["application_credential_secret"],
         );
         fill(&mut self.region_name, &cloud["region_name"]);
+        if self.cafile.is_none() {
+            self.cafile = cloud["cacert"].as_str().map(PathBuf::from);
+        }
         // Domain names and the interface have defaults; a cloud's values win over them.
         for (field, value) in [
             (&mut self.user_domain_name, &auth["user_domain_name"]),
@@ -159,7 +166,7 @@ mod tests {
             &file,
             "clouds:\n  prod:\n    region_name: R1\n    interface: internal\n    auth:\n      \
              auth_url: http://k:5000\n      username: vigil\n      password: pw\n      \
-             project_name: service\n      user_domain_name: ops\n    \
+             project_name: service\n      user_domain_name: ops\n    cacert: /etc/ca.pem\n    \
              compute_endpoint_override: http://proxy:8774/v2.1\n",
         )
         .unwrap();
@@ -180,6 +187,7 @@ mod tests {
         assert_eq!(c.password, "from-vigil");
         assert_eq!(c.user_domain_name, "ops");
         assert_eq!(c.project_domain_name, "Default");
+        assert_eq!(c.cafile, Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(
             (c.region_name.as_str(), c.interface.as_str()),
             ("R1", "internal")

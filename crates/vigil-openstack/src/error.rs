@@ -24,6 +24,11 @@ pub enum OsError {
     },
     #[error("{path} has no cloud named {cloud}")]
     NoSuchCloud { path: PathBuf, cloud: String },
+    #[error("trusting the [openstack] CA file")]
+    CaFile {
+        #[source]
+        source: crate::tls::CaFileError,
+    },
     #[error("building the HTTP client")]
     HttpClient {
         #[source]

@@ -34,13 +34,24 @@ enum Target<'a> {
 
 impl Session {
     /// A session for `creds`, with a named cloud's values filled in from `clouds.yaml`.
+    /// Trusts the credentials' `cafile` besides the system's certificates.
     pub fn new(creds: Credentials) -> Result<Session, OsError> {
-        let http = reqwest::Client::builder()
+        let creds = creds.resolve_cloud()?;
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(60));
+        if let Some(path) = &creds.cafile {
+            http = crate::tls::trust_ca_file(http, path)
+                .map_err(|source| OsError::CaFile { source })?;
+        }
+        let http = http
             .build()
             .map_err(|source| OsError::HttpClient { source })?;
-        Self::with_http_client(creds, http)
+        Ok(Session {
+            http,
+            creds,
+            token: Mutex::new(None),
+        })
     }
 
     /// A session whose requests, Keystone's included, go through `http`: one that trusts a

@@ -40,6 +40,20 @@ pub struct ApiConfig {
     pub max_request_body_size: usize,
     /// Base URL for links in responses (behind a proxy); empty: from the request's Host.
     pub link_prefix: String,
+    /// PEM certificate chain and private key: with both, HTTPS (re-read on SIGHUP).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Request line and headers together larger than this many bytes are refused with 431.
+    pub max_header_size: usize,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, from when its connection opens or
+    /// its previous response ends: slow clients and idle keep-alive connections are closed.
+    pub header_read_timeout: u64,
+    /// Requests per second from one client address, then 429; 0: unlimited.
+    pub client_rate_limit: u32,
+    /// Requests one client address may send at once before `client_rate_limit` applies.
+    pub client_rate_burst: u32,
 }
 
 /// Prometheus metrics, on an address of their own so the API's auth and policy stay as they are.
@@ -65,7 +79,38 @@ impl Default for ApiConfig {
             duplicate_notification_detection_interval: 180,
             max_request_body_size: 114_688,
             link_prefix: String::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_header_size: 32_768,
+            max_connections: 512,
+            header_read_timeout: 10,
+            // Off: in front of OpenStack APIs there is usually a load balancer, through which
+            // every client has one address (limit there); set it where clients come directly.
+            client_rate_limit: 0,
+            client_rate_burst: 20,
         }
+    }
+}
+
+impl ApiConfig {
+    /// Settings that cannot work, named before anything starts.
+    fn check(&self) -> Result<(), &'static str> {
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("tls_cert_file and tls_key_file go together: set both or neither");
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1");
+        }
+        if self.header_read_timeout == 0 {
+            return Err("header_read_timeout must be at least 1 second");
+        }
+        if self.max_header_size < 1024 {
+            return Err("max_header_size must be at least 1024 bytes");
+        }
+        if self.client_rate_limit > 0 && self.client_rate_burst == 0 {
+            return Err("client_rate_burst must be at least 1 when client_rate_limit is set");
+        }
+        Ok(())
     }
 }
 
@@ -123,6 +168,9 @@ pub enum ConfigError {
     /// An unknown driver, a bad template, an unreadable credentials file: one line each.
     #[error("invalid [fencing] configuration")]
     Fencing(#[source] vigil_fence::config::ConfigError),
+    /// Values of `[api]` that cannot work together; one line saying which.
+    #[error("invalid [api] configuration: {0}")]
+    Api(&'static str),
     #[error("reading {path}")]
     ReadSecret {
         path: PathBuf,
@@ -169,6 +217,7 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         config.resolve_secret_files()?;
         config.fencing.check().map_err(ConfigError::Fencing)?;
+        config.api.check().map_err(ConfigError::Api)?;
         Ok(config)
     }
 
@@ -283,6 +332,24 @@ mod tests {
             let msg = inner.to_string();
             assert!(msg.contains("urll"), "{msg}");
             assert!(msg.contains("bad.toml"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_is_refused_in_one_line() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("tls.toml", "[api]\ntls_cert_file = \"cert.pem\"\n")?;
+            let err = Config::load(Some(Path::new("tls.toml")), &Overrides::default())
+                .expect_err("a certificate alone must be refused");
+            assert_eq!(
+                err.to_string(),
+                "invalid [api] configuration: tls_cert_file and tls_key_file go together: \
+                 set both or neither"
+            );
+            jail.set_env("VIGIL_API__TLS_KEY_FILE", "key.pem");
+            let c = Config::load(Some(Path::new("tls.toml")), &Overrides::default()).unwrap();
+            assert_eq!(c.api.tls_key_file, Some(PathBuf::from("key.pem")));
             Ok(())
         });
     }

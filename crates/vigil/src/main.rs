@@ -1,5 +1,6 @@
 //! `vigil`: one binary for the whole control plane and its tools.
 
+mod api_server;
 mod capacity_cmd;
 mod config;
 mod fence_cmd;
@@ -341,17 +342,44 @@ async fn run_api(
             vigil_api::policy::Policy::from_yaml_file(path).context("loading the policy file")?;
         state.policy = std::sync::Arc::new(policy);
     }
+    state.limits = api_limits(&config.api);
+    let tls = match (&config.api.tls_cert_file, &config.api.tls_key_file) {
+        (Some(cert), Some(key)) => Some(std::sync::Arc::new(
+            api_server::tls::Certificates::load(cert, key).context("setting up the API's TLS")?,
+        )),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, database = %redact(&config.database_url()), "API listening");
-    axum::serve(listener, vigil_api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%address, scheme, database = %redact(&config.database_url()), "API listening");
+    let limits = api_server::Limits {
+        max_connections: config.api.max_connections,
+        max_header_size: config.api.max_header_size,
+        header_read_timeout: std::time::Duration::from_secs(config.api.header_read_timeout),
+    };
+    let app = vigil_api::router(state);
+    api_server::serve(listener, app, tls, limits, shutdown_signal())
         .await
         .context("serving the API")?;
     tracing::info!("API stopped");
     Ok(())
+}
+
+/// The request limits `vigil_api` answers with faults: header size, per-client rate.
+fn api_limits(api: &config::ApiConfig) -> vigil_api::limits::Limits {
+    use std::num::NonZeroU32;
+    let client_rate = NonZeroU32::new(api.client_rate_limit).map(|per_second| {
+        let burst = NonZeroU32::new(api.client_rate_burst).unwrap_or(per_second);
+        let rate = vigil_api::limits::ClientRate { per_second, burst };
+        std::sync::Arc::new(vigil_api::limits::ClientRateLimiter::new(rate))
+    });
+    vigil_api::limits::Limits {
+        max_header_size: api.max_header_size,
+        client_rate,
+    }
 }
 
 /// The process's Keystone session when `[openstack]` is configured: one token, kept fresh in

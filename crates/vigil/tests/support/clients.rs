@@ -26,6 +26,11 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(vigil: &Vigil, dir: &Path) -> Clients {
+        Self::for_url(&vigil.url(), dir)
+    }
+
+    /// Pointed at the Vigil at `url` (say, `https://…`).
+    pub fn for_url(url: &str, dir: &Path) -> Clients {
         let clouds = dir.join("clouds.yaml");
         std::fs::write(
             &clouds,
@@ -33,8 +38,7 @@ impl Clients {
                 // `auth.endpoint` is for python-openstackclient (its `none` auth plugin asks it),
                 // the override for openstacksdk.
                 "clouds:\n  vigil:\n    auth_type: none\n    auth:\n      endpoint: {url}/v1\n    \
-                 instance_ha_endpoint_override: {url}/v1\n",
-                url = vigil.url()
+                 instance_ha_endpoint_override: {url}/v1\n"
             ),
         )
         .unwrap();

@@ -45,6 +45,39 @@ impl Vigil {
         Vigil { child, addr }
     }
 
+    /// Like [`Vigil::start_with_env`], and every line it logs from then on.
+    pub fn start_logged(
+        subcommand: &str,
+        data_dir: &Path,
+        vars: &[(&str, &str)],
+    ) -> (Vigil, LogLines) {
+        let mut command = vigil_command(vars);
+        command
+            .arg(subcommand)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn vigil {subcommand}: {e}"));
+        let label = format!("{subcommand} {}", child.id());
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[{label}] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let lines = LogLines(rx);
+        // Killed by `Drop` should the address never come.
+        let mut vigil = Vigil {
+            child,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        vigil.addr = lines.wait_for(Duration::from_secs(60), bound_address);
+        (vigil, lines)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -65,6 +98,32 @@ pub fn api_under_keystone(c: &vigil_openstack::Credentials, dir: &Path) -> Vigil
         ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.as_str()),
     ];
     Vigil::start_with_env("api", &dir.join("data"), &[], &vars)
+}
+
+/// The lines a `vigil` process logs, in order, as they come.
+pub struct LogLines(mpsc::Receiver<String>);
+
+impl LogLines {
+    /// The first line from now on that `found` accepts; panics after `within`.
+    pub fn wait_for<T>(&self, within: Duration, found: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(v) = found(&line) {
+                        return v;
+                    }
+                }
+                Err(_) => panic!("no such log line within {within:?}"),
+            }
+        }
+    }
+
+    /// Waits for a line containing `text`.
+    pub fn wait_for_text(&self, within: Duration, text: &str) {
+        self.wait_for(within, |line| line.contains(text).then_some(()));
+    }
 }
 
 /// A `vigil engine` process (it listens on nothing): started, and ready once it logs
