@@ -7,9 +7,14 @@
 
 pub mod auth;
 pub mod compute_check;
+#[cfg(test)]
+mod edge_tests;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headroom;
 mod microversion;
+mod openapi;
 pub mod policy;
 mod resources;
 mod routes;
