@@ -7,10 +7,15 @@
 
 pub mod auth;
 pub mod compute_check;
+#[cfg(test)]
+mod edge_tests;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headroom;
 pub mod limits;
 mod microversion;
+mod openapi;
 pub mod policy;
 mod resources;
 mod routes;

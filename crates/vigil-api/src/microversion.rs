@@ -27,37 +27,51 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Version, ApiError> {
         };
         for entry in text.split(',') {
             let mut parts = entry.split_whitespace();
-            let (Some(service), version) = (parts.next(), parts.next()) else {
+            let Some(service) = parts.next() else {
                 continue;
             };
             if !service.eq_ignore_ascii_case(SERVICE) {
                 continue;
             }
-            let Some(version) = version else {
-                return Err(malformed(entry.trim()));
-            };
-            requested = Some(version.to_owned());
+            // microversion_parse keeps everything after the service as the version.
+            let version: Vec<&str> = parts.collect();
+            match version.len() {
+                1 => {}
+                0 => return Err(malformed(entry.trim())),
+                _ => return Err(malformed(&version.join(" "))),
+            }
+            requested = Some(version[0].to_owned());
         }
     }
     let Some(text) = requested else {
         return Ok(MIN);
     };
-    if text.eq_ignore_ascii_case("latest") {
+    // Masakari compares with `==`: `LATEST` is a malformed version, not the latest.
+    if text == "latest" {
         return Ok(MAX);
     }
-    let parsed = text
-        .split_once('.')
-        .and_then(|(a, b)| Some(Version(a.parse().ok()?, b.parse().ok()?)))
-        .ok_or_else(|| malformed(&text))?;
+    let parsed = parse(&text).ok_or_else(|| malformed(&text))?;
     if parsed < MIN || parsed > MAX {
         return Err(ApiError::new(
             StatusCode::NOT_ACCEPTABLE,
             format!(
-                "Version {parsed} is not supported by the API. Minimum is {MIN} and maximum is {MAX}."
+                "Version {text} is not supported by the API. Minimum is {MIN} and maximum is {MAX}."
             ),
         ));
     }
     Ok(parsed)
+}
+
+/// Masakari's `^([1-9]\d*)\.([1-9]\d*|0)$`: no sign, no leading zero. A number too large for
+/// a `u32` is well formed and out of range (406), so it saturates.
+fn parse(text: &str) -> Option<Version> {
+    let (major, minor) = text.split_once('.')?;
+    let number = |s: &str, zero_ok: bool| {
+        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let leading_zero = s.starts_with('0') && !(zero_ok && s == "0");
+        (digits && !leading_zero).then(|| s.parse::<u32>().unwrap_or(u32::MAX))
+    };
+    Some(Version(number(major, false)?, number(minor, true)?))
 }
 
 fn malformed(text: &str) -> ApiError {
@@ -85,5 +99,17 @@ mod tests {
         assert_eq!(negotiate(&with("instance-ha 1.9")).unwrap_err().status, 406);
         assert_eq!(negotiate(&with("instance-ha 1")).unwrap_err().status, 400);
         assert_eq!(negotiate(&with("instance-ha abc")).unwrap_err().status, 400);
+        for bad in [
+            "01.1", "1.01", "+1.2", "1.-0", "0.9", "1.2 1.3", "LATEST", "1.", ".1",
+        ] {
+            let e = negotiate(&with(&format!("instance-ha {bad}"))).unwrap_err();
+            assert_eq!(e.status, 400, "{bad}");
+        }
+        let e = negotiate(&with("instance-ha 1.99999999999")).unwrap_err();
+        assert_eq!(e.status, 406);
+        assert_eq!(
+            e.message,
+            "Version 1.99999999999 is not supported by the API. Minimum is 1.0 and maximum is 1.3."
+        );
     }
 }

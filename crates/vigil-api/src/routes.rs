@@ -90,6 +90,15 @@ async fn answer(st: ApiState, req: Request) -> Response {
             &vigil_wire::choices(&base, &path),
         );
     };
+    // The API's description carries no data: public, like the versions at `/`.
+    if rest == "/openapi.json" && (parts.method == Method::GET || parts.method == Method::HEAD) {
+        let mut resp = (StatusCode::OK, crate::openapi::document()).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return resp;
+    }
     let ctx = match authenticated(&st, &parts.headers).await {
         Ok(ctx) => ctx,
         Err(refused) => return refused,
@@ -179,10 +188,15 @@ impl Call<'_> {
 
     /// Query parameters in order; repeated keys are kept.
     pub fn params(&self) -> Vec<(String, String)> {
-        form_urlencoded::parse(self.query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
+        query_params(self.query)
     }
+}
+
+/// Query parameters in order; repeated keys are kept.
+pub fn query_params(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 pub enum Routed {
@@ -221,6 +235,7 @@ pub(crate) fn template(path: &str) -> &'static str {
     match path {
         "" | "/" => return "/",
         "/healthcheck" => return "/healthcheck",
+        "/v1/openapi.json" => return "/v1/openapi.json",
         p if crate::ui::is_ui(p) => return crate::ui::template(p),
         _ => {}
     }
@@ -390,6 +405,7 @@ mod tests {
         for (path, want) in [
             ("/", "/"),
             ("/healthcheck", "/healthcheck"),
+            ("/v1/openapi.json", "/v1/openapi.json"),
             ("/v1", "/v1"),
             ("/v1/", "/v1"),
             ("/v1/segments", "/v1/segments"),

@@ -5,8 +5,8 @@
 mod extensions;
 mod hosts;
 mod notifications;
-mod params;
-mod schemas;
+pub(crate) mod params;
+pub(crate) mod schemas;
 mod segments;
 
 pub use extensions::{extension_list, extension_show};

@@ -21,6 +21,11 @@ impl Params {
         Self(call.params())
     }
 
+    /// The parameters of a query string (without its `?`).
+    pub fn parse(query: &str) -> Self {
+        Self(crate::routes::query_params(query))
+    }
+
     /// The parameters of a list, and the page they ask for.
     pub fn paged(call: &Call<'_>) -> Result<(Self, Page), ApiError> {
         let params = Self::of(call);
