@@ -1,8 +1,13 @@
 //! A TCP proxy on loopback that a test can cut and restore, so that a service (the lab's
 //! Keystone, a database) is down for the process under test alone, while everyone else sharing
-//! it goes on using it.
+//! it goes on using it. It can also slow a service down: each chunk a client sends waits a
+//! delay before it goes on, so every request of a kept-alive connection is delayed.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -13,6 +18,8 @@ use tokio::task::JoinHandle;
 pub struct TcpProxy {
     addr: SocketAddr,
     up: watch::Sender<bool>,
+    /// Milliseconds each chunk from a client waits.
+    delay_ms: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -22,8 +29,20 @@ impl TcpProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (up, watching) = watch::channel(true);
-        let task = tokio::spawn(serve(listener, addr, target, watching));
-        Ok(TcpProxy { addr, up, task })
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(serve(listener, addr, target, watching, delay_ms.clone()));
+        Ok(TcpProxy {
+            addr,
+            up,
+            delay_ms,
+            task,
+        })
+    }
+
+    /// Delays what clients send by DELAY from now on (zero: forwarded at once).
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Where clients connect.
@@ -55,6 +74,7 @@ async fn serve(
     addr: SocketAddr,
     target: SocketAddr,
     mut up: watch::Receiver<bool>,
+    delay_ms: Arc<AtomicU64>,
 ) {
     let mut listener = Some(listener);
     loop {
@@ -80,29 +100,62 @@ async fn serve(
             accepted = open.accept() => Some(accepted),
         };
         match accepted {
-            Some(Ok((client, _))) => drop(tokio::spawn(forward(client, target, up.clone()))),
+            Some(Ok((client, _))) => drop(tokio::spawn(forward(
+                client,
+                target,
+                up.clone(),
+                delay_ms.clone(),
+            ))),
             Some(Err(_)) => {}
             None => listener = None,
         }
     }
 }
 
-/// Copies both ways until either side closes or the proxy is cut.
-async fn forward(mut client: TcpStream, target: SocketAddr, mut up: watch::Receiver<bool>) {
-    let Ok(mut server) = TcpStream::connect(target).await else {
+/// Copies both ways until either side closes or the proxy is cut; what the client sends
+/// waits the delay first.
+async fn forward(
+    client: TcpStream,
+    target: SocketAddr,
+    mut up: watch::Receiver<bool>,
+    delay_ms: Arc<AtomicU64>,
+) {
+    let Ok(server) = TcpStream::connect(target).await else {
         return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let delay = delay_ms.load(Ordering::Relaxed);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = server_write.shutdown().await;
+    };
+    let downstream = async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
     };
     tokio::select! {
         biased;
         _ = up.wait_for(|up| !*up) => {}
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        _ = async { tokio::join!(upstream, downstream) } => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// An echo server: what a connection sends comes back.
     async fn echo() -> SocketAddr {
@@ -157,5 +210,17 @@ mod tests {
             tokio::task::yield_now().await;
         };
         assert_eq!(round_trip(&mut again).await.unwrap(), b"ping");
+    }
+
+    #[tokio::test]
+    async fn a_delay_holds_back_what_clients_send() {
+        let proxy = TcpProxy::start(echo().await).await.unwrap();
+        let mut conn = TcpStream::connect(proxy.addr()).await.unwrap();
+        proxy.set_delay(Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        assert_eq!(round_trip(&mut conn).await.unwrap(), b"ping");
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        proxy.set_delay(Duration::ZERO);
+        assert_eq!(round_trip(&mut conn).await.unwrap(), b"ping");
     }
 }
