@@ -1,0 +1,214 @@
+//! `bench/chaos`: Vigil's promises under faults, on the lab's real Nova. Each trial fails a
+//! compute host with servers on it, reports the failure, and meanwhile strikes with faults at
+//! random moments: kill -9 of `vigil api` and `vigil engine` replicas (two of each, sharing a
+//! PostgreSQL of the harness's own), a crash and restart of that PostgreSQL, nova-api or
+//! Keystone stopped, Nova slowed down behind a proxy, duplicate reports, and the host reported
+//! back before its recovery ended. Then the host comes back, Vigil takes it back into service,
+//! and a checker reads the history (Nova's servers and evacuation records, Vigil's
+//! notifications, the host's service as sampled through the trial) against the promises: no
+//! report lost or left unfinished, no server evacuated twice, every server ACTIVE on a live
+//! host, no host taken back before its recovery ended.
+//!
+//! `VIGIL_CHAOS_TRIALS` trials (default 200), `VIGIL_CHAOS_FAULTS` faults each (2),
+//! `VIGIL_CHAOS_SERVERS` servers on the failed host (3), `VIGIL_CHAOS_SEED` to repeat a run.
+//! Figures go to stdout and `bench/results/chaos-<time>.txt`; the last line printed is
+//! `chaos/violations = V in T trials`, and the exit status is 1 when V > 0.
+
+mod check;
+mod cluster;
+mod faults;
+mod reports;
+mod trial;
+
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vigil_lab::{Lab, PrivatePostgres, TcpProxy};
+
+use cluster::Cluster;
+use faults::{Fault, Schedule};
+use reports::Reporter;
+use trial::{Outcome, Rig};
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let trials: usize = env_or("VIGIL_CHAOS_TRIALS", 200)?;
+    let per_trial: usize = env_or("VIGIL_CHAOS_FAULTS", 2)?;
+    let servers: usize = env_or("VIGIL_CHAOS_SERVERS", 3)?;
+    let seed: u64 = env_or("VIGIL_CHAOS_SEED", fastrand::u64(..))?;
+    let vigil = std::env::var("VIGIL_BIN").unwrap_or_else(|_| "target/release/vigil".into());
+
+    let turn = Lab::turn().await?;
+    let lab = Lab::up().await.context("bringing the lab up")?;
+    let cloud = lab.connect().await?;
+    let env = lab.env().clone();
+    let db = tokio::task::spawn_blocking(PrivatePostgres::start)
+        .await?
+        .context("starting the harness's PostgreSQL")?;
+    let session = vigil_openstack::Session::new(env.credentials.clone())?;
+    let nova = session.endpoint("compute").await?;
+    let nova_url = reqwest::Url::parse(&nova).context("Nova's endpoint")?;
+    let upstream = nova_url
+        .socket_addrs(|| None)?
+        .into_iter()
+        .next()
+        .context("Nova's address")?;
+    let proxy = TcpProxy::start(upstream).await?;
+    let mut through_proxy = nova_url.clone();
+    through_proxy
+        .set_port(Some(proxy.addr().port()))
+        .map_err(|()| anyhow::anyhow!("setting the proxy's port"))?;
+
+    let dir = tempfile::tempdir()?;
+    let c = &env.credentials;
+    let vars: Vec<(String, String)> = [
+        ("VIGIL_DATABASE__URL", db.url()),
+        ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.clone()),
+        ("VIGIL_OPENSTACK__USERNAME", c.username.clone()),
+        ("VIGIL_OPENSTACK__PASSWORD", c.password.clone()),
+        ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.clone()),
+        ("VIGIL_OPENSTACK__REGION_NAME", c.region_name.clone()),
+        (
+            "VIGIL_OPENSTACK__ENDPOINT_OVERRIDE__COMPUTE",
+            through_proxy.to_string(),
+        ),
+        // A killed engine's claims pass to the other within seconds, and a failed attempt
+        // is retried soon: a trial lasts minutes, not hours, at the same safety.
+        ("VIGIL_ENGINE__LEASE_SECS", "10".into()),
+        ("VIGIL_ENGINE__RETRY_BACKOFF_SECS", "3".into()),
+        ("VIGIL_ENGINE__MAX_ATTEMPTS", "20".into()),
+        ("VIGIL_ENGINE__HEADROOM_CHECK_SECS", "0".into()),
+        // The harness reports the host back: Vigil takes it back once that is safe.
+        ("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true".into()),
+        ("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2".into()),
+        // Duplicates sent within seconds are refused; the next trial's reports are not.
+        (
+            "VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL",
+            "15".into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cluster = {
+        let (vigil, dir) = (vigil.clone(), dir.path().to_owned());
+        tokio::task::spawn_blocking(move || Cluster::start(vigil.as_ref(), vars, &dir, 2, 2))
+            .await??
+    };
+    let api = Reporter::new(cluster.api_urls());
+    let rig = Rig {
+        lab,
+        cloud,
+        env,
+        api,
+        cluster: Arc::new(Mutex::new(cluster)),
+        db: Arc::new(Mutex::new(db)),
+        proxy,
+        servers,
+    };
+    rig.segment().await?;
+
+    eprintln!("chaos: {trials} trials, {per_trial} faults each, seed {seed}");
+    let mut schedule = Schedule::new(seed);
+    let mut outcomes = Vec::new();
+    for i in 0..trials {
+        let planned = schedule.trial(per_trial);
+        let outcome = rig.trial(i, &planned).await?;
+        eprintln!("{}", outcome.line(i));
+        outcomes.push(outcome);
+    }
+    let replicas_started = rig.cluster.lock().expect("not poisoned").starts;
+    drop(turn);
+
+    let report = report(seed, per_trial, servers, &outcomes, replicas_started);
+    vigil_bench::publish("chaos", &report)?;
+    let violations: usize = outcomes.iter().map(|o| o.violations.len()).sum();
+    println!(
+        "chaos/violations = {violations} in {} trials",
+        outcomes.len()
+    );
+    if violations > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The run's figures: faults by kind, violations, recovery times under faults.
+fn report(
+    seed: u64,
+    per_trial: usize,
+    servers: usize,
+    outcomes: &[Outcome],
+    replicas_started: usize,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "chaos: {} trials on the lab's real Nova, {servers} servers on the failed host, \
+         {per_trial} faults per trial, seed {seed}",
+        outcomes.len()
+    );
+    let _ = writeln!(out, "\nfaults injected:");
+    let mut by_kind: BTreeMap<Fault, usize> = BTreeMap::new();
+    for o in outcomes {
+        for f in &o.faults {
+            *by_kind.entry(*f).or_default() += 1;
+        }
+    }
+    for (fault, n) in &by_kind {
+        let _ = writeln!(out, "  {:<32} {n}", fault.name());
+    }
+    let _ = writeln!(
+        out,
+        "  (vigil processes started, replicas restarted after kills included: {replicas_started})"
+    );
+    let mut times: Vec<f64> = outcomes
+        .iter()
+        .filter_map(|o| o.recovered_in.map(|d| d.as_secs_f64()))
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let _ = writeln!(
+        out,
+        "\nrecovery time under faults (host failure to every server ACTIVE elsewhere), {} trials:",
+        times.len()
+    );
+    if !times.is_empty() {
+        let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        let _ = writeln!(
+            out,
+            "  p50 {:.1} s   p90 {:.1} s   max {:.1} s",
+            q(0.5),
+            q(0.9),
+            q(1.0)
+        );
+    }
+    let violations: Vec<String> = outcomes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| {
+            o.violations
+                .iter()
+                .map(move |v| format!("  trial {i}: {v}"))
+        })
+        .collect();
+    let _ = writeln!(out, "\nviolations: {}", violations.len());
+    for v in violations {
+        let _ = writeln!(out, "{v}");
+    }
+    out
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// How long any one wait of a trial may last before the trial records what it saw.
+pub const DEADLINE: Duration = Duration::from_secs(300);
