@@ -55,6 +55,8 @@ fn toml_lines() -> impl Strategy<Value = String> {
 
 /// `text` loaded as the configuration file, inside figment's jail: the other tests set
 /// `VIGIL_*` variables in it, which must not leak into these loads (or theirs into ours).
+// figment's Jail takes a closure returning figment's own error, large by its design.
+#[allow(clippy::result_large_err)]
 fn load_text(text: &[u8]) -> Result<Config, ConfigError> {
     let mut loaded = None;
     figment::Jail::expect_with(|jail| {
