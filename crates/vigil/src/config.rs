@@ -262,10 +262,6 @@ fn read_secret(path: &Path) -> Result<String, ConfigError> {
 pub const EXAMPLE: &str = include_str!("config_example.toml");
 
 #[cfg(test)]
-#[path = "config_edge_tests.rs"]
-mod edge_tests;
-
-#[cfg(test)]
 // figment's test jail returns its large error type by value; that is its API, not ours.
 #[allow(clippy::result_large_err)]
 mod tests {
