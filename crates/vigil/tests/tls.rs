@@ -73,6 +73,18 @@ fn start_https(dir: &Path) -> (Vigil, LogLines) {
     Vigil::start_logged("api", &dir.join("data"), &vars)
 }
 
+/// An HTTPS Vigil with a certificate of a fresh CA, whose certificate is written to the
+/// returned file, as a client's trust store.
+fn https_with_ca_file(dir: &Path) -> (Vigil, LogLines, std::path::PathBuf) {
+    let ca = Ca::new("vigil test CA");
+    let (cert, key) = ca.issue("vigil");
+    install(dir, &cert.pem(), &key);
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+    let (vigil, log) = start_https(dir);
+    (vigil, log, ca_file)
+}
+
 fn hangup(vigil: &Vigil) {
     let status = std::process::Command::new("kill")
         .args(["-HUP", &vigil.pid().to_string()])
@@ -206,12 +218,7 @@ fn a_missing_certificate_file_stops_the_start() {
 #[test]
 fn openstack_cli_over_https_with_the_ca_file() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("vigil test CA");
-    let (cert, key) = ca.issue("vigil");
-    install(dir.path(), &cert.pem(), &key);
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.cert.pem()).unwrap();
-    let (vigil, _log) = start_https(dir.path());
+    let (vigil, _log, ca_file) = https_with_ca_file(dir.path());
     let clients = Clients::for_url(
         &format!("https://127.0.0.1:{}", vigil.addr.port()),
         dir.path(),
@@ -252,12 +259,7 @@ fn openstack_cli_over_https_with_the_ca_file() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openstack_session_trusts_its_ca_file() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("vigil test CA");
-    let (cert, key) = ca.issue("vigil");
-    install(dir.path(), &cert.pem(), &key);
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.cert.pem()).unwrap();
-    let (vigil, _log) = start_https(dir.path());
+    let (vigil, _log, ca_file) = https_with_ca_file(dir.path());
     let credentials = |cafile: Option<&Path>| vigil_openstack::Credentials {
         auth_url: format!("https://127.0.0.1:{}/v3", vigil.addr.port()),
         username: "vigil".into(),
