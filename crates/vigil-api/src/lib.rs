@@ -36,6 +36,9 @@ pub struct ApiState {
     pub dedup_window: Duration,
     /// `osapi_masakari_link_prefix`; `None` builds links from the request's Host header.
     pub link_prefix: Option<String>,
+    /// The scheme links get without a prefix or `X-Forwarded-Proto`: `https` when Vigil itself
+    /// serves TLS.
+    pub scheme: &'static str,
     /// Requests with larger bodies get 413 (Masakari's `max_request_body_size`).
     pub max_body_size: usize,
     /// Header size and per-client rate, checked before a request is dispatched.
@@ -58,6 +61,7 @@ impl ApiState {
             compute_check: None,
             dedup_window: Duration::from_secs(180),
             link_prefix: None,
+            scheme: "http",
             max_body_size: 114_688,
             limits: limits::Limits::default(),
             on_notification: None,

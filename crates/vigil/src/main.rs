@@ -354,6 +354,7 @@ async fn run_api(
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    state.scheme = scheme;
     tracing::info!(%address, scheme, database = %redact(&config.database_url()), "API listening");
     let limits = api_server::Limits {
         max_connections: config.api.max_connections,

@@ -162,7 +162,13 @@ async fn https_certificate_reloads_on_sighup_without_dropping_connections() {
 
     let mut before = Connection::open(&vigil, &[&first_ca, &second_ca]).await;
     assert_eq!(before.peer_certificate, *first.der());
-    assert_eq!(before.get("/").await.0, 200);
+    let (status, versions) = before.get("/").await;
+    assert_eq!(status, 200);
+    // Links lead back over HTTPS: a client following them must not fall to plain HTTP.
+    assert!(
+        versions.contains(r#""href":"https://127.0.0.1/"#),
+        "links without https: {versions}"
+    );
 
     // A new certificate from another CA, then SIGHUP.
     let (second, second_key) = second_ca.issue("vigil-second");

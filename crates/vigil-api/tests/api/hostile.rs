@@ -7,7 +7,7 @@ use crate::support::{Api, Reply};
 use axum::body::Body;
 use axum::http::Request;
 use proptest::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use vigil_store::testing;
 
 /// What a request is made of; generated, then sent.
@@ -199,4 +199,46 @@ fn hostile_requests_get_4xx_faults_never_5xx() {
         let reply = rt.block_on(api.send(req));
         well_formed(&h, &reply)?;
     });
+}
+
+/// PostgreSQL refuses a NUL character in text ("invalid byte sequence"), which answered 500 for
+/// a filter such as `?name=a%00b`. Every database now gets the same 400 before the store is
+/// asked, and nothing is stored.
+#[tokio::test]
+async fn nul_characters_are_refused_on_every_backend() {
+    for t in testing::test_stores().await {
+        let api = Api::new(&t);
+        let b = t.backend;
+        let (segment, _) = api.segment_with_host("seg", "node-1").await;
+        for path in [
+            "/v1/segments?service_type=%00".to_owned(),
+            "/v1/segments?name=a%00b".to_owned(),
+            "/v1/notifications?status=%00".to_owned(),
+            format!("/v1/segments/{segment}/hosts?type=%00"),
+            "/v1/segments?na%00me=x".to_owned(),
+        ] {
+            let r = api.get(&path).await;
+            assert_eq!(r.status, 400, "{b:?} {path}: {}", r.text);
+            assert!(r.fault("badRequest").contains("NUL"), "{b:?} {path}");
+        }
+        let bodies = [
+            (
+                "/v1/segments",
+                json!({"segment": {"name": "a\u{0}b", "recovery_method": "auto", "service_type": "C"}}),
+            ),
+            (
+                "/v1/notifications",
+                json!({"notification": {"type": "VM", "hostname": "node-1", "generated_time": "2026-12-01T10:00:00", "payload": {"event": "LIFECYCLE", "instance_uuid": "x\u{0}", "vir_domain_event": "STOPPED_FAILED"}}}),
+            ),
+        ];
+        for (path, body) in bodies {
+            let r = api.post(path, body).await;
+            assert_eq!(r.status, 400, "{b:?} {path}: {}", r.text);
+            assert!(r.fault("badRequest").contains("NUL"), "{b:?} {path}");
+        }
+        let r = api.get("/v1/segments").await;
+        assert_eq!(r.json()["segments"].as_array().unwrap().len(), 1, "{b:?}");
+        let r = api.get("/v1/notifications").await;
+        assert_eq!(r.json()["notifications"], json!([]), "{b:?}");
+    }
 }
