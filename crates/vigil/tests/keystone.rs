@@ -48,6 +48,83 @@ async fn keystone_tokens_are_validated() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keystone cut off from Vigil alone (a proxy in front of its `auth_url`): a token validated
+/// before the cut passes from the cache, a new one gets 503 with Masakari's fault body — not
+/// 401, the token may well be valid — and once Keystone is back new tokens pass again.
+#[tokio::test]
+async fn keystone_down_is_503_and_cached_tokens_pass() -> anyhow::Result<()> {
+    if !vigil_lab::enabled_or_skip("keystone_down_is_503_and_cached_tokens_pass") {
+        return Ok(());
+    }
+    let lab = Lab::up().await?;
+    let c = lab.env().credentials.clone();
+    let keystone = reqwest::Url::parse(&c.auth_url)?;
+    let upstream = keystone
+        .socket_addrs(|| None)?
+        .into_iter()
+        .next()
+        .expect("Keystone's address");
+    let proxy = vigil_lab::TcpProxy::start(upstream).await?;
+    let mut through = keystone.clone();
+    through
+        .set_port(Some(proxy.addr().port()))
+        .map_err(|()| anyhow::anyhow!("setting the proxy's port"))?;
+    let vigil_creds = vigil_openstack::Credentials {
+        auth_url: through.to_string(),
+        ..c.clone()
+    };
+    let dir = tempfile::tempdir()?;
+    let vigil = support::api_under_keystone(&vigil_creds, dir.path());
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/segments", vigil.url());
+    // Users' tokens come from the lab's Keystone directly, which stays up for them.
+    let fresh_token = || async {
+        vigil_openstack::Session::new(c.clone())?
+            .auth_token()
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    let cached = fresh_token().await?;
+    let ok = http
+        .get(&url)
+        .header("X-Auth-Token", &cached)
+        .send()
+        .await?;
+    assert_eq!(ok.status(), 200);
+
+    proxy.cut();
+    let still = http
+        .get(&url)
+        .header("X-Auth-Token", &cached)
+        .send()
+        .await?;
+    assert_eq!(
+        still.status(),
+        200,
+        "a cached token refused while Keystone is down"
+    );
+    let new = fresh_token().await?;
+    let started = std::time::Instant::now();
+    let refused = http.get(&url).header("X-Auth-Token", &new).send().await?;
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["serviceUnavailable"]["code"], 503, "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "503 only after {:?}",
+        started.elapsed()
+    );
+
+    proxy.restore();
+    let ok = http.get(&url).header("X-Auth-Token", &new).send().await?;
+    assert_eq!(
+        ok.status(),
+        200,
+        "Keystone is back: the new token should pass"
+    );
+    Ok(())
+}
+
 /// `url` answers 401 with Masakari's fault body without a token, and 401 to a made-up one.
 async fn refused_without_a_valid_token(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let none = http.get(url).send().await?;
