@@ -26,14 +26,29 @@ pub struct Claim {
 }
 
 impl Claim {
-    /// A Nova call under the retry policy; a failure names `action`.
+    /// A Nova call under the retry policy; a failure names `action`. Each retry is noted in
+    /// the running step's progress details, so a recovery waiting out a Nova outage says so.
     pub async fn nova<'a, T, F, Fut>(&'a self, action: &str, mut call: F) -> Result<T, StepError>
     where
         F: FnMut(&'a dyn Nova) -> Fut,
         Fut: Future<Output = Result<T, NovaError>> + 'a,
     {
         let nova = self.nova.as_ref();
-        self.retry.nova(action, || call(nova)).await
+        self.retry
+            .run_told(action, || call(nova), |note| self.note_running(note))
+            .await
+            .map_err(|e| StepError::nova(action, e))
+    }
+
+    /// Best effort, as [`Claim::progress`]: a note on whichever step is running.
+    async fn note_running(&self, note: String) {
+        if let Err(e) = self.log.note_running(&note).await {
+            tracing::warn!(
+                notification = %self.lease.notification,
+                error = &e as &dyn std::error::Error,
+                "noting a retry in the running step"
+            );
+        }
     }
 
     /// Reports how far the running step `step` has got, for operators watching the recovery
@@ -54,8 +69,24 @@ impl Claim {
     /// then its `nova-compute` service as Nova shows it.
     pub async fn maintain(&self, host: &Host) -> Result<Service, StepError> {
         crate::flags::set_maintenance(&self.store, &self.lease, host, true).await?;
-        self.retry
-            .compute_service(self.nova.as_ref(), &host.name)
+        self.compute_service(&host.name).await
+    }
+
+    /// The `nova-compute` service of `host`; a host Nova has none of is a refusal.
+    pub async fn compute_service(&self, host: &str) -> Result<Service, StepError> {
+        self.nova("finding the compute service", |nova| {
+            nova.compute_service(host)
+        })
+        .await?
+        .ok_or_else(|| StepError::refused(format!("Nova has no nova-compute service on {host}")))
+    }
+
+    /// Enables `service` unless Nova shows it enabled already; the error names `action`.
+    pub async fn enable_service(&self, service: &Service, action: &str) -> Result<(), StepError> {
+        if service.status == "enabled" {
+            return Ok(());
+        }
+        self.nova(action, |nova| nova.enable_service(&service.id))
             .await
     }
 }

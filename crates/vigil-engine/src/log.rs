@@ -12,6 +12,9 @@ pub struct StoreLog {
     store: Store,
     lease: Lease,
     details: Mutex<std::collections::BTreeMap<String, Vec<ProgressDetail>>>,
+    /// The step saved as running and not yet ended, with its last progress: where a note
+    /// about a retry belongs.
+    running: Mutex<Option<(String, f64)>>,
 }
 
 impl StoreLog {
@@ -20,6 +23,7 @@ impl StoreLog {
             store,
             lease,
             details: Mutex::default(),
+            running: Mutex::default(),
         }
     }
 }
@@ -32,6 +36,11 @@ impl StoreLog {
         progress: f64,
         message: &str,
     ) -> Result<(), StoreError> {
+        if let Some((name, at)) = self.running.lock().expect("not poisoned").as_mut() {
+            if name == step {
+                *at = progress;
+            }
+        }
         let details = {
             let mut all = self.details.lock().expect("not poisoned");
             let entry = all.entry(step.to_owned()).or_default();
@@ -45,6 +54,16 @@ impl StoreLog {
         self.store
             .flow_step_progress(&self.lease, step, progress, &details)
             .await
+    }
+
+    /// Appends `message` to the running step's details at its current progress; nothing when
+    /// no step is running (the flow's first records are still being read or written).
+    pub async fn note_running(&self, message: &str) -> Result<(), StoreError> {
+        let running = self.running.lock().expect("not poisoned").clone();
+        match running {
+            Some((step, progress)) => self.progress(&step, progress, message).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -105,6 +124,10 @@ impl FlowLog for StoreLog {
         let progress = match record.state {
             StepState::Running => 0.0,
             StepState::Success | StepState::Failure => 1.0,
+        };
+        *self.running.lock().expect("not poisoned") = match record.state {
+            StepState::Running => Some((record.name.clone(), progress)),
+            StepState::Success | StepState::Failure => None,
         };
         let details = {
             let mut all = self.details.lock().expect("not poisoned");

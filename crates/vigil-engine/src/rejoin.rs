@@ -263,12 +263,7 @@ impl BuiltinStep<HostRejoin> for UnfenceHost {
                 ),
             ));
         }
-        let retry = &ctx.claim.retry;
-        let service = ctx
-            .claim
-            .retry
-            .compute_service(ctx.claim.nova.as_ref(), &ctx.host.name)
-            .await?;
+        let service = ctx.claim.compute_service(&ctx.host.name).await?;
         if service.forced_down {
             ctx.claim
                 .nova("clearing forced_down", |nova| {
@@ -276,12 +271,8 @@ impl BuiltinStep<HostRejoin> for UnfenceHost {
                 })
                 .await?;
         }
-        retry
-            .enable_service(
-                ctx.claim.nova.as_ref(),
-                &service,
-                "enabling the compute service",
-            )
+        ctx.claim
+            .enable_service(&service, "enabling the compute service")
             .await?;
         crate::flags::set_maintenance(&ctx.claim.store, &ctx.claim.lease, &ctx.host, false).await?;
         UNFENCED.put(&Unfenced {

@@ -5,8 +5,6 @@
 //! API handlers never retry and monitors run again on their next tick (ARCHITECTURE.md,
 //! "Retries"); this is the policy of the third context, workflow steps.
 
-use crate::error::StepError;
-use crate::nova::NovaError;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
@@ -47,11 +45,29 @@ impl RetryPolicy {
 
     /// Runs `call` until it succeeds, fails with a class other than transient, or has failed
     /// transiently past the deadline; returns the last error then.
-    pub async fn run<T, E, F, Fut>(&self, what: &str, mut call: F) -> Result<T, E>
+    pub async fn run<T, E, F, Fut>(&self, what: &str, call: F) -> Result<T, E>
     where
         E: Classify + std::error::Error + 'static,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
+    {
+        self.run_told(what, call, |_| async {}).await
+    }
+
+    /// [`RetryPolicy::run`], telling `told` of each retry before its pause: what failed, why,
+    /// and when it is tried again — for the operators watching a recovery wait out an outage.
+    pub async fn run_told<T, E, F, Fut, N, NFut>(
+        &self,
+        what: &str,
+        mut call: F,
+        mut told: N,
+    ) -> Result<T, E>
+    where
+        E: Classify + std::error::Error + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        N: FnMut(String) -> NFut,
+        NFut: Future<Output = ()>,
     {
         let deadline = Instant::now() + Duration::from_secs(self.give_up_after_secs);
         let mut attempt = 0;
@@ -67,52 +83,17 @@ impl RetryPolicy {
                         error = &e as &dyn std::error::Error,
                         "retrying"
                     );
+                    told(format!(
+                        "{what} failed ({}); retry {attempt} in {:.1} s",
+                        crate::error::chain(&e),
+                        pause.as_secs_f64()
+                    ))
+                    .await;
                     tokio::time::sleep(pause).await;
                 }
                 Err(e) => return Err(e),
             }
         }
-    }
-}
-
-impl RetryPolicy {
-    /// [`RetryPolicy::run`] for a Nova call made by a step: the error names `action`.
-    pub async fn nova<T, F, Fut>(&self, action: &str, call: F) -> Result<T, StepError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, NovaError>>,
-    {
-        self.run(action, call)
-            .await
-            .map_err(|e| StepError::nova(action, e))
-    }
-}
-
-impl RetryPolicy {
-    /// The `nova-compute` service of `host`; a host Nova has none of is a refusal.
-    pub async fn compute_service(
-        &self,
-        nova: &dyn crate::nova::Nova,
-        host: &str,
-    ) -> Result<crate::nova::Service, StepError> {
-        self.nova("finding the compute service", || nova.compute_service(host))
-            .await?
-            .ok_or_else(|| {
-                StepError::refused(format!("Nova has no nova-compute service on {host}"))
-            })
-    }
-
-    /// Enables `service` unless Nova shows it enabled already; the error names `action`.
-    pub async fn enable_service(
-        &self,
-        nova: &dyn crate::nova::Nova,
-        service: &crate::nova::Service,
-        action: &str,
-    ) -> Result<(), StepError> {
-        if service.status == "enabled" {
-            return Ok(());
-        }
-        self.nova(action, || nova.enable_service(&service.id)).await
     }
 }
 
@@ -184,5 +165,57 @@ mod tests {
             waited >= Duration::from_secs(60) && waited < Duration::from_secs(66),
             "{waited:?}"
         );
+    }
+
+    /// Each retry is told before its pause, with the cause and the retry's number; a call that
+    /// succeeds at once, or fails for good, tells nothing.
+    #[tokio::test(start_paused = true)]
+    async fn each_retry_is_told_with_its_cause() {
+        let p = RetryPolicy::default();
+        let calls = AtomicU32::new(0);
+        let told = std::sync::Mutex::new(Vec::new());
+        let r: Result<u32, E> = p
+            .run_told(
+                "listing servers",
+                || async {
+                    match calls.fetch_add(1, Ordering::SeqCst) {
+                        0 | 1 => Err(E(ErrorClass::Transient)),
+                        n => Ok(n),
+                    }
+                },
+                |m| {
+                    told.lock().unwrap().push(m);
+                    async {}
+                },
+            )
+            .await;
+        assert_eq!(r.unwrap(), 2);
+        let told = told.into_inner().unwrap();
+        assert_eq!(told.len(), 2, "{told:?}");
+        for (n, m) in told.iter().enumerate() {
+            let prefix = format!("listing servers failed (test error); retry {} in ", n + 1);
+            assert!(m.starts_with(&prefix) && m.ends_with(" s"), "{m}");
+        }
+        let quiet = std::sync::Mutex::new(0);
+        for class in [ErrorClass::Transient, ErrorClass::Fatal] {
+            let once = AtomicU32::new(0);
+            let _: Result<(), E> = p
+                .run_told(
+                    "x",
+                    || async {
+                        if once.fetch_add(1, Ordering::SeqCst) == 0 && class == ErrorClass::Fatal {
+                            Err(E(class))
+                        } else {
+                            Ok(())
+                        }
+                    },
+                    |_| {
+                        *quiet.lock().unwrap() += 1;
+                        async {}
+                    },
+                )
+                .await;
+        }
+        assert_eq!(*quiet.lock().unwrap(), 0);
     }
 }

@@ -74,6 +74,9 @@ async fn a_flow_failing_while_nova_is_away_is_retried() -> anyhow::Result<()> {
                 .call(Method::GET, &format!("/notifications/{nid}"), None)
                 .await?;
             if n["notification"]["status"] == "error" {
+                // Each retry of the Nova call was noted in the running step's details.
+                let details = n["notification"]["recovery_workflow_details"].to_string();
+                anyhow::ensure!(details.contains("; retry 1 in "), "no retry noted: {n}");
                 break;
             }
             assert_ne!(n["notification"]["status"], "finished", "{n}");

@@ -157,7 +157,6 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
         .map_err(|e| StepError::store("listing reserved hosts", e))?;
     let mut out = Vec::new();
     for h in hosts {
-        let retry = &ctx.claim.retry;
         let Some(service) = ctx
             .claim
             .nova("finding a reserved host's service", |nova| {
@@ -195,12 +194,8 @@ async fn reserved_targets(ctx: &HostFailure) -> Result<Vec<String>, StepError> {
                     .await?;
             }
         }
-        retry
-            .enable_service(
-                ctx.claim.nova.as_ref(),
-                &service,
-                "enabling a reserved host",
-            )
+        ctx.claim
+            .enable_service(&service, "enabling a reserved host")
             .await?;
         crate::flags::clear_reserved(&ctx.claim.store, &ctx.claim.lease, &h).await?;
         out.push(h.name);
