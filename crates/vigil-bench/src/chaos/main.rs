@@ -113,13 +113,25 @@ async fn main() -> Result<()> {
     eprintln!("chaos: {trials} trials, {per_trial} faults each, seed {seed}");
     let mut schedule = Schedule::new(seed);
     let mut outcomes = Vec::new();
+    // Interrupted (Ctrl-C, or the caller's SIGTERM): the trial under way ends first, since
+    // abandoning it could leave nova-api or Keystone stopped and the failed host down for the
+    // lab's next user; then the ended trials are reported and the replicas and the PostgreSQL
+    // stopped below. A second signal ends the process at once.
+    let interrupted = stop_flag();
     for i in 0..trials {
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("chaos: interrupted; reporting the {i} trials that ended");
+            break;
+        }
         let planned = schedule.trial(per_trial);
         let outcome = rig.trial(i, &planned).await?;
         eprintln!("{}", outcome.line(i));
         outcomes.push(outcome);
     }
     let replicas_started = rig.cluster.lock().expect("not poisoned").starts;
+    // The replicas and the harness's PostgreSQL stop here, before the exit status below,
+    // which would skip their destructors.
+    drop(rig);
     drop(turn);
 
     let report = report(seed, per_trial, servers, &outcomes, replicas_started);
@@ -133,6 +145,34 @@ async fn main() -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// A flag raised by the first SIGINT or SIGTERM; the second one exits at once.
+fn stop_flag() -> Arc<std::sync::atomic::AtomicBool> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let raised = flag.clone();
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            eprintln!("chaos: no signal handlers; an interruption ends the run at once");
+            return;
+        };
+        for n in 0.. {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if n > 0 {
+                std::process::exit(130);
+            }
+            eprintln!("chaos: stopping after the trial under way (signal again to stop now)");
+            raised.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    flag
 }
 
 /// The run's figures: faults by kind, violations, recovery times under faults.

@@ -88,11 +88,7 @@ impl Rig {
         let victim = self.env.computes[0].clone();
         let mut ids = Vec::new();
         for n in 0..self.servers {
-            let spec = self.env.server(format!("chaos-{i}-{n}")).on_host(&victim);
-            ids.push(self.cloud.server_create(&spec).await?);
-        }
-        for id in &ids {
-            self.cloud.wait_server_active(id, DEADLINE).await?;
+            ids.push(self.boot_on(&victim, format!("chaos-{i}-{n}")).await?);
         }
         // Reports generated from now on are this trial's (the API filters on whole seconds).
         let since = (chrono::Utc::now() - chrono::Duration::seconds(1))
@@ -284,6 +280,27 @@ impl Rig {
 
     /// Brings the host's nova-compute back, still fenced, and reports it back until Vigil has
     /// it in service again (a STARTED sent early may have ended before the host was back).
+    /// A server ACTIVE on `host`. The host taken back by the previous trial is enabled in Nova
+    /// before its nova-compute has cleared the `COMPUTE_STATUS_DISABLED` trait in Placement
+    /// (it does so asynchronously), and Nova's scheduler finds no room there until it has: a
+    /// server that ends in ERROR with "No valid host" is deleted and booted again.
+    async fn boot_on(&self, host: &str, name: String) -> Result<ServerId> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let spec = self.env.server(name.clone()).on_host(host);
+            let id = self.cloud.server_create(&spec).await?;
+            match self.cloud.wait_server_active(&id, DEADLINE).await {
+                Ok(_) => return Ok(id),
+                Err(e) if e.to_string().contains("No valid host") && Instant::now() < deadline => {
+                    self.cloud.server_delete(&id).await?;
+                    self.cloud.wait_server_gone(&id, DEADLINE).await?;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     async fn take_back(&self, victim: &str, since: &str, acked: &Acked) -> Result<()> {
         self.lab.restart_host_fenced(victim).await?;
         let deadline = Instant::now() + DEADLINE;
