@@ -5,6 +5,8 @@ use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Writes a harness's `report` to `bench/results/<kind>-<time>.txt` and prints it with the
 /// file's name.
@@ -26,6 +28,8 @@ pub struct Service {
     child: Child,
     /// Its v1 API, e.g. `http://127.0.0.1:41234/v1`.
     pub base: String,
+    /// Lines it logged, after listening, that tell of a panic.
+    panics: Arc<AtomicUsize>,
 }
 
 impl Service {
@@ -54,9 +58,14 @@ impl Service {
             }
         };
         // Keep draining the pipe so the service never blocks on a full stderr.
+        let panics = Arc::new(AtomicUsize::new(0));
+        let seen = panics.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
-                if echo {
+                if line.contains("panicked") {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("[vigil] {line}");
+                } else if echo {
                     eprintln!("[vigil] {line}");
                 }
             }
@@ -64,11 +73,17 @@ impl Service {
         Ok(Service {
             child,
             base: format!("http://{addr}/v1"),
+            panics,
         })
     }
 }
 
 impl Service {
+    /// Panics it has logged so far (each reported on our stderr).
+    pub fn panics(&self) -> usize {
+        self.panics.load(Ordering::Relaxed)
+    }
+
     /// CPU time the service has used so far (user + system), from `/proc/PID/stat`: on a
     /// machine Nova shares, what Vigil burns is taken from Nova.
     pub fn cpu_seconds(&self) -> Result<f64> {

@@ -132,6 +132,21 @@ fn op(id: &str, summary: &str, params: Vec<Value>, ok: Vec<(u16, Value)>, faults
         "responses": responses})
 }
 
+/// OpenAPI links from the `status` answer of `operation` to the operations in `targets`, their
+/// parameters read from its body: a client (schemathesis's stateful phase) can go on from a
+/// resource it made to the operations on that resource.
+fn with_links(mut operation: Value, status: u16, targets: &[&str], parameters: Value) -> Value {
+    let links: Map<String, Value> = targets
+        .iter()
+        .map(|t| {
+            let link = json!({"operationId": t, "parameters": parameters});
+            ((*t).to_owned(), link)
+        })
+        .collect();
+    operation["responses"][status.to_string()]["links"] = Value::Object(links);
+    operation
+}
+
 fn with_body(mut operation: Value, schema: Value) -> Value {
     operation["requestBody"] = body(schema);
     operation
@@ -161,11 +176,13 @@ fn list_params(filters: &[&str]) -> Vec<Value> {
     p
 }
 
-fn bad_method(id: &str) -> Value {
+/// An operation Masakari routes only to refuse; its path parameters are described all the
+/// same, or a client (schemathesis) cannot fill in the path.
+fn bad_method(id: &str, params: Vec<Value>) -> Value {
     op(
         id,
         "Not allowed on this resource (Masakari's 405).",
-        vec![],
+        params,
         vec![],
         &[405],
     )
@@ -205,8 +222,11 @@ fn build() -> Value {
         json!({
             "get": op("segment_list", "List segments.", list_params(&filters),
                 vec![(200, list("segment"))], &[]),
-            "post": with_body(op("segment_create", "Create a segment.", vec![],
-                vec![(201, item("segment"))], &[409, 415]), segment_body(true)),
+            "post": with_links(with_body(op("segment_create", "Create a segment.", vec![],
+                vec![(201, item("segment"))], &[409, 415]), segment_body(true)), 201,
+                &["segment_show", "segment_update", "segment_delete", "host_list",
+                    "host_create"],
+                json!({"segment_id": "$response.body#/segment/uuid"})),
         }),
     );
     path(
@@ -222,7 +242,7 @@ fn build() -> Value {
     );
     path(
         "/v1/segments/{segment_id}/action",
-        json!({"post": bad_method("segment_action")}),
+        json!({"post": bad_method("segment_action", vec![seg()])}),
     );
     let filters = [
         "type",
@@ -237,8 +257,11 @@ fn build() -> Value {
             "get": op("host_list", "List a segment's hosts.",
                 [vec![seg()], list_params(&filters)].concat(),
                 vec![(200, list("host"))], &[404]),
-            "post": with_body(op("host_create", "Add a host.", vec![seg()],
-                vec![(201, item("host"))], &[404, 409, 415, 503]), host_body(true)),
+            "post": with_links(with_body(op("host_create", "Add a host.", vec![seg()],
+                vec![(201, item("host"))], &[404, 409, 415, 503]), host_body(true)), 201,
+                &["host_show", "host_update", "host_delete"],
+                json!({"segment_id": "$response.body#/host/failover_segment_id",
+                    "host_id": "$response.body#/host/uuid"})),
         }),
     );
     path(
@@ -258,8 +281,10 @@ fn build() -> Value {
         json!({
             "get": op("notification_list", "List notifications.", list_params(&filters),
                 vec![(200, list("notification"))], &[]),
-            "post": with_body(op("notification_create", "Report a failure.", vec![],
-                vec![(202, item("notification"))], &[409, 415]), notification_request()),
+            "post": with_links(with_body(op("notification_create", "Report a failure.",
+                vec![], vec![(202, item("notification"))], &[409, 415]),
+                notification_request()), 202, &["notification_show", "vmove_list"],
+                json!({"notification_id": "$response.body#/notification/notification_uuid"})),
         }),
     );
     path(
@@ -267,8 +292,8 @@ fn build() -> Value {
         json!({
             "get": op("notification_show", "Show a notification.", vec![notif()],
                 vec![(200, item("notification"))], &[404]),
-            "put": bad_method("notification_update"),
-            "delete": bad_method("notification_delete"),
+            "put": bad_method("notification_update", vec![notif()]),
+            "delete": bad_method("notification_delete", vec![notif()]),
         }),
     );
     path(
@@ -282,8 +307,8 @@ fn build() -> Value {
         json!({
             "get": op("vmove_show", "Show an instance move (1.3).",
                 vec![notif(), path_param("vmove_id")], vec![(200, item("vmove"))], &[404]),
-            "put": bad_method("vmove_update"),
-            "delete": bad_method("vmove_delete"),
+            "put": bad_method("vmove_update", vec![notif(), path_param("vmove_id")]),
+            "delete": bad_method("vmove_delete", vec![notif(), path_param("vmove_id")]),
         }),
     );
     path(
@@ -306,9 +331,14 @@ fn build() -> Value {
                 serves get a plain-text 404."},
         "paths": paths,
         "components": {
+            // Any string: entries for other services are ignored (1.0), as OpenStack's
+            // microversion_parse does, and a malformed or unknown instance-ha version is a
+            // 400 or 406 of the server's own, not a value the document forbids.
             "parameters": {"microversion": {"name": "OpenStack-API-Version", "in": "header",
-                "required": false, "description": "Absent: 1.0. Out of range: 406.",
-                "schema": {"type": "string", "enum": ["instance-ha 1.0", "instance-ha 1.1",
+                "required": false, "description": "`instance-ha X.Y` or `instance-ha latest`. \
+                    Absent, or naming only other services: 1.0. Malformed: 400. Out of range: \
+                    406.",
+                "schema": {"type": "string", "examples": ["instance-ha 1.0", "instance-ha 1.1",
                     "instance-ha 1.2", "instance-ha 1.3", "instance-ha latest"]}}},
             "schemas": bodies::components(),
         },

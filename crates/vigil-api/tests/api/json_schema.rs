@@ -119,7 +119,8 @@ fn check(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
                 }
             }
             "properties" | "patternProperties" | "additionalProperties" => {}
-            "format" | "description" => {} // annotations only, as JSON Schema 2020-12 has them
+            // Annotations only, as JSON Schema 2020-12 has them.
+            "format" | "description" | "examples" => {}
             other => panic!("the checker does not know the keyword {other}"),
         }
     }

@@ -120,6 +120,11 @@ impl LogLines {
         }
     }
 
+    /// The lines logged since the last look, without waiting.
+    pub fn so_far(&self) -> Vec<String> {
+        self.0.try_iter().collect()
+    }
+
     /// Waits for a line containing `text`.
     pub fn wait_for_text(&self, within: Duration, text: &str) {
         self.wait_for(within, |line| line.contains(text).then_some(()));
