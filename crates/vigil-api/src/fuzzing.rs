@@ -92,8 +92,11 @@ pub fn template(path: &str) -> &'static str {
 /// An invariant a fuzz target found broken: what it panics with.
 pub type Bug = String;
 
+/// A fuzz target's body: the fuzzer's bytes in, `Err` only for a broken invariant.
+pub type Target = fn(&[u8]) -> Result<(), Bug>;
+
 /// The fuzz targets this crate holds, by their name under `fuzz/fuzz_targets/`.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), Bug>)] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("microversion", microversion_target),
     ("query", query_target),
     ("body", body),
@@ -170,7 +173,7 @@ pub fn template_target(data: &[u8]) -> Result<(), Bug> {
 /// Runs every file of `fuzz/corpus/<name>/` through its target, for `cargo test`: the seeds,
 /// and every input a fuzzer once found a bug with. Panics on a broken invariant, and on a
 /// target without seeds (a replay of nothing would pass unnoticed).
-pub fn replay(targets: &[(&str, fn(&[u8]) -> Result<(), Bug>)]) {
+pub fn replay(targets: &[(&str, Target)]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
     for (name, target) in targets {
         let dir = root.join(name);

@@ -5,12 +5,12 @@
 //! through the same functions (as `vigil_api::fuzzing` does for the API's parsers).
 
 use crate::config::Config;
-use vigil_api::fuzzing::Bug;
+use vigil_api::fuzzing::{Bug, Target};
 use vigil_engine::EngineConfig;
 use vigil_fence::template::{expand, glob};
 
 /// The fuzz targets this crate holds, by their name under `fuzz/fuzz_targets/`.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), Bug>)] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("config", config),
     ("flows", flows),
     ("fence_template", fence_template),
