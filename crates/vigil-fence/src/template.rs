@@ -44,12 +44,14 @@ pub fn glob(pattern: &str, name: &str) -> bool {
     // Where the last `*` was and how much of the name it has swallowed: backtrack there.
     let mut star: Option<(usize, usize)> = None;
     while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // A `*` is a wildcard even where the name has a `*` too (found by fuzzing: `*` did not
+        // match `*x`, its star spent as a literal), so it is tried first.
+        if pi < p.len() && p[pi] == '*' {
             star = Some((pi, ni));
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
         } else if let Some((sp, sn)) = star {
             pi = sp + 1;
             ni = sn + 1;
@@ -104,6 +106,9 @@ mod tests {
             ("a*b*c", "aXbYc", true),
             ("a*b*c", "aXbYcd", false),
             ("exact", "exact", true),
+            ("*", "*b", true),
+            ("a*", "a*", true),
+            ("*c", "*bc", true),
         ];
         for (pattern, name, want) in table {
             assert_eq!(glob(pattern, name), want, "{pattern} ~ {name}");

@@ -194,7 +194,7 @@ impl Config {
     /// for keys in a section, e.g. `VIGIL_DATABASE__URL`. Only names of real top-level keys are
     /// read, so unrelated `VIGIL_*` variables (test switches) do not break start-up.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut figment = defaults();
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
@@ -212,11 +212,24 @@ impl Config {
         if let Some(listen) = overrides.metrics_listen {
             figment = figment.merge(("metrics.listen", listen));
         }
-        let mut config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        let mut config = Config::extract(figment)?;
         config.resolve_secret_files()?;
         config.fencing.check().map_err(ConfigError::Fencing)?;
+        Ok(config)
+    }
+
+    /// `text` as the configuration file over the defaults, with the checks that need nothing
+    /// but the values: no environment, no flags, and no file it names is read (`url_file`,
+    /// the fencing devices' password and CA files), which [`Config::load`] adds.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Config::extract(defaults().merge(Toml::string(text)))
+    }
+
+    /// The layers read into a configuration, and the checks on its values alone.
+    fn extract(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         config.api.check().map_err(ConfigError::Api)?;
         Ok(config)
     }
@@ -236,6 +249,10 @@ impl Config {
             self.database.url.clone()
         }
     }
+}
+
+fn defaults() -> Figment {
+    Figment::from(Serialized::defaults(Config::default()))
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[

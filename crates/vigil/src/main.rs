@@ -2,7 +2,6 @@
 
 mod api_server;
 mod capacity_cmd;
-mod config;
 mod fence_cmd;
 mod headroom_source;
 mod metrics_server;
@@ -13,9 +12,10 @@ mod watch_cmd;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use config::{Config, Overrides};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+// The loader is in the library so the fuzz targets reach it; the commands name it `crate::config`.
+use vigil::config::{self, Config, Overrides};
 use vigil_store::Store;
 
 #[derive(Parser)]
