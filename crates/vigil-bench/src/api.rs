@@ -21,18 +21,7 @@ const LIST_REQUESTS: usize = 500;
 
 /// Starts `vigil api` on a free port with `database_url` (empty: SQLite in `data_dir`).
 fn start_vigil(vigil: &str, data_dir: &std::path::Path, database_url: &str) -> Result<Service> {
-    // A server database is migrated explicitly, as an operator would (SQLite migrates itself).
-    if !database_url.is_empty() {
-        let status = Command::new(vigil)
-            .args(["db", "sync", "--data-dir"])
-            .arg(data_dir)
-            .env("VIGIL_DATABASE__URL", database_url)
-            .status()
-            .with_context(|| format!("running {vigil} db sync"))?;
-        if !status.success() {
-            bail!("vigil db sync failed");
-        }
-    }
+    vigil_bench::db_sync(vigil, data_dir, database_url)?;
     let mut command = Command::new(vigil);
     command
         .args(["api", "--listen", "127.0.0.1:0", "--data-dir"])

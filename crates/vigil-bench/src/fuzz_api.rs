@@ -17,19 +17,9 @@ use anyhow::{bail, Context, Result};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use vigil_bench::Service;
+use vigil_bench::{env_or, Service};
 
 const SCHEMATHESIS: &str = "tests/schemathesis";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) => v.parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        Err(_) => Ok(default),
-    }
-}
 
 /// Answers the server has counted so far, by status class.
 #[derive(Default, Clone, Copy)]
@@ -94,17 +84,7 @@ fn start_vigil(
     database_url: &str,
     metrics: &str,
 ) -> Result<Service> {
-    if !database_url.is_empty() {
-        let status = Command::new(vigil)
-            .args(["db", "sync", "--data-dir"])
-            .arg(data_dir)
-            .env("VIGIL_DATABASE__URL", database_url)
-            .status()
-            .with_context(|| format!("running {vigil} db sync"))?;
-        if !status.success() {
-            bail!("vigil db sync failed");
-        }
-    }
+    vigil_bench::db_sync(vigil, data_dir, database_url)?;
     let mut command = Command::new(vigil);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

@@ -10,6 +10,35 @@ use std::sync::Arc;
 
 /// Writes a harness's `report` to `bench/results/<kind>-<time>.txt` and prints it with the
 /// file's name.
+/// The environment variable `name` read as a `T`, or `default` when it is not set.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// `vigil db sync` on the server database at `database_url`, as an operator migrates one
+/// (SQLite, an empty URL, migrates itself when Vigil starts).
+pub fn db_sync(vigil: &str, data_dir: &std::path::Path, database_url: &str) -> Result<()> {
+    if database_url.is_empty() {
+        return Ok(());
+    }
+    let status = Command::new(vigil)
+        .args(["db", "sync", "--data-dir"])
+        .arg(data_dir)
+        .env("VIGIL_DATABASE__URL", database_url)
+        .status()
+        .with_context(|| format!("running {vigil} db sync"))?;
+    if !status.success() {
+        bail!("vigil db sync failed");
+    }
+    Ok(())
+}
+
 pub fn publish(kind: &str, report: &str) -> Result<PathBuf> {
     let dir = PathBuf::from("bench/results");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use vigil_bench::env_or;
 use vigil_lab::{Lab, PrivatePostgres, TcpProxy};
 
 use cluster::Cluster;
@@ -238,16 +239,6 @@ fn report(
         let _ = writeln!(out, "{v}");
     }
     out
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) => v.parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        Err(_) => Ok(default),
-    }
 }
 
 /// How long any one wait of a trial may last before the trial records what it saw.

@@ -21,7 +21,7 @@ mod lower_bound;
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vigil_bench::Service;
+use vigil_bench::{env_or, Service};
 use vigil_lab::{Cloud, Lab, PowerLab, Server, ServiceState};
 
 use ha_api::{print_steps, report, segment, wait_masakari_done};
@@ -387,13 +387,4 @@ fn fencing_config(power: &PowerLab, victim: &str) -> String {
         power.redfish_fencing(None, victim),
         ha_api::segment_name()
     )
-}
-
-fn env_or(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name} must be a number, not {v:?}")),
-        Err(_) => Ok(default),
-    }
 }
