@@ -159,23 +159,6 @@ async fn run_backend(vigil: &str, backend: &'static str, url: &str) -> Result<Fi
     })
 }
 
-/// A fresh PostgreSQL database for one run, dropped afterwards by `psql`.
-fn postgres_database(admin: &str, name: &str, create: bool) -> Result<()> {
-    let sql = if create {
-        format!("CREATE DATABASE {name}")
-    } else {
-        format!("DROP DATABASE IF EXISTS {name}")
-    };
-    let status = Command::new("psql")
-        .args([admin, "-qc", &sql])
-        .status()
-        .context("running psql")?;
-    if !status.success() {
-        bail!("psql {sql} failed");
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let vigil = std::env::var("VIGIL_BIN").unwrap_or_else(|_| "target/release/vigil".into());
@@ -183,7 +166,7 @@ async fn main() -> Result<()> {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let pg_db = format!("vigil_bench_{}", std::process::id());
     let mut figures = vec![run_backend(&vigil, "sqlite", "").await?];
-    postgres_database(&pg_admin, &pg_db, true)?;
+    vigil_bench::postgres_database(&pg_admin, &pg_db, true)?;
     let pg_url = format!(
         "{}/{pg_db}",
         pg_admin
@@ -191,7 +174,7 @@ async fn main() -> Result<()> {
             .map_or(pg_admin.as_str(), |(h, _)| h)
     );
     let pg = run_backend(&vigil, "postgres", &pg_url).await;
-    postgres_database(&pg_admin, &pg_db, false)?;
+    vigil_bench::postgres_database(&pg_admin, &pg_db, false)?;
     figures.push(pg?);
 
     let mut report = format!(

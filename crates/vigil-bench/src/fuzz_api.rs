@@ -59,23 +59,6 @@ async fn scrape(metrics: &str) -> Result<Answers> {
     Ok(answers(&text))
 }
 
-/// A fresh PostgreSQL database for one run, dropped afterwards by `psql`.
-fn postgres_database(admin: &str, name: &str, create: bool) -> Result<()> {
-    let sql = if create {
-        format!("CREATE DATABASE {name}")
-    } else {
-        format!("DROP DATABASE IF EXISTS {name}")
-    };
-    let status = Command::new("psql")
-        .args([admin, "-qc", &sql])
-        .status()
-        .context("running psql")?;
-    if !status.success() {
-        bail!("psql {sql} failed");
-    }
-    Ok(())
-}
-
 /// Starts `vigil serve` (no auth, no OpenStack) on free loopback ports, its metrics on
 /// `metrics`; `database_url` empty for SQLite in `data_dir`.
 fn start_vigil(
@@ -186,7 +169,7 @@ async fn main() -> Result<()> {
     let (backend, url) = match &pg_admin {
         None => ("SQLite", String::new()),
         Some(admin) => {
-            postgres_database(admin, &pg_db, true)?;
+            vigil_bench::postgres_database(admin, &pg_db, true)?;
             let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
             ("PostgreSQL", format!("{server}/{pg_db}"))
         }
@@ -196,7 +179,7 @@ async fn main() -> Result<()> {
         Err(e) => Err(e),
     };
     if let Some(admin) = &pg_admin {
-        postgres_database(admin, &pg_db, false)?;
+        vigil_bench::postgres_database(admin, &pg_db, false)?;
     }
     let run = run?;
 

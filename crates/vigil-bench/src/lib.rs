@@ -39,6 +39,23 @@ pub fn db_sync(vigil: &str, data_dir: &std::path::Path, database_url: &str) -> R
     Ok(())
 }
 
+/// A fresh PostgreSQL database for one run, dropped afterwards by `psql`.
+pub fn postgres_database(admin: &str, name: &str, create: bool) -> Result<()> {
+    let sql = if create {
+        format!("CREATE DATABASE {name}")
+    } else {
+        format!("DROP DATABASE IF EXISTS {name}")
+    };
+    let status = Command::new("psql")
+        .args([admin, "-qc", &sql])
+        .status()
+        .context("running psql")?;
+    if !status.success() {
+        bail!("psql {sql} failed");
+    }
+    Ok(())
+}
+
 pub fn publish(kind: &str, report: &str) -> Result<PathBuf> {
     let dir = PathBuf::from("bench/results");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
