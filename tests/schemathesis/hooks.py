@@ -4,28 +4,14 @@
   "..."}}`, the name given by the status (vigil_wire::fault_name); clients read the message from
   there. The one exception is webob's plain-text 404 for a path no route serves, which Masakari
   answers too.
-- Generators for the document's own string formats, `name` and `description` (Masakari's
-  printable text), which schemathesis does not know: without them nearly every generated
-  segment or host is refused, and the requests never get past validation.
+
+Masakari's own `name` and `description` formats are published as patterns
+(vigil_api::schema::name_pattern), from which schemathesis generates values on either side.
 """
 
 import json
 
 import schemathesis
-from hypothesis import strategies as st
-
-# Printable as the server decides it: not a control character (Rust's `char::is_control`, the
-# Cc category); no lone surrogates, which JSON text cannot carry.
-_PRINTABLE = st.characters(exclude_categories=("Cc", "Cs"))
-schemathesis.openapi.format(
-    "name",
-    st.text(_PRINTABLE, min_size=1, max_size=255).filter(
-        lambda s: not s[0].isspace() and not s[-1].isspace()
-    ),
-)
-schemathesis.openapi.format(
-    "description", st.text(st.one_of(_PRINTABLE, st.just("\n")), max_size=255)
-)
 
 # vigil_wire::fault_name; any other status is a "masakariFault".
 FAULT_NAMES = {

@@ -252,6 +252,24 @@ fn printable(c: char) -> bool {
     !c.is_control()
 }
 
+// The `name` and `description` formats as JSON Schema patterns, for the OpenAPI document: a
+// client that does not know Masakari's formats (schemathesis) can then generate values on
+// either side of them. Written out by code point so that ECMA, Python and Rust regexes read
+// them alike: Cc (`char::is_control`) and White_Space (`char::is_whitespace`).
+const CONTROL: &str = "\\u0000-\\u001f\\u007f-\\u009f";
+const SPACE: &str =
+    "\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/// [`Format::Name`] as a pattern: printable, neither first nor last character whitespace.
+pub fn name_pattern() -> String {
+    format!("^[^{CONTROL}{SPACE}](?:[^{CONTROL}]*[^{CONTROL}{SPACE}])?$")
+}
+
+/// [`Format::Description`] as a pattern: printable or a newline.
+pub fn description_pattern() -> String {
+    "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$".to_owned()
+}
+
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars().all(printable)
@@ -380,5 +398,31 @@ mod tests {
             msg(json!([1, 2])).unwrap(),
             "[1, 2] is not of type 'object'"
         );
+    }
+
+    /// The patterns the OpenAPI document publishes accept what the formats accept, and
+    /// nothing else, around every code point of the first planes' interesting ranges.
+    #[test]
+    fn format_patterns_agree_with_the_formats() {
+        let name = Regex::new(&name_pattern()).unwrap();
+        let description = Regex::new(&description_pattern()).unwrap();
+        let described = |s: &str| s.chars().all(|c| c == '\n' || printable(c));
+        let chars = (0u32..0x3100)
+            .chain(0xfff0..0x10000)
+            .chain([0x1_f600, 0x10_ffff]);
+        for c in chars.filter_map(char::from_u32) {
+            for s in [
+                c.to_string(),
+                format!("a{c}"),
+                format!("{c}a"),
+                format!("a{c}b"),
+                format!("{c}{c}"),
+            ] {
+                assert_eq!(name.is_match(&s), valid_name(&s), "name {s:?}");
+                assert_eq!(description.is_match(&s), described(&s), "description {s:?}");
+            }
+        }
+        assert!(!name.is_match(""));
+        assert!(description.is_match(""));
     }
 }

@@ -70,15 +70,16 @@ pub fn json_schema(schema: &Schema) -> Value {
             if let Some(p) = pattern {
                 s["pattern"] = json!(p);
             }
-            let format = match format {
-                Some(Format::Name) => Some("name"),
-                Some(Format::Description) => Some("description"),
-                Some(Format::DateTime) => Some("date-time"),
-                Some(Format::Uuid) => Some("uuid"),
-                None => None,
-            };
-            if let Some(f) = format {
-                s["format"] = json!(f);
+            // Masakari's own formats as patterns, which any client can generate from and
+            // check; the standard ones by name.
+            match format {
+                Some(Format::Name) => s["pattern"] = json!(crate::schema::name_pattern()),
+                Some(Format::Description) => {
+                    s["pattern"] = json!(crate::schema::description_pattern())
+                }
+                Some(Format::DateTime) => s["format"] = json!("date-time"),
+                Some(Format::Uuid) => s["format"] = json!("uuid"),
+                None => {}
             }
             s
         }
