@@ -39,6 +39,20 @@ pub enum CloudError {
     },
 }
 
+impl CloudError {
+    /// A call that may well pass if made again: Nova or Keystone restarting, a connection
+    /// reset, a 5xx. Tests stop and start the lab's services on purpose.
+    pub fn is_transient(&self) -> bool {
+        use vigil_domain::{Classify, ErrorClass};
+        match self {
+            CloudError::Connect { source } | CloudError::Nova { source } => {
+                source.class() == ErrorClass::Transient
+            }
+            _ => false,
+        }
+    }
+}
+
 fn nova(source: OsError) -> CloudError {
     CloudError::Nova { source }
 }

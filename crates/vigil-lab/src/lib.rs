@@ -53,7 +53,7 @@ pub use proxy::TcpProxy;
 pub use turn::LabTurn;
 pub use vigil_openstack::nova::{Server, ServerCreate, Service};
 pub use vigil_openstack::Credentials;
-pub use wait::Check;
+pub use wait::{retrying, Check};
 
 /// A failure to run the lab script or to read what it printed.
 #[derive(Debug, thiserror::Error)]

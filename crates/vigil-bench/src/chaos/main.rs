@@ -225,6 +225,21 @@ fn report(
             q(1.0)
         );
     }
+    if let Some(first) = outcomes.first() {
+        let _ = writeln!(
+            out,
+            "\nwhere a trial's time goes (mean of {} trials):",
+            outcomes.len()
+        );
+        for (k, (name, _)) in first.phases.iter().enumerate() {
+            let total: f64 = outcomes
+                .iter()
+                .filter_map(|o| o.phases.get(k))
+                .map(|(_, d)| d.as_secs_f64())
+                .sum();
+            let _ = writeln!(out, "  {name:<16} {:.1} s", total / outcomes.len() as f64);
+        }
+    }
     let violations: Vec<String> = outcomes
         .iter()
         .enumerate()

@@ -6,7 +6,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vigil_lab::{Cloud, Lab, LabEnv, PrivatePostgres, ServerId, TcpProxy};
+use vigil_lab::{retrying, Cloud, Lab, LabEnv, PrivatePostgres, ServerId, TcpProxy};
 
 use crate::check::{self, History, Sample, ServerOutcome, Stored, Violation};
 use crate::cluster::{Cluster, Role};
@@ -35,6 +35,8 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     /// From the host's failure to every server ACTIVE elsewhere; `None` if that never came.
     pub recovered_in: Option<Duration>,
+    /// How long each phase of the trial took, in order: where a trial's minutes go.
+    pub phases: Vec<(&'static str, Duration)>,
 }
 
 impl Outcome {
@@ -43,10 +45,16 @@ impl Outcome {
         let took = self.recovered_in.map_or("not recovered".into(), |d| {
             format!("{:.1} s", d.as_secs_f64())
         });
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|(name, d)| format!("{name} {:.1}", d.as_secs_f64()))
+            .collect();
         format!(
-            "trial {i}: {took}, faults [{}], violations {}",
+            "trial {i}: {took}, faults [{}], violations {} (phases, s: {})",
             faults.join(", "),
-            self.violations.len()
+            self.violations.len(),
+            phases.join(", ")
         )
     }
 }
@@ -86,10 +94,11 @@ impl Rig {
         // Always the same host: failures of different hosts within the mass-failure window
         // (300 s) would rightly stop Vigil as a partition would (2 of the lab's 3 hosts).
         let victim = self.env.computes[0].clone();
-        let mut ids = Vec::new();
-        for n in 0..self.servers {
-            ids.push(self.boot_on(&victim, format!("chaos-{i}-{n}")).await?);
-        }
+        let mut phases = Phases::new();
+        // Booted at once: Nova builds them side by side, as it would a tenant's batch.
+        let boots = (0..self.servers).map(|n| self.boot_on(&victim, format!("chaos-{i}-{n}")));
+        let ids = futures::future::try_join_all(boots).await?;
+        phases.end("boot");
         // Reports generated from now on are this trial's (the API filters on whole seconds).
         let since = (chrono::Utc::now() - chrono::Duration::seconds(1))
             .format("%Y-%m-%dT%H:%M:%S")
@@ -122,21 +131,36 @@ impl Rig {
             }
             anyhow::Ok(())
         };
-        let recovered = self.wait_recovered(&ids, &victim, start);
+        let recovered = async {
+            let took = self.wait_recovered(&ids, &victim, start).await;
+            // A repaired host may come back at any moment; here, as soon as its servers run
+            // elsewhere, while the faults' spans run out. Its nova-compute then starts beside a
+            // recovery that may not have ended, forced down and disabled until Vigil takes it
+            // back, which the checker holds to after the recovery's end.
+            if took.is_some() {
+                self.lab.restart_host_fenced(&victim).await?;
+            }
+            anyhow::Ok(took)
+        };
         let (struck, reported, recovered_in) =
             tokio::join!(futures::future::join_all(strikes), report, recovered);
         for s in struck {
             s?;
         }
         reported?;
+        let recovered_in = recovered_in?;
+        phases.end("recover");
         // Replicas a fault's restart could not bring back (a port still held, say).
         let cluster = self.cluster.clone();
         tokio::task::spawn_blocking(move || cluster.lock().expect("not poisoned").heal()).await??;
 
         // The failure's reports first: a STARTED sent early waits for the host to be back.
         self.wait_reports_ended(&since, Some("STOPPED")).await?;
+        phases.end("failure ended");
         self.take_back(&victim, &since, &acked).await?;
+        phases.end("take back");
         self.wait_reports_ended(&since, None).await?;
+        phases.end("rejoin ended");
         sampling.store(false, Ordering::Relaxed);
         let samples = sampler.await?;
 
@@ -149,11 +173,14 @@ impl Rig {
             samples,
         };
         let violations = check::violations(&history);
+        phases.end("check");
         self.clean_up(&victim, &ids).await?;
+        phases.end("clean up");
         Ok(Outcome {
             faults: planned.iter().map(|p| p.fault).collect(),
             violations,
             recovered_in,
+            phases: phases.done,
         })
     }
 
@@ -278,8 +305,6 @@ impl Rig {
         Ok(())
     }
 
-    /// Brings the host's nova-compute back, still fenced, and reports it back until Vigil has
-    /// it in service again (a STARTED sent early may have ended before the host was back).
     /// A server ACTIVE on `host`. The host taken back by the previous trial is enabled in Nova
     /// before its nova-compute has cleared the `COMPUTE_STATUS_DISABLED` trait in Placement
     /// (it does so asynchronously), and Nova's scheduler finds no room there until it has: a
@@ -301,6 +326,9 @@ impl Rig {
         }
     }
 
+    /// Brings the host's nova-compute back (if it is not already), still fenced, and reports
+    /// it back until Vigil has it in service again (a STARTED sent early may have ended
+    /// before the host was back).
     async fn take_back(&self, victim: &str, since: &str, acked: &Acked) -> Result<()> {
         self.lab.restart_host_fenced(victim).await?;
         let deadline = Instant::now() + DEADLINE;
@@ -343,23 +371,24 @@ impl Rig {
 
     /// Each server as Nova has it now, with its evacuation records.
     async fn outcomes(&self, ids: &[ServerId]) -> Result<Vec<ServerOutcome>> {
-        let services = self.cloud.compute_services().await?;
+        let cloud = &self.cloud;
+        let services = retrying("Nova's services", DEADLINE, || cloud.compute_services()).await?;
         let mut out = Vec::new();
         for id in ids {
-            let server = self.cloud.server_get(id).await?.unwrap_or_default();
+            let server = retrying("a server", DEADLINE, || cloud.server_get(id))
+                .await?
+                .unwrap_or_default();
             let host_live = services.iter().any(|s| {
                 Some(&s.host) == server.host.as_ref()
                     && s.state == "up"
                     && s.status == "enabled"
                     && !s.forced_down
             });
-            let migrations = self
-                .cloud
-                .compute_get(&format!(
-                    "/os-migrations?instance_uuid={}&migration_type=evacuation",
-                    id.0
-                ))
-                .await?;
+            let path = format!(
+                "/os-migrations?instance_uuid={}&migration_type=evacuation",
+                id.0
+            );
+            let migrations = retrying("migrations", DEADLINE, || cloud.compute_get(&path)).await?;
             let evacuations = migrations["migrations"]
                 .as_array()
                 .into_iter()
@@ -380,15 +409,40 @@ impl Rig {
     /// Deletes the trial's servers and, if Vigil did not take the host back, revives it.
     async fn clean_up(&self, victim: &str, ids: &[ServerId]) -> Result<()> {
         for id in ids {
-            self.cloud.server_delete(id).await?;
+            retrying("a server's deletion", DEADLINE, || {
+                self.cloud.server_delete(id)
+            })
+            .await?;
         }
-        for id in ids {
-            self.cloud.wait_server_gone(id, DEADLINE).await?;
-        }
+        let gone = ids
+            .iter()
+            .map(|id| self.cloud.wait_server_gone(id, DEADLINE));
+        futures::future::try_join_all(gone).await?;
         if in_service(&self.cloud, victim).await != Some(true) {
             self.lab.revive_host(victim).await?;
         }
         Ok(())
+    }
+}
+
+/// The phases of a trial as they end, each timed from the end of the one before.
+struct Phases {
+    since: Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    fn end(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.done.push((name, now - self.since));
+        self.since = now;
     }
 }
 
