@@ -3,8 +3,9 @@
 //! random moments: kill -9 of `vigil api` and `vigil engine` replicas (two of each, sharing a
 //! PostgreSQL of the harness's own), a crash and restart of that PostgreSQL, nova-api or
 //! Keystone stopped, Nova slowed down behind a proxy, duplicate reports, and the host reported
-//! back before its recovery ended. Then the host comes back, Vigil takes it back into service,
-//! and a checker reads the history (Nova's servers and evacuation records, Vigil's
+//! back before its recovery ended. As soon as its servers run elsewhere the host comes back,
+//! fenced, and is reported back while the faults still strike; Vigil takes it back into service
+//! once that is safe, and a checker reads the history (Nova's servers and evacuation records, Vigil's
 //! notifications, the host's service as sampled through the trial) against the promises: no
 //! report lost or left unfinished, no server evacuated twice, every server ACTIVE on a live
 //! host, no host taken back before its recovery ended.
@@ -84,10 +85,11 @@ async fn main() -> Result<()> {
         // The harness reports the host back: Vigil takes it back once that is safe.
         ("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true".into()),
         ("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2".into()),
-        // Duplicates sent within seconds are refused; the next trial's reports are not.
+        // A fault's duplicates come at most 3 s apart and are refused; the host's report
+        // back after an early STARTED waits out no more than this.
         (
             "VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL",
-            "15".into(),
+            "5".into(),
         ),
     ]
     .into_iter()

@@ -131,7 +131,7 @@ impl Rig {
             }
             anyhow::Ok(())
         };
-        let recovered = async {
+        let recovery = async {
             let took = self.wait_recovered(&ids, &victim, start).await;
             // A repaired host may come back at any moment; here, as soon as its servers run
             // elsewhere, while the faults' spans run out. Its nova-compute then starts beside a
@@ -140,27 +140,25 @@ impl Rig {
             if took.is_some() {
                 self.lab.restart_host_fenced(&victim).await?;
             }
+            // The failure's reports first: a STARTED sent early waits for the host to be back.
+            // Then the host is reported back and taken back, faults or not.
+            self.wait_reports_ended(&since, Some("STOPPED")).await?;
+            self.take_back(&victim, &since, &acked).await?;
             anyhow::Ok(took)
         };
         let (struck, reported, recovered_in) =
-            tokio::join!(futures::future::join_all(strikes), report, recovered);
+            tokio::join!(futures::future::join_all(strikes), report, recovery);
         for s in struck {
             s?;
         }
         reported?;
         let recovered_in = recovered_in?;
-        phases.end("recover");
+        phases.end("faults, recovery and take back");
         // Replicas a fault's restart could not bring back (a port still held, say).
         let cluster = self.cluster.clone();
         tokio::task::spawn_blocking(move || cluster.lock().expect("not poisoned").heal()).await??;
-
-        // The failure's reports first: a STARTED sent early waits for the host to be back.
-        self.wait_reports_ended(&since, Some("STOPPED")).await?;
-        phases.end("failure ended");
-        self.take_back(&victim, &since, &acked).await?;
-        phases.end("take back");
         self.wait_reports_ended(&since, None).await?;
-        phases.end("rejoin ended");
+        phases.end("every report ended");
         sampling.store(false, Ordering::Relaxed);
         let samples = sampler.await?;
 
