@@ -324,13 +324,15 @@ impl Rig {
         }
     }
 
-    /// Brings the host's nova-compute back (if it is not already), still fenced, and reports
-    /// it back until Vigil has it in service again (a STARTED sent early may have ended
-    /// before the host was back).
+    /// Keeps the host's nova-compute running, still fenced, and reports it back until Vigil
+    /// has it in service again (a STARTED sent early may have ended before the host was back).
     async fn take_back(&self, victim: &str, since: &str, acked: &Acked) -> Result<()> {
-        self.lab.restart_host_fenced(victim).await?;
         let deadline = Instant::now() + DEADLINE;
         while Instant::now() < deadline {
+            // Started again if it is not running: a nova-compute that starts while Keystone is
+            // stopped exits at once (it cannot reach Placement), and its init system would
+            // start it again.
+            self.lab.restart_host_fenced(victim).await?;
             if in_service(&self.cloud, victim).await == Some(true) {
                 return Ok(());
             }
