@@ -20,6 +20,7 @@ pub mod flags;
 pub mod headroom;
 pub mod host;
 pub mod instance;
+mod lease;
 mod log;
 pub mod nova;
 pub mod nova_rest;
