@@ -66,6 +66,19 @@ impl LabEnv {
     pub fn server(&self, name: impl Into<String>) -> ServerCreate {
         ServerCreate::new(name, &self.image, &self.flavor)
     }
+
+    /// The `VIGIL_OPENSTACK__*` overrides that give a `vigil` process the lab admin's
+    /// `[openstack]` credentials.
+    pub fn openstack_vars(&self) -> Vec<(&'static str, String)> {
+        let c = &self.credentials;
+        vec![
+            ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.clone()),
+            ("VIGIL_OPENSTACK__USERNAME", c.username.clone()),
+            ("VIGIL_OPENSTACK__PASSWORD", c.password.clone()),
+            ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.clone()),
+            ("VIGIL_OPENSTACK__REGION_NAME", c.region_name.clone()),
+        ]
+    }
 }
 
 fn unquote(value: &str) -> &str {

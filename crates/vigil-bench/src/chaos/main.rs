@@ -64,37 +64,33 @@ async fn main() -> Result<()> {
         .map_err(|()| anyhow::anyhow!("setting the proxy's port"))?;
 
     let dir = tempfile::tempdir()?;
-    let c = &env.credentials;
-    let vars: Vec<(String, String)> = [
-        ("VIGIL_DATABASE__URL", db.url()),
-        ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.clone()),
-        ("VIGIL_OPENSTACK__USERNAME", c.username.clone()),
-        ("VIGIL_OPENSTACK__PASSWORD", c.password.clone()),
-        ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.clone()),
-        ("VIGIL_OPENSTACK__REGION_NAME", c.region_name.clone()),
-        (
-            "VIGIL_OPENSTACK__ENDPOINT_OVERRIDE__COMPUTE",
-            through_proxy.to_string(),
-        ),
-        // A killed engine's claims pass to the other within seconds, and a failed attempt
-        // is retried soon: a trial lasts minutes, not hours, at the same safety.
-        ("VIGIL_ENGINE__LEASE_SECS", "10".into()),
-        ("VIGIL_ENGINE__RETRY_BACKOFF_SECS", "3".into()),
-        ("VIGIL_ENGINE__MAX_ATTEMPTS", "20".into()),
-        ("VIGIL_ENGINE__HEADROOM_CHECK_SECS", "0".into()),
-        // The harness reports the host back: Vigil takes it back once that is safe.
-        ("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true".into()),
-        ("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2".into()),
-        // A fault's duplicates come at most 3 s apart and are refused; the host's report
-        // back after an early STARTED waits out no more than this.
-        (
-            "VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL",
-            "5".into(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let vars: Vec<(String, String)> = env
+        .openstack_vars()
+        .into_iter()
+        .chain([
+            ("VIGIL_DATABASE__URL", db.url()),
+            (
+                "VIGIL_OPENSTACK__ENDPOINT_OVERRIDE__COMPUTE",
+                through_proxy.to_string(),
+            ),
+            // A killed engine's claims pass to the other within seconds, and a failed attempt
+            // is retried soon: a trial lasts minutes, not hours, at the same safety.
+            ("VIGIL_ENGINE__LEASE_SECS", "10".into()),
+            ("VIGIL_ENGINE__RETRY_BACKOFF_SECS", "3".into()),
+            ("VIGIL_ENGINE__MAX_ATTEMPTS", "20".into()),
+            ("VIGIL_ENGINE__HEADROOM_CHECK_SECS", "0".into()),
+            // The harness reports the host back: Vigil takes it back once that is safe.
+            ("VIGIL_ENGINE__REJOIN__AUTO_UNFENCE", "true".into()),
+            ("VIGIL_ENGINE__REJOIN__GRACE_SECS", "2".into()),
+            // A fault's duplicates come at most 3 s apart and are refused; the host's report
+            // back after an early STARTED waits out no more than this.
+            (
+                "VIGIL_API__DUPLICATE_NOTIFICATION_DETECTION_INTERVAL",
+                "5".into(),
+            ),
+        ])
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     let cluster = {
         let (vigil, dir) = (vigil.clone(), dir.path().to_owned());
         tokio::task::spawn_blocking(move || Cluster::start(vigil.as_ref(), vars, &dir, 2, 2))

@@ -59,14 +59,7 @@ impl LabTest {
         let lab = Lab::up().await?;
         let cloud = lab.connect().await?;
         let env = lab.env().clone();
-        let c = &env.credentials;
-        let vars = vec![
-            ("VIGIL_OPENSTACK__AUTH_URL", c.auth_url.clone()),
-            ("VIGIL_OPENSTACK__USERNAME", c.username.clone()),
-            ("VIGIL_OPENSTACK__PASSWORD", c.password.clone()),
-            ("VIGIL_OPENSTACK__PROJECT_NAME", c.project_name.clone()),
-            ("VIGIL_OPENSTACK__REGION_NAME", c.region_name.clone()),
-        ];
+        let vars = env.openstack_vars();
         Ok(Some(LabTest {
             lab,
             cloud,
