@@ -10,12 +10,12 @@
 
 mod common;
 
+use common::domain::Case;
 use common::{wait_for, Running};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
-use vigil_lab::{Lab, LabTurn, PowerLab};
 use vigil_monitor::instance::link::LibvirtConfig;
 use vigil_monitor::instance::table::EventFilter;
 use vigil_monitor::instance::{InstanceConfig, InstanceMonitor};
@@ -27,111 +27,11 @@ const DEADLINE: Duration = Duration::from_secs(20);
 /// deliver a stop here (lab-notes), short enough for the suite.
 const QUIET: Duration = Duration::from_millis(1500);
 
-/// The lab domain a test works on; turned back on when dropped.
-struct Domain {
-    name: String,
-    uuid: String,
-    uri: String,
-}
-
-impl Domain {
-    fn of(lab: &PowerLab) -> Domain {
-        let host = lab.hosts.last().expect("a lab host");
-        let domain = Domain {
-            name: host.name.clone(),
-            uuid: host.uuid.clone(),
-            uri: lab.libvirt_uri.clone(),
-        };
-        domain.on();
-        domain
-    }
-
-    fn on(&self) {
-        PowerLab::power_on(&self.name).expect("lab/lab power on");
-        assert_eq!(self.domstate(), "running");
-    }
-
-    fn virsh(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("virsh")
-            .arg("-c")
-            .arg(&self.uri)
-            .args(args)
-            .arg(&self.name)
-            .output()
-            .expect("virsh runs");
-        assert!(
-            out.status.success(),
-            "virsh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    fn domstate(&self) -> String {
-        self.virsh(&["domstate"])
-    }
-
-    /// kill -9 of the domain's qemu, found by its `-name guest=NAME,` argument.
-    fn kill_qemu(&self) {
-        let pid = std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .find(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                    let mut args = c.split(|b| *b == 0).map(String::from_utf8_lossy);
-                    args.next().is_some_and(|a| a.contains("qemu-system"))
-                        && args.any(|a| a.starts_with(&format!("guest={},", self.name)))
-                })
-            })
-            .expect("the domain's qemu");
-        let status = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits until libvirt says `state`.
-    async fn wait_state(&self, state: &str) {
-        let never = || format!("{} never {state}", self.name);
-        wait_for(DEADLINE, || self.domstate() == state, never).await;
-    }
-}
-
-/// A test's turn on the lab, its domain (turned on), and a directory of its own.
-struct Case {
-    lab: PowerLab,
-    domain: Domain,
-    dir: tempfile::TempDir,
-    /// Last: the domain is turned back on within the turn.
-    _turn: LabTurn,
-}
-
 impl Case {
-    /// `None` (said loudly) without the power lab.
-    async fn take() -> Option<Case> {
-        let lab = PowerLab::for_test()?;
-        let turn = Lab::turn().await.unwrap();
-        Some(Case {
-            domain: Domain::of(&lab),
-            lab,
-            dir: tempfile::tempdir().unwrap(),
-            _turn: turn,
-        })
-    }
-
     /// A monitor that reports all, started.
     async fn start(&self) -> Running {
         let dir = self.dir.path();
         start(config(&self.domain.uri, dir, EventFilter::default()), dir).await
-    }
-}
-
-impl Drop for Domain {
-    fn drop(&mut self) {
-        if let Err(e) = PowerLab::power_on(&self.name) {
-            eprintln!("turning {} back on: {e}", self.name);
-        }
     }
 }
 

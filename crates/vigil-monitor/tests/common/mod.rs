@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test file uses its part
 
+pub mod domain;
+pub mod vigil;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
