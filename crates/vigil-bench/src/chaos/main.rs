@@ -235,7 +235,7 @@ fn report(
                 .filter_map(|o| o.phases.get(k))
                 .map(|(_, d)| d.as_secs_f64())
                 .sum();
-            let _ = writeln!(out, "  {name:<16} {:.1} s", total / outcomes.len() as f64);
+            let _ = writeln!(out, "  {name:<32} {:.1} s", total / outcomes.len() as f64);
         }
     }
     let violations: Vec<String> = outcomes
