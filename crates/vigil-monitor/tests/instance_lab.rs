@@ -10,18 +10,13 @@
 mod common;
 
 use common::domain::{kill_qemu, Case};
+use common::reporting::reporting_to;
 use common::vigil::Vigil;
-use common::{wait_for, Running};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vigil_client::{Client, ClientConfig};
 use vigil_lab::{Cloud, Lab, LabEnv, ServerId};
-use vigil_monitor::instance::link::LibvirtConfig;
-use vigil_monitor::instance::{InstanceConfig, InstanceMonitor};
-use vigil_monitor::sender::ApiSink;
-use vigil_outbox::{DeliveryConfig, Dispatcher, Outbox};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -126,28 +121,7 @@ async fn restarted(case: Case, cloud: Cloud, env: &'static LabEnv, server: Serve
     let name = format!("vm-{}", &server.0[..8]);
     create_domain(uri, &name, &server.0, dir);
 
-    let mut libvirt = LibvirtConfig::new(uri.clone(), home.clone(), dir.join("state"));
-    libvirt.keepalive = (1, 2);
-    let config = InstanceConfig::new(libvirt);
-    let outbox = Outbox::open(dir.join("outbox")).unwrap();
-    let state_dir = config.libvirt.state_dir.clone();
-    let monitor = InstanceMonitor::new(config, outbox.clone()).unwrap();
-    let wake = monitor.wake();
-    let monitor = Running::spawn(monitor, wake, outbox, state_dir);
-    let connected = || monitor.status()["watching"]["connected"] == true;
-    wait_for(DEADLINE, connected, || {
-        format!("never connected: {}", monitor.status())
-    })
-    .await;
-    let client = Client::from_config(&ClientConfig {
-        url: vigil.base.clone(),
-        ..ClientConfig::default()
-    })
-    .unwrap();
-    let sender = Outbox::open(dir.join("outbox")).unwrap();
-    let delivering = Dispatcher::new(DeliveryConfig::default(), sender, ApiSink(client))
-        .unwrap()
-        .start();
+    let (monitor, delivering) = reporting_to(&vigil, uri, &home, dir).await;
 
     let before = actions(&cloud, &server).await;
     kill_qemu(&name);

@@ -10,16 +10,11 @@
 mod common;
 
 use common::domain::{Case, Domain};
+use common::reporting::reporting_to;
 use common::vigil::Vigil;
-use common::{wait_for, Running};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use vigil_client::{Client, ClientConfig};
-use vigil_monitor::instance::link::LibvirtConfig;
-use vigil_monitor::instance::{InstanceConfig, InstanceMonitor};
-use vigil_monitor::sender::ApiSink;
-use vigil_outbox::{DeliveryConfig, Dispatcher, Outbox};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -92,37 +87,6 @@ fn hostname() -> String {
         .to_owned()
 }
 
-/// Vigil's instance monitor, reporting all, with a dispatcher delivering its outbox to `vigil`
-/// as `vigil monitor send` does.
-async fn start_ours(
-    uri: &str,
-    host: &str,
-    vigil: &Vigil,
-    dir: &Path,
-) -> (Running, Dispatcher<ApiSink>) {
-    let mut libvirt = LibvirtConfig::new(uri.to_owned(), host.to_owned(), dir.join("state"));
-    libvirt.keepalive = (1, 2);
-    let config = InstanceConfig::new(libvirt);
-    let outbox = Outbox::open(dir.join("outbox")).unwrap();
-    let state_dir = config.libvirt.state_dir.clone();
-    let monitor = InstanceMonitor::new(config, outbox.clone()).unwrap();
-    let wake = monitor.wake();
-    let running = Running::spawn(monitor, wake, outbox, state_dir);
-    let connected = || running.status()["watching"]["connected"] == true;
-    wait_for(DEADLINE, connected, || {
-        format!("never connected: {}", running.status())
-    })
-    .await;
-    let client = Client::from_config(&ClientConfig {
-        url: vigil.base.clone(),
-        ..ClientConfig::default()
-    })
-    .unwrap();
-    let sender = Outbox::open(dir.join("outbox")).unwrap();
-    let dispatcher = Dispatcher::new(DeliveryConfig::default(), sender, ApiSink(client)).unwrap();
-    (running, dispatcher)
-}
-
 /// Waits until both Vigils hold `n` reports.
 async fn wait_reports(ours: &Vigil, theirs: &Vigil, n: usize) {
     for (who, vigil) in [("Vigil's monitor", ours), ("masakari-monitors", theirs)] {
@@ -170,8 +134,7 @@ async fn both_monitors_report_the_same_notifications() {
     theirs.register(&host).await;
 
     let dir = case.dir.path();
-    let (monitor, dispatcher) = start_ours(&domain.uri, &host, &ours, dir).await;
-    let delivering = dispatcher.start();
+    let (monitor, delivering) = reporting_to(&ours, &domain.uri, &host, dir).await;
     let masakari = MasakariMonitor::start(&domain.uri, &theirs, dir);
     wait_listening(&masakari, domain).await;
 

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test file uses its part
 
 pub mod domain;
+#[cfg(feature = "libvirt")]
+pub mod reporting;
 pub mod vigil;
 
 use std::path::PathBuf;
