@@ -18,45 +18,18 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 use vigil_bench::{env_or, Service};
+use vigil_metrics::AnswerCounts;
 
 const SCHEMATHESIS: &str = "tests/schemathesis";
 
-/// Answers the server has counted so far, by status class.
-#[derive(Default, Clone, Copy)]
-struct Answers {
-    all: u64,
-    client_errors: u64,
-    server_errors: u64,
-}
-
-/// Reads `vigil_api_request_duration_seconds_count` from a `/metrics` scrape.
-fn answers(metrics: &str) -> Answers {
-    let mut a = Answers::default();
-    for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix("vigil_api_request_duration_seconds_count{") else {
-            continue;
-        };
-        let Some((labels, n)) = rest.split_once("} ") else {
-            continue;
-        };
-        let n = n.trim().parse::<f64>().unwrap_or(0.0) as u64;
-        a.all += n;
-        if labels.contains("status=\"4xx\"") {
-            a.client_errors += n;
-        } else if labels.contains("status=\"5xx\"") {
-            a.server_errors += n;
-        }
-    }
-    a
-}
-
-async fn scrape(metrics: &str) -> Result<Answers> {
+/// The answers the server has counted so far, by status class.
+async fn scrape(metrics: &str) -> Result<AnswerCounts> {
     let text = reqwest::get(format!("http://{metrics}/metrics"))
         .await?
         .error_for_status()?
         .text()
         .await?;
-    Ok(answers(&text))
+    Ok(AnswerCounts::scrape(&text))
 }
 
 /// Starts `vigil serve` (no auth, no OpenStack) on free loopback ports, its metrics on
@@ -91,7 +64,7 @@ fn schemathesis_version() -> Result<String> {
 }
 
 struct Run {
-    answers: Answers,
+    answers: AnswerCounts,
     panics: usize,
     rounds: Vec<(u64, i32)>,
     seconds: f64,

@@ -23,6 +23,38 @@ pub use labels::{EvacuationOutcome, FenceOutcome, FlowOutcome, StepOutcome};
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// How many requests an API answered, by status class, as read back from its `/metrics`
+/// text: what a client that only scrapes (a fuzz run, a test) can know of the server's side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AnswerCounts {
+    pub all: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+}
+
+impl AnswerCounts {
+    /// Sums `vigil_api_request_duration_seconds_count` over its labels in `exposition`.
+    pub fn scrape(exposition: &str) -> AnswerCounts {
+        let mut a = AnswerCounts::default();
+        for line in exposition.lines() {
+            let Some(rest) = line.strip_prefix("vigil_api_request_duration_seconds_count{") else {
+                continue;
+            };
+            let Some((labels, n)) = rest.split_once("} ") else {
+                continue;
+            };
+            let n = n.trim().parse::<f64>().unwrap_or(0.0) as u64;
+            a.all += n;
+            if labels.contains("status=\"4xx\"") {
+                a.client_errors += n;
+            } else if labels.contains("status=\"5xx\"") {
+                a.server_errors += n;
+            }
+        }
+        a
+    }
+}
+
 /// Every metric of one process; cheap to clone (clones record into the same families).
 #[derive(Clone)]
 pub struct Metrics(Arc<Families>);

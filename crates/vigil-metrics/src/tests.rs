@@ -97,6 +97,25 @@ fn api_labels_are_bounded() {
 }
 
 #[test]
+fn answers_are_counted_back_from_the_text() {
+    let m = Metrics::new();
+    assert_eq!(AnswerCounts::scrape(&m.encode()), AnswerCounts::default());
+    m.api_request("GET", "/v1/segments", 200, Duration::from_millis(2));
+    m.api_request("GET", "/v1/segments", 200, Duration::from_millis(2));
+    m.api_request("POST", "/v1/segments", 400, Duration::from_millis(2));
+    m.api_request("GET", "/v1/segments", 503, Duration::from_millis(2));
+    let counts = AnswerCounts::scrape(&m.encode());
+    assert_eq!(
+        counts,
+        AnswerCounts {
+            all: 4,
+            client_errors: 1,
+            server_errors: 1
+        }
+    );
+}
+
+#[test]
 fn flows_record_steps_outcomes_and_servers() {
     let m = Metrics::new();
     let host = m.flow("host");

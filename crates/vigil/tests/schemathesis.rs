@@ -45,26 +45,6 @@ fn venv_ready() -> Option<()> {
     None
 }
 
-/// (all answers, 5xx answers) from the server's own request counters.
-fn answers(metrics: &str) -> (u64, u64) {
-    let mut all = 0;
-    let mut server_errors = 0;
-    for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix("vigil_api_request_duration_seconds_count{") else {
-            continue;
-        };
-        let Some((labels, n)) = rest.split_once("} ") else {
-            continue;
-        };
-        let n = n.trim().parse::<f64>().unwrap_or(0.0) as u64;
-        all += n;
-        if labels.contains("status=\"5xx\"") {
-            server_errors += n;
-        }
-    }
-    (all, server_errors)
-}
-
 #[test]
 fn schemathesis_finds_no_5xx_and_every_answer_as_described() {
     if venv_ready().is_none() {
@@ -105,7 +85,9 @@ fn schemathesis_finds_no_5xx_and_every_answer_as_described() {
         .unwrap()
         .block_on(scrape(metrics))
         .0;
-    let (all, server_errors) = answers(&text);
+    let vigil_metrics::AnswerCounts {
+        all, server_errors, ..
+    } = vigil_metrics::AnswerCounts::scrape(&text);
     let panics = log
         .so_far()
         .iter()
