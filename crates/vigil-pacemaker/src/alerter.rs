@@ -3,13 +3,17 @@
 //! it, and marks it `no` once accepted — a 409 (the service has that report already) counts as
 //! accepted. A failed delivery puts the host back to `yes` and is tried again, with backoff,
 //! for as long as it takes: a failure report is never dropped.
+//!
+//! Two drivers: `Masakari` (a `COMPUTE_HOST` notification to Vigil or Masakari) and `Https`
+//! (the design's host-failure JSON to any endpoint, [`crate::https`]).
 
 use crate::attrd::{Attrd, AttrdError};
+use crate::https::{Failure, HttpsDriver, HttpsError};
 use crate::queue::Entry;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vigil_client::{Client, ClientError};
-use vigil_domain::{Backoff, ErrorChain, NotificationType, Timestamp};
+use vigil_domain::{Backoff, ErrorChain, NotificationType};
 use vigil_wire::payload::{ClusterStatus, ComputeHostPayload, Event, HostStatus, Payload};
 use vigil_wire::CreateNotification;
 
@@ -25,16 +29,31 @@ pub enum AlerterError {
     },
 }
 
+/// A failed host not handed over.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("reporting to the Masakari-compatible API")]
+    Masakari(#[source] ClientError),
+    #[error("reporting to the HTTPS endpoint")]
+    Https(#[source] HttpsError),
+}
+
 /// Where failed hosts are handed over.
 pub enum Driver {
     /// A Masakari-compatible API (Vigil, or Masakari itself): a `COMPUTE_HOST` `STOPPED`
     /// notification, as masakari-hostmonitor sends.
     Masakari(Client),
+    /// The design's host-failure report POSTed to an endpoint of the operator's.
+    Https(HttpsDriver),
 }
 
 impl Driver {
-    async fn deliver(&self, host: &str, failed_at: Timestamp) -> Result<(), ClientError> {
+    async fn deliver(&self, host: &str, failure: Failure) -> Result<(), DeliveryError> {
         match self {
+            Driver::Https(driver) => driver
+                .deliver(host, failure)
+                .await
+                .map_err(DeliveryError::Https),
             Driver::Masakari(client) => {
                 let payload = Payload::ComputeHost(ComputeHostPayload {
                     event: Event::Stopped,
@@ -44,12 +63,12 @@ impl Driver {
                 let report = CreateNotification {
                     notification_type: NotificationType::ComputeHost,
                     hostname: host.to_owned(),
-                    generated_time: failed_at,
+                    generated_time: failure.at,
                     payload: payload.to_map(),
                 };
                 match client.create_notification(&report).await {
                     Err(e) if e.is_duplicate() => Ok(()),
-                    other => other.map(drop),
+                    other => other.map(drop).map_err(DeliveryError::Masakari),
                 }
             }
         }
@@ -65,12 +84,13 @@ struct Retry {
 pub struct Alerter {
     queue: Attrd,
     driver: Driver,
-    /// This alerter's name in its claims (the node's name and the process id).
+    /// This alerter's name in its claims (by default the node's name, so that an alerter
+    /// restarted on its node takes its own claims back at once).
     owner: String,
     backoff: Backoff,
-    /// When each host was first seen failed: the report's `generated_time`, the same on
-    /// every attempt, so the service can recognise a repeat.
-    seen: HashMap<String, Timestamp>,
+    /// When each host was first seen failed (the report's `generated_time`) and the report's
+    /// id: the same on every attempt, so the service can recognise a repeat.
+    seen: HashMap<String, Failure>,
     retries: HashMap<String, Retry>,
 }
 
@@ -106,13 +126,13 @@ impl Alerter {
             {
                 continue;
             }
-            let failed_at = *self.seen.entry(host.clone()).or_insert_with(Timestamp::now);
+            let failure = *self.seen.entry(host.clone()).or_insert_with(Failure::now);
             let claim = Entry::Claimed {
                 owner: self.owner.clone(),
                 since: now,
             };
             self.set(&host, &claim).await?;
-            match self.driver.deliver(&host, failed_at).await {
+            match self.driver.deliver(&host, failure).await {
                 Ok(()) => {
                     self.set(&host, &Entry::Delivered).await?;
                     self.retries.remove(&host);

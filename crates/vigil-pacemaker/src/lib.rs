@@ -1,8 +1,9 @@
 //! What Vigil runs inside a Pacemaker cluster: the fence-agent protocol ([`agent`]),
 //! `fence_vigil` ([`fence_vigil`]), the notification-fencing level of a compute host's
 //! topology, and the failed-host queue ([`queue`], kept by Pacemaker's attribute manager:
-//! [`attrd`]) that the fence agent fills and the alerter empties; [`alert`], the alert agent
-//! for sites that report through Pacemaker's alerts instead.
+//! [`attrd`]) that the fence agent fills and the alerter ([`alerter`], its HTTPS driver in
+//! [`https`]) empties; [`alert`], the alert agent for sites that report through Pacemaker's
+//! alerts instead.
 //!
 //! Runs on cluster nodes: nothing here depends on the store, the engine or the API.
 
@@ -11,6 +12,7 @@ pub mod alert;
 pub mod alerter;
 pub mod attrd;
 pub mod fence_vigil;
+pub mod https;
 pub mod queue;
 
 use agent::{exit, Action};

@@ -3,7 +3,7 @@
 
 use crate::monitor_cmd::ApiArgs;
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,16 +11,34 @@ use vigil_client::Client;
 use vigil_domain::{NotificationType, Timestamp};
 use vigil_pacemaker::alerter::{Alerter, Driver};
 use vigil_pacemaker::attrd::Attrd;
+use vigil_pacemaker::https::{HttpsConfig, HttpsDriver};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DriverKind {
+    /// A Masakari-compatible COMPUTE_HOST notification to Vigil's API or Masakari's.
+    #[value(alias = "masakari")]
+    Vigil,
+    /// The instance-HA design's host-failure JSON, POSTed to --endpoint.
+    Https,
+}
 
 #[derive(Args)]
 pub struct AlerterArgs {
-    /// The Masakari-compatible API (Vigil, or Masakari) the failed hosts are reported to.
+    /// Where the failed hosts are handed over.
+    #[arg(long, value_enum, default_value = "vigil")]
+    driver: DriverKind,
+    /// The Masakari-compatible API (Vigil, or Masakari) the failed hosts are reported to;
+    /// with the https driver only --ca-file and --timeout-secs apply.
     #[command(flatten)]
     api: ApiArgs,
+    #[command(flatten)]
+    https: HttpsArgs,
     /// How often the queue is read.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = crate::monitor_cmd::secs)]
     interval: Duration,
-    /// This alerter's name in its claims; default: the host name and the process id.
+    /// This alerter's name in its claims; default: the host name. An alerter restarted on
+    /// the same node (by Pacemaker, after a crash) takes its own claims back at once; one on
+    /// another node waits until they are stale (60 s).
     #[arg(long)]
     owner: Option<String>,
     /// The attrd_updater to run.
@@ -28,25 +46,79 @@ pub struct AlerterArgs {
     attrd_updater: String,
 }
 
-pub async fn alerter(args: AlerterArgs) -> anyhow::Result<()> {
-    let client = Client::from_config(&args.api.config()).context("the API client")?;
-    if let Some(session) = client.session() {
-        session.keep_token_fresh();
+/// The https driver's endpoint and credentials.
+#[derive(Args)]
+struct HttpsArgs {
+    /// https driver: the address the reports are POSTed to.
+    #[arg(long, value_name = "URL", required_if_eq("driver", "https"))]
+    endpoint: Option<String>,
+    /// https driver: a file holding the token sent as `Authorization: Bearer` (a file, so
+    /// that the token is not in the process list).
+    #[arg(long, value_name = "FILE")]
+    bearer_token_file: Option<PathBuf>,
+    /// https driver: a client certificate (PEM; its key may be in the same file).
+    #[arg(long, value_name = "FILE")]
+    client_cert: Option<PathBuf>,
+    /// https driver: the client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    client_key: Option<PathBuf>,
+    /// https driver: accept any server certificate (a test bed only).
+    #[arg(long)]
+    insecure: bool,
+    /// https driver: report the hosts' instances as on shared storage.
+    #[arg(long)]
+    on_shared_storage: bool,
+}
+
+fn driver(args: &AlerterArgs) -> anyhow::Result<Driver> {
+    let api = args.api.config();
+    match args.driver {
+        DriverKind::Vigil => {
+            let client = Client::from_config(&api).context("the API client")?;
+            if let Some(session) = client.session() {
+                session.keep_token_fresh();
+            }
+            Ok(Driver::Masakari(client))
+        }
+        DriverKind::Https => {
+            let h = &args.https;
+            let bearer_token = match &h.bearer_token_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading the bearer token {}", path.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            let config = HttpsConfig {
+                url: h.endpoint.clone().unwrap_or_default(),
+                ca_file: api.ca_file,
+                insecure: h.insecure,
+                bearer_token,
+                client_cert: h.client_cert.clone(),
+                client_key: h.client_key.clone(),
+                on_shared_storage: h.on_shared_storage,
+                timeout: Duration::from_secs(api.timeout_secs),
+            };
+            let driver = HttpsDriver::new(&config).context("the https driver")?;
+            Ok(Driver::Https(driver))
+        }
     }
-    let owner = match args.owner {
-        Some(o) => o,
-        None => format!(
-            "{}:{}",
-            vigil_monitor::hostname().unwrap_or_else(|| "alerter".into()),
-            std::process::id()
-        ),
-    };
+}
+
+pub async fn alerter(args: AlerterArgs) -> anyhow::Result<()> {
+    let driver = driver(&args)?;
+    let owner = args
+        .owner
+        .or_else(vigil_monitor::hostname)
+        .unwrap_or_else(|| "alerter".into());
     let queue = Attrd {
         program: args.attrd_updater,
         ..Attrd::default()
     };
     tracing::info!(%owner, "alerter started");
-    Alerter::new(queue, Driver::Masakari(client), owner)
+    Alerter::new(queue, driver, owner)
         .run(args.interval, crate::shutdown_signal())
         .await;
     tracing::info!("alerter stopped");

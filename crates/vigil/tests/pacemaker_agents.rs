@@ -30,32 +30,61 @@ fn the_alerter_resource_agent_passes_ocf_tester() {
     let option = |name: &str, value: &str| format!("{name}={value}");
     let pidfile = dir.path().join("alerter.pid");
     let logfile = dir.path().join("alerter.log");
-    // An API nobody listens on: the alerter runs (and retries) all the same.
-    let out = Command::new("ocf-tester")
-        .args(["-n", "vigil-alerter-test"])
-        .args(["-o", &option("binary", VIGIL)])
-        .args(["-o", "url=http://127.0.0.1:9/v1"])
-        .args(["-o", &option("pidfile", &pidfile.to_string_lossy())])
-        .args(["-o", &option("logfile", &logfile.to_string_lossy())])
-        .arg(AGENT)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    // Endpoints nobody listens on: the alerter runs (and retries) all the same. Once with
+    // each driver.
+    let vigil_driver = vec!["url=http://127.0.0.1:9/v1".to_owned()];
+    let https_driver = vec![
+        "driver=https".to_owned(),
+        "endpoint=https://127.0.0.1:9/host-failure".to_owned(),
+        option("bearer_token_file", &token.to_string_lossy()),
+        "on_shared_storage=true".to_owned(),
+    ];
+    for driver in [vigil_driver, https_driver] {
+        let mut tester = Command::new("ocf-tester");
+        tester
+            .args(["-n", "vigil-alerter-test"])
+            .args(["-o", &option("binary", VIGIL)])
+            .args(["-o", &option("pidfile", &pidfile.to_string_lossy())])
+            .args(["-o", &option("logfile", &logfile.to_string_lossy())]);
+        for o in &driver {
+            tester.args(["-o", o]);
+        }
+        let out = tester.arg(AGENT).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{driver:?}: {text}");
+        assert!(text.contains("passed all tests"), "{driver:?}: {text}");
+        assert!(!pidfile.exists(), "{driver:?}: the pid file outlived stop");
+    }
+    let log = std::fs::read_to_string(&logfile).unwrap();
+    assert!(
+        !log.contains("error: ") && !log.contains("Error: "),
+        "the alerter refused its options: {log}"
     );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("passed all tests"), "{text}");
-    assert!(!pidfile.exists(), "the pid file outlived stop");
 
-    // Without an address or a cloud it is not configured.
-    let invalid = Command::new(AGENT)
-        .arg("validate-all")
-        .env("OCF_RESKEY_binary", VIGIL)
-        .status()
-        .unwrap();
-    assert_eq!(invalid.code(), Some(6));
+    // Without an address or a cloud, or the https driver without an endpoint, or an unknown
+    // driver, it is not configured.
+    for vars in [
+        &[][..],
+        &[("OCF_RESKEY_driver", "https")],
+        &[
+            ("OCF_RESKEY_driver", "mail"),
+            ("OCF_RESKEY_url", "http://127.0.0.1:9/v1"),
+        ],
+    ] {
+        let invalid = Command::new(AGENT)
+            .arg("validate-all")
+            .env("OCF_RESKEY_binary", VIGIL)
+            .envs(vars.iter().copied())
+            .status()
+            .unwrap();
+        assert_eq!(invalid.code(), Some(6), "{vars:?}");
+    }
 }
 
 /// `vigil-pacemaker-alert` as Pacemaker runs it (a path, no arguments, `CRM_alert_*`
