@@ -1,6 +1,6 @@
 //! `bench/monitors`: what the compute-node monitors cost and how fast a crash is reported.
 //!
-//! The real `vigil` binary (built with the `libvirt` feature, as compute nodes run it) runs
+//! The `vigil-monitor` binary (built with the `libvirt` feature, as compute nodes run it) runs
 //! the process monitor (watching the power lab's libvirtd), the instance monitor (on the power
 //! lab's libvirtd), the host monitor's gossip driver (one member) and the sender, against a
 //! `vigil serve`. Measured: each one's resident memory (RSS, and PSS: shared pages divided
@@ -48,11 +48,12 @@ fn env_number(name: &str, default: u64) -> Result<u64> {
     }
 }
 
-fn vigil_bin() -> PathBuf {
-    std::env::var_os("VIGIL_BIN").map_or_else(
+/// `VIGIL_BIN`, or the release build of `name` in the target directory.
+fn release_bin(var: &str, name: &str) -> PathBuf {
+    std::env::var_os(var).map_or_else(
         || {
             let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-            PathBuf::from(target).join("release/vigil")
+            PathBuf::from(target).join("release").join(name)
         },
         PathBuf::from,
     )
@@ -71,7 +72,9 @@ async fn main() -> Result<()> {
         .context("the power lab has no host")?
         .clone();
     PowerLab::power_on(&victim.name)?;
-    let vigil = vigil_bin();
+    let vigil = release_bin("VIGIL_BIN", "vigil");
+    // The monitors as compute nodes run them: the `vigil-monitor` binary.
+    let monitor_bin = release_bin("VIGIL_MONITOR_BIN", "vigil-monitor");
     let dir = tempfile::tempdir()?;
 
     let mut serve = Command::new(&vigil);
@@ -110,13 +113,13 @@ async fn main() -> Result<()> {
     let state = |name: &str| dir.path().join(name).display().to_string();
     let spawn = |name: &'static str, args: Vec<String>| -> Result<Monitor> {
         let log = std::fs::File::create(dir.path().join(format!("{name}.log")))?;
-        let child = Command::new(&vigil)
+        let child = Command::new(&monitor_bin)
             .args(args)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .with_context(|| format!("starting vigil monitor {name}"))?;
+            .with_context(|| format!("starting vigil-monitor {name}"))?;
         Ok(Monitor { name, child })
     };
     let common = |name: &str| {
@@ -138,35 +141,21 @@ async fn main() -> Result<()> {
     };
     let list = process_list.display().to_string();
     let monitors = vec![
-        spawn(
-            "process",
-            args(&["monitor", "process", "--config", &list], "process"),
-        )?,
+        spawn("process", args(&["process", "--config", &list], "process"))?,
         spawn(
             "instance",
-            args(
-                &["monitor", "instance", "--libvirt-uri", &lab.libvirt_uri],
-                "instance",
-            ),
+            args(&["instance", "--libvirt-uri", &lab.libvirt_uri], "instance"),
         )?,
         spawn(
             "host (gossip)",
             args(
-                &[
-                    "monitor",
-                    "host",
-                    "--driver",
-                    "gossip",
-                    "--bind",
-                    "127.0.0.1:17946",
-                ],
+                &["host", "--driver", "gossip", "--bind", "127.0.0.1:17946"],
                 "host",
             ),
         )?,
         spawn(
             "send",
             vec![
-                "monitor".into(),
                 "send".into(),
                 "--outbox".into(),
                 outbox.into(),

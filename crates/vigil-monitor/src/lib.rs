@@ -22,7 +22,11 @@
 //!   monitors, a host declared down reported `COMPUTE_HOST` by the majority that saw it.
 //!
 //! Nothing here depends on the store, the engine or the API: compute nodes run only this.
+//! With the `cli` feature, [`cli`] holds the commands, and the `vigil-monitor` binary runs them
+//! without the rest of Vigil.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod gossip;
 #[cfg(feature = "libvirt")]
 pub mod guest;

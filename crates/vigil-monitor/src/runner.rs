@@ -53,6 +53,22 @@ pub async fn run<R: Reconciler>(mut monitor: R, wake: &Notify, stop: impl Future
     }
 }
 
+/// Resolves on SIGTERM or SIGINT: how every long-running Vigil process is told to stop.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

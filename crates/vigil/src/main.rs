@@ -5,7 +5,6 @@ mod capacity_cmd;
 mod fence_cmd;
 mod headroom_source;
 mod metrics_server;
-mod monitor_cmd;
 mod pacemaker_cmd;
 mod plan_cmd;
 mod watch_cmd;
@@ -16,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 // The loader is in the library so the fuzz targets reach it; the commands name it `crate::config`.
 use vigil::config::{self, Config, Overrides};
+use vigil_monitor::runner::shutdown_signal;
 use vigil_store::Store;
 
 #[derive(Parser)]
@@ -69,7 +69,7 @@ enum Command {
     /// delivers an outbox's reports to the API.
     Monitor {
         #[command(subcommand)]
-        command: monitor_cmd::MonitorCommand,
+        command: vigil_monitor::cli::MonitorCommand,
     },
     /// Hand the hosts of Pacemaker's failed-host queue (filled by fence_vigil) to the API;
     /// run by Pacemaker as `ocf:vigil:alerter`, one per cluster.
@@ -82,7 +82,7 @@ enum Command {
         outbox: Option<PathBuf>,
     },
     /// Append one report to an outbox, for `vigil monitor send` to deliver as a monitor's.
-    Notify(monitor_cmd::NotifyArgs),
+    Notify(vigil_monitor::cli::NotifyArgs),
     /// Follow recoveries live through the API: a progress bar per failed host (plain lines
     /// when stdout is not a terminal); exits 0 when finished, 1 when error, failed or ignored,
     /// 2 for bad input (an unknown notification, none in flight, no API address).
@@ -179,13 +179,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    vigil_monitor::cli::init_logging();
     // Installed as a link named fence_vigil, this binary is that fence agent: Pacemaker's
     // fencer finds agents by name and speaks the fence-agents protocol, not this CLI.
     let mut args = std::env::args();
@@ -239,8 +233,8 @@ async fn main() -> anyhow::Result<()> {
             let config = load_config(&common, None, &MetricsArgs::default())?;
             plan_cmd::run(args, &config).await
         }
-        Command::Monitor { command } => monitor_cmd::run(command).await,
-        Command::Notify(args) => monitor_cmd::notify(args).await,
+        Command::Monitor { command } => vigil_monitor::cli::run(command).await,
+        Command::Notify(args) => vigil_monitor::cli::notify(args).await,
         Command::Watch(args) => std::process::exit(watch_cmd::run(args).await.into()),
         Command::Alerter(args) => pacemaker_cmd::alerter(args).await,
         Command::PacemakerAlert { outbox } => pacemaker_cmd::pacemaker_alert(outbox).await,
@@ -457,24 +451,6 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "vigil".to_owned())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }
 
 /// An error and its causes on one line, for messages to operators.

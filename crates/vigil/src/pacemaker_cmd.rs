@@ -1,7 +1,6 @@
 //! `vigil alerter`, which hands the hosts of Pacemaker's failed-host queue to the recovery
 //! service, and `vigil pacemaker-alert`, Pacemaker's alert agent.
 
-use crate::monitor_cmd::ApiArgs;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::collections::HashMap;
@@ -9,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use vigil_client::Client;
 use vigil_domain::{NotificationType, Timestamp};
+use vigil_monitor::cli::ApiArgs;
 use vigil_pacemaker::alerter::{Alerter, Driver};
 use vigil_pacemaker::attrd::Attrd;
 use vigil_pacemaker::https::{HttpsConfig, HttpsDriver};
@@ -34,7 +34,7 @@ pub struct AlerterArgs {
     #[command(flatten)]
     https: HttpsArgs,
     /// How often the queue is read.
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = crate::monitor_cmd::secs)]
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = vigil_monitor::cli::secs)]
     interval: Duration,
     /// This alerter's name in its claims; default: the host name. An alerter restarted on
     /// the same node (by Pacemaker, after a crash) takes its own claims back at once; one on
@@ -119,7 +119,7 @@ pub async fn alerter(args: AlerterArgs) -> anyhow::Result<()> {
     };
     tracing::info!(%owner, "alerter started");
     Alerter::new(queue, driver, owner)
-        .run(args.interval, crate::shutdown_signal())
+        .run(args.interval, vigil_monitor::runner::shutdown_signal())
         .await;
     tracing::info!("alerter stopped");
     Ok(())

@@ -5,7 +5,6 @@
 
 mod progress;
 
-use crate::monitor_cmd::ApiArgs;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use progress::{exit_code, Snapshot};
@@ -14,6 +13,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 use vigil_client::{Client, ClientError};
 use vigil_domain::{NotificationStatus, NotificationType};
+use vigil_monitor::cli::ApiArgs;
 use vigil_wire::NotificationBody;
 
 /// Exit codes.
@@ -29,7 +29,7 @@ pub struct WatchArgs {
     #[command(flatten)]
     api: ApiArgs,
     /// Seconds between two looks at the API.
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = crate::monitor_cmd::secs)]
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = vigil_monitor::cli::secs)]
     interval: Duration,
 }
 

@@ -1,17 +1,17 @@
 //! `vigil monitor host`: the host monitor, by driver. `pacemaker` reads the cluster's view
-//! (vigil_monitor::host); `gossip` needs no cluster stack: the monitors of all compute nodes
+//! (crate::host); `gossip` needs no cluster stack: the monitors of all compute nodes
 //! and controllers form a SWIM group and report the hosts they see die
-//! (vigil_monitor::gossip).
+//! (crate::gossip).
 
 use super::{run_until_stopped, secs, NodeArgs};
+use crate::gossip::{GossipConfig, GossipMonitor, Timing};
+use crate::host::pacemaker::{Pacemaker, PacemakerConfig};
+use crate::host::{HostConfig, HostMonitor};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use vigil_monitor::gossip::{GossipConfig, GossipMonitor, Timing};
-use vigil_monitor::host::pacemaker::{Pacemaker, PacemakerConfig};
-use vigil_monitor::host::{HostConfig, HostMonitor};
 use vigil_outbox::Outbox;
 
 /// Where `vigil monitor host` learns the membership.

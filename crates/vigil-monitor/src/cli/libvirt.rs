@@ -2,16 +2,16 @@
 //! guest` (QEMU guest agents), with the connection flags they share.
 
 use super::{run_until_stopped, secs, NodeArgs};
+use crate::guest::{GuestConfig, GuestMonitor, MASAKARI_SOCKET_PATTERN};
+use crate::instance::link::LibvirtConfig;
+use crate::instance::{table::EventFilter, InstanceConfig, InstanceMonitor};
+use crate::runner::Reconciler;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::Notify;
 use vigil_domain::Backoff;
-use vigil_monitor::guest::{GuestConfig, GuestMonitor, MASAKARI_SOCKET_PATTERN};
-use vigil_monitor::instance::link::LibvirtConfig;
-use vigil_monitor::instance::{table::EventFilter, InstanceConfig, InstanceMonitor};
-use vigil_monitor::runner::Reconciler;
 use vigil_outbox::Outbox;
 
 /// What both monitors are told: the outbox, the node, and the libvirt connection ([libvirt]

@@ -1,18 +1,20 @@
-//! The compute-node side's commands: the monitors (`vigil monitor instance`, `vigil monitor
-//! guest`, `vigil monitor process`, `vigil monitor host`), their status (`vigil monitor status`), `vigil monitor send`, which delivers an outbox's reports to the
-//! API, and `vigil notify`, which appends one report to an outbox, an operator's way to inject
-//! a report through the same durable path a monitor's takes.
+//! The compute-node side's commands: the monitors (`instance`, `guest`, `process`, `host`),
+//! their `status`, `send`, which delivers an outbox's reports to the API, and `notify`, which
+//! appends one report to an outbox, an operator's way to inject a report through the same
+//! durable path a monitor's takes. The `vigil` binary runs them as `vigil monitor …` and
+//! `vigil notify`; the `vigil-monitor` binary (`src/bin/vigil-monitor.rs`), which is all a
+//! compute node needs, as `vigil-monitor …`.
 
 mod host;
 
+use crate::process::{ProcessConfig, ProcessMonitor, RestartPolicy};
+use crate::sender::ApiSink;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_client::{AuthMode, Client, ClientConfig};
 use vigil_domain::{NotificationType, Timestamp};
-use vigil_monitor::process::{ProcessConfig, ProcessMonitor, RestartPolicy};
-use vigil_monitor::sender::ApiSink;
 use vigil_outbox::{DeliveryConfig, Dispatcher, Event, Outbox};
 
 // The monitors that link libvirt (the instance and guest-agent monitors).
@@ -20,6 +22,17 @@ use vigil_outbox::{DeliveryConfig, Dispatcher, Event, Outbox};
 mod libvirt;
 #[cfg(feature = "libvirt")]
 use libvirt::{GuestArgs, InstanceArgs};
+
+/// Logs to standard error, `RUST_LOG` filtering (default `info`), coloured on a terminal.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
 
 /// Where monitors keep their state and status files unless told otherwise.
 const STATE_DIR: &str = "/var/lib/vigil/monitor";
@@ -119,7 +132,7 @@ pub struct SendArgs {
 
 /// Where reports go and how to authenticate.
 #[derive(Args)]
-pub(crate) struct ApiArgs {
+pub struct ApiArgs {
     /// The API's v1 address, e.g. https://controller:15868/v1; with --os-cloud it may be left
     /// out for the catalog's instance-ha endpoint.
     #[arg(long, value_name = "URL", env = "VIGIL_API_URL")]
@@ -214,10 +227,7 @@ async fn process(args: ProcessArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `monitor` until SIGTERM or SIGINT; SIGHUP wakes it.
-async fn run_until_stopped<R: vigil_monitor::runner::Reconciler>(
-    monitor: R,
-    wake: &tokio::sync::Notify,
-) {
+async fn run_until_stopped<R: crate::runner::Reconciler>(monitor: R, wake: &tokio::sync::Notify) {
     let hangup = async {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
@@ -228,7 +238,7 @@ async fn run_until_stopped<R: vigil_monitor::runner::Reconciler>(
         }
     };
     tokio::select! {
-        () = vigil_monitor::runner::run(monitor, wake, crate::shutdown_signal()) => {}
+        () = crate::runner::run(monitor, wake, crate::runner::shutdown_signal()) => {}
         () = hangup => {}
     }
 }
@@ -236,7 +246,7 @@ async fn run_until_stopped<R: vigil_monitor::runner::Reconciler>(
 /// Prints `{"monitors": [...]}`: each status file, with its outbox's pending reports (count,
 /// oldest) and dead letters read now.
 fn status(state_dir: &Path) -> anyhow::Result<()> {
-    let mut monitors = vigil_monitor::status::read_all(state_dir)?;
+    let mut monitors = crate::status::read_all(state_dir)?;
     for m in &mut monitors {
         let Some(dir) = m["outbox"].as_str().map(PathBuf::from) else {
             continue;
@@ -260,7 +270,7 @@ fn status(state_dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Seconds, possibly fractional, as a positive duration.
-pub(crate) fn secs(text: &str) -> Result<Duration, String> {
+pub fn secs(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("'{text}' is not a number of seconds"))?;
@@ -274,8 +284,9 @@ impl NodeArgs {
     fn hostname(&self) -> anyhow::Result<String> {
         match &self.hostname {
             Some(h) => Ok(h.clone()),
-            None => vigil_monitor::hostname()
-                .context("this machine's host name is unknown: give --hostname"),
+            None => {
+                crate::hostname().context("this machine's host name is unknown: give --hostname")
+            }
         }
     }
 }
@@ -293,7 +304,10 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     let done = if args.drain {
         dispatcher.drain().await
     } else {
-        dispatcher.start().until(crate::shutdown_signal()).await
+        dispatcher
+            .start()
+            .until(crate::runner::shutdown_signal())
+            .await
     }
     .context("delivering reports")?;
     tracing::info!(
@@ -333,7 +347,7 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
 }
 
 impl ApiArgs {
-    pub(crate) fn config(&self) -> ClientConfig {
+    pub fn config(&self) -> ClientConfig {
         let mut config = ClientConfig {
             url: self.url.clone().unwrap_or_default(),
             project_id: self.project_id.clone().unwrap_or_default(),
