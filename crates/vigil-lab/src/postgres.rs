@@ -73,6 +73,11 @@ impl PrivatePostgres {
         self.port
     }
 
+    /// The server's log file (every start appends to it); gone with the server.
+    pub fn log(&self) -> std::path::PathBuf {
+        self.dir.path().join("postgres.log")
+    }
+
     /// A crash: `pg_ctl stop -m immediate` ends every server process without a checkpoint;
     /// the next start recovers from the write-ahead log.
     pub fn stop_immediate(&mut self) -> Result<(), PrivateDbError> {
@@ -88,7 +93,7 @@ impl PrivatePostgres {
     /// connections.
     pub fn start_again(&mut self) -> Result<(), PrivateDbError> {
         let data = self.data_dir();
-        let log = self.dir.path().join("postgres.log");
+        let log = self.log();
         // Sockets in the temporary directory, so that nothing in the shared /run/postgresql is
         // touched. fsync off: a test crashes the server process, never the machine, and the
         // kernel keeps what the server wrote.

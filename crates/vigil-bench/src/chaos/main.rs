@@ -123,7 +123,23 @@ async fn main() -> Result<()> {
             break;
         }
         let planned = schedule.trial(per_trial);
-        let outcome = rig.trial(i, &planned).await?;
+        let outcome = match rig.trial(i, &planned).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // What could not be run is read in the logs, which the replicas' directory
+                // and the PostgreSQL's would take with them.
+                let kept = dir.keep();
+                let pg_log = rig.db.lock().expect("not poisoned").log();
+                let _ = std::fs::copy(pg_log, kept.join("postgres.log"));
+                let faults: Vec<_> = planned.iter().map(|p| p.fault).collect();
+                eprintln!(
+                    "chaos: trial {i} (faults {faults:?}) could not be run; the replicas' and \
+                     the PostgreSQL's logs are kept in {}",
+                    kept.display()
+                );
+                return Err(e);
+            }
+        };
         eprintln!("{}", outcome.line(i));
         outcomes.push(outcome);
     }
