@@ -7,12 +7,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::cluster::{agent_dir, cluster, pacemaker_installed, path_with, queue_value, Alerter};
 use support::lab::{restoring, LabTest, WITHIN};
 
-const CLUSTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lab/cluster");
 const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lab/lab");
 const COMPUTE_AGENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -20,45 +20,10 @@ const COMPUTE_AGENT: &str = concat!(
 );
 const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
 
-fn cluster(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(CLUSTER).args(args).output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "lab/cluster {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// A directory with `fence_vigil` (a link to the binary under test) and an `attrd_updater`
-/// that runs the real one inside cluster node n1, which fence_vigil finds first on its PATH.
-fn agent_dir(dir: &Path, node_pid: &str) -> anyhow::Result<PathBuf> {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin)?;
-    std::os::unix::fs::symlink(VIGIL, bin.join("fence_vigil"))?;
-    let wrapper = bin.join("attrd_updater");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec nsenter -t {node_pid} -m -u -n -- /usr/sbin/attrd_updater \"$@\"\n"
-        ),
-    )?;
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&wrapper)
-        .status()?;
-    Ok(bin)
-}
-
 /// Runs fence_vigil with `options` on standard input, as the fencer does.
 fn fence_vigil(bin: &Path, options: &str) -> anyhow::Result<Output> {
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let mut child = Command::new(bin.join("fence_vigil"))
-        .env("PATH", path)
+        .env("PATH", path_with(bin))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -72,60 +37,12 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The queue's value for `host` in node n1's attribute manager ("" when it has none).
-fn queue_value(bin: &Path, host: &str) -> anyhow::Result<String> {
-    let out = Command::new(bin.join("attrd_updater"))
-        .args(["-Q", "-n", "evacuate", "-N", host])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text
-        .split("value=\"")
-        .nth(1)
-        .and_then(|v| v.split('"').next())
-        .unwrap_or_default()
-        .to_owned())
-}
-
-/// `vigil alerter` reading node n1's queue; killed (by its own PID) when dropped.
-struct Alerter(std::process::Child);
-
-impl Alerter {
-    fn start(bin: &Path, url: &str) -> anyhow::Result<Alerter> {
-        let path = format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let child = Command::new(VIGIL)
-            .args(["alerter", "--url", url, "--interval", "1"])
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .spawn()?;
-        Ok(Alerter(child))
-    }
-}
-
-impl Drop for Alerter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The lab's turn and a one-node cluster, or `None` (said loudly) when either cannot run.
 async fn with_cluster() -> anyhow::Result<Option<LabTest>> {
     let Some(t) = LabTest::start().await? else {
         return Ok(None);
     };
-    if !Path::new("/usr/sbin/pacemakerd").exists() {
-        anyhow::ensure!(
-            std::env::var("VIGIL_REQUIRE_PACEMAKER").as_deref() != Ok("1"),
-            "pacemaker is not installed, and VIGIL_REQUIRE_PACEMAKER=1"
-        );
-        eprintln!(
-            "\n*** SKIPPED {}: pacemaker is not installed (apt-get install pacemaker) ***\n",
-            vigil_lab::test_name()
-        );
+    if !pacemaker_installed()? {
         return Ok(None);
     }
     let _ = cluster(&["down"]);
@@ -274,7 +191,7 @@ async fn released_once_recovered(
         !held.is_finished(),
         "{what} returned while the host was queued"
     );
-    let _alerter = Alerter::start(bin, &format!("{}/v1", vigil.url()))?;
+    let _alerter = Alerter::start(bin, &["--url", &format!("{}/v1", vigil.url())])?;
     let began = Instant::now();
     while !held.is_finished() {
         anyhow::ensure!(began.elapsed() < WITHIN, "{what} still waiting");
@@ -352,13 +269,8 @@ fn compute_agent_run(
     params: &[(String, String)],
     action: &str,
 ) -> anyhow::Result<Output> {
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let mut command = Command::new(COMPUTE_AGENT);
-    command.arg(action).env("PATH", path);
+    command.arg(action).env("PATH", path_with(bin));
     for (k, v) in params {
         command.env(format!("OCF_RESKEY_{k}"), v);
     }
@@ -402,13 +314,10 @@ async fn compute_agent(t: &LabTest, host: &str) -> anyhow::Result<()> {
     );
 
     // The whole OCF protocol, on the host with nothing to wait for.
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let mut tester = Command::new("ocf-tester");
-    tester.args(["-n", "vigil-compute-test"]).env("PATH", path);
+    tester
+        .args(["-n", "vigil-compute-test"])
+        .env("PATH", path_with(&bin));
     for (k, v) in &params {
         tester.args(["-o", &format!("{k}={v}")]);
     }

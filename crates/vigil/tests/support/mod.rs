@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod clients;
+pub mod cluster;
 pub mod lab;
 pub mod metrics;
 pub mod monitor;
