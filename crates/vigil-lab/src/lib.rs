@@ -31,6 +31,7 @@
 mod cloud;
 mod env;
 mod mariadb;
+pub mod pki;
 mod postgres;
 mod power;
 mod private_db;

@@ -61,12 +61,21 @@ pub enum HttpsError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("POST {url} answered {status}: {body}")]
+    #[error("POST {url} answered {status}{}", body_suffix(body))]
     Refused {
         url: String,
         status: u16,
         body: String,
     },
+}
+
+/// `: <body>`, or nothing for an empty body.
+fn body_suffix(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
 }
 
 /// One failure of one host, as the alerter first saw it: the same on every attempt.
@@ -206,6 +215,23 @@ mod tests {
         assert_eq!(
             report("h", before_epoch, false)["payload"]["failure_time"],
             -1
+        );
+    }
+
+    #[test]
+    fn a_refusal_says_what_the_endpoint_answered() {
+        let refused = |body: &str| HttpsError::Refused {
+            url: "https://ha.example.org/failures".into(),
+            status: 503,
+            body: body.into(),
+        };
+        assert_eq!(
+            refused("").to_string(),
+            "POST https://ha.example.org/failures answered 503"
+        );
+        assert_eq!(
+            refused("busy").to_string(),
+            "POST https://ha.example.org/failures answered 503: busy"
         );
     }
 }

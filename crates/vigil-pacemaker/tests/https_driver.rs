@@ -7,47 +7,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vigil_domain::Timestamp;
+use vigil_lab::pki::Ca;
 use vigil_pacemaker::https::{report, Failure, HttpsConfig, HttpsDriver, HttpsError};
-
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Ca { cert, key }
-    }
-
-    fn issue(
-        &self,
-        names: &[&str],
-        purpose: ExtendedKeyUsagePurpose,
-    ) -> (rcgen::Certificate, KeyPair) {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        params.extended_key_usages = vec![purpose];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        (cert, key)
-    }
-}
 
 /// The files an operator would give the alerter.
 struct Pki {
@@ -62,10 +29,8 @@ impl Pki {
         let dir = tempfile::tempdir().unwrap();
         let server_ca = Ca::new("endpoint CA");
         let client_ca = Ca::new("alerter CA");
-        let (server_cert, server_key) =
-            server_ca.issue(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
-        let (client_cert, client_key) =
-            client_ca.issue(&["alerter"], ExtendedKeyUsagePurpose::ClientAuth);
+        let (server_cert, server_key) = server_ca.server("endpoint");
+        let (client_cert, client_key) = client_ca.client("alerter");
         std::fs::write(dir.path().join("ca.pem"), server_ca.cert.pem()).unwrap();
         std::fs::write(dir.path().join("client.pem"), client_cert.pem()).unwrap();
         std::fs::write(dir.path().join("client.key"), client_key.serialize_pem()).unwrap();

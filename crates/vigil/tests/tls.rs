@@ -1,47 +1,27 @@
-//! The API over HTTPS: certificates made here with rcgen (a CA, server certificates for
-//! 127.0.0.1 and localhost), the real `vigil api`, reqwest and a raw tokio-rustls client, and
-//! the real `openstack` CLI. SIGHUP re-reads the certificate: new connections see the new
-//! one, a keep-alive connection opened before goes on with the old, a bad file changes nothing.
+//! The API over HTTPS: certificates made here (`vigil_lab::pki`, rcgen: a CA, server
+//! certificates for 127.0.0.1 and localhost), the real `vigil api`, reqwest and a raw
+//! tokio-rustls client, and the real `openstack` CLI. SIGHUP re-reads the certificate: new
+//! connections see the new one, a keep-alive connection opened before goes on with the old, a
+//! bad file changes nothing.
 
 mod support;
 
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use support::clients::Clients;
 use support::{LogLines, Vigil};
+use vigil_lab::pki::Ca;
 
-/// A certificate authority of the test's own.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
+/// A client of the API's that trusts only `ca`.
+trait TrustingClient {
+    fn reqwest_client(&self) -> reqwest::Client;
 }
 
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Ca { cert, key }
-    }
-
-    /// A server certificate for 127.0.0.1 and localhost, and its key, in PEM.
-    fn issue(&self, name: &str) -> (rcgen::Certificate, String) {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        (cert, key.serialize_pem())
-    }
-
+impl TrustingClient for Ca {
     fn reqwest_client(&self) -> reqwest::Client {
         let ca = reqwest::Certificate::from_pem(self.cert.pem().as_bytes()).unwrap();
         reqwest::Client::builder()
@@ -77,8 +57,8 @@ fn start_https(dir: &Path) -> (Vigil, LogLines) {
 /// returned file, as a client's trust store.
 fn https_with_ca_file(dir: &Path) -> (Vigil, LogLines, std::path::PathBuf) {
     let ca = Ca::new("vigil test CA");
-    let (cert, key) = ca.issue("vigil");
-    install(dir, &cert.pem(), &key);
+    let (cert, key) = ca.server("vigil");
+    install(dir, &cert.pem(), &key.serialize_pem());
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, ca.cert.pem()).unwrap();
     let (vigil, log) = start_https(dir);
@@ -145,8 +125,8 @@ impl Connection {
 async fn https_certificate_reloads_on_sighup_without_dropping_connections() {
     let dir = tempfile::tempdir().unwrap();
     let (first_ca, second_ca) = (Ca::new("vigil test CA 1"), Ca::new("vigil test CA 2"));
-    let (first, first_key) = first_ca.issue("vigil-first");
-    install(dir.path(), &first.pem(), &first_key);
+    let (first, first_key) = first_ca.server("vigil-first");
+    install(dir.path(), &first.pem(), &first_key.serialize_pem());
     let (vigil, log) = start_https(dir.path());
     let url = format!("https://127.0.0.1:{}", vigil.addr.port());
 
@@ -171,8 +151,8 @@ async fn https_certificate_reloads_on_sighup_without_dropping_connections() {
     );
 
     // A new certificate from another CA, then SIGHUP.
-    let (second, second_key) = second_ca.issue("vigil-second");
-    install(dir.path(), &second.pem(), &second_key);
+    let (second, second_key) = second_ca.server("vigil-second");
+    install(dir.path(), &second.pem(), &second_key.serialize_pem());
     hangup(&vigil);
     log.wait_for_text(Duration::from_secs(30), "API certificate reloaded");
 
