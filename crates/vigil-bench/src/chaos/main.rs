@@ -108,6 +108,9 @@ async fn main() -> Result<()> {
         servers,
     };
     rig.segment().await?;
+    // The failed host in service, whatever a run that was cut short left of it.
+    let victim = rig.env.computes[0].clone();
+    rig.lab.revive_host(&victim).await?;
 
     eprintln!("chaos: {trials} trials, {per_trial} faults each, seed {seed}");
     let mut schedule = Schedule::new(seed);
@@ -131,6 +134,10 @@ async fn main() -> Result<()> {
                 let kept = dir.keep();
                 let pg_log = rig.db.lock().expect("not poisoned").log();
                 let _ = std::fs::copy(pg_log, kept.join("postgres.log"));
+                // The lab's next user finds the host in service.
+                if let Err(e) = rig.lab.revive_host(&victim).await {
+                    eprintln!("chaos: {victim} could not be revived: {e:#}");
+                }
                 let faults: Vec<_> = planned.iter().map(|p| p.fault).collect();
                 eprintln!(
                     "chaos: trial {i} (faults {faults:?}) could not be run; the replicas' and \

@@ -93,7 +93,7 @@ impl Rig {
     pub async fn trial(&self, i: usize, planned: &[Planned]) -> Result<Outcome> {
         // Always the same host: failures of different hosts within the mass-failure window
         // (300 s) would rightly stop Vigil as a partition would (2 of the lab's 3 hosts).
-        let victim = self.env.computes[0].clone();
+        let victim = self.env.computes[0].clone(); // main.rs revives it before the first trial
         let mut phases = Phases::new();
         // Booted at once: Nova builds them side by side, as it would a tenant's batch.
         let boots = (0..self.servers).map(|n| self.boot_on(&victim, format!("chaos-{i}-{n}")));
