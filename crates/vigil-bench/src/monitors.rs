@@ -191,7 +191,7 @@ async fn main() -> Result<()> {
          libvirtd\n\
          idle, {} s                 RSS MB   PSS MB   CPU %\n",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
-        vigil.display(),
+        monitor_bin.display(),
         idle.as_secs()
     );
     for (m, c) in monitors.iter().zip(&idle_costs) {
