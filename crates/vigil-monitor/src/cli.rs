@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vigil_client::{AuthMode, Client, ClientConfig};
+use vigil_client::{AuthMode, Client, ClientConfig, ClientError};
 use vigil_domain::{NotificationType, Timestamp};
 use vigil_outbox::{DeliveryConfig, Dispatcher, Event, Outbox};
 
@@ -294,10 +294,7 @@ impl NodeArgs {
 async fn send(args: SendArgs) -> anyhow::Result<()> {
     let outbox = Outbox::open(&args.outbox)
         .with_context(|| format!("opening the outbox {}", args.outbox.display()))?;
-    let client = Client::from_config(&args.api.config()).context("setting up the API client")?;
-    if let Some(session) = client.session() {
-        session.keep_token_fresh();
-    }
+    let client = args.api.client().context("setting up the API client")?;
     let dispatcher = Dispatcher::new(args.delivery.config(), outbox, ApiSink(client))
         .context("starting to deliver")?;
     tracing::info!(outbox = %args.outbox.display(), "delivering reports");
@@ -347,6 +344,16 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
 }
 
 impl ApiArgs {
+    /// A client of the API; with Keystone, its token is kept fresh in the background for as
+    /// long as the process runs.
+    pub fn client(&self) -> Result<Client, ClientError> {
+        let client = Client::from_config(&self.config())?;
+        if let Some(session) = client.session() {
+            session.keep_token_fresh();
+        }
+        Ok(client)
+    }
+
     pub fn config(&self) -> ClientConfig {
         let mut config = ClientConfig {
             url: self.url.clone().unwrap_or_default(),

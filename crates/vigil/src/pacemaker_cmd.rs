@@ -6,7 +6,6 @@ use clap::{Args, ValueEnum};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use vigil_client::Client;
 use vigil_domain::{NotificationType, Timestamp};
 use vigil_monitor::cli::ApiArgs;
 use vigil_pacemaker::alerter::{Alerter, Driver};
@@ -73,13 +72,9 @@ struct HttpsArgs {
 fn driver(args: &AlerterArgs) -> anyhow::Result<Driver> {
     let api = args.api.config();
     match args.driver {
-        DriverKind::Vigil => {
-            let client = Client::from_config(&api).context("the API client")?;
-            if let Some(session) = client.session() {
-                session.keep_token_fresh();
-            }
-            Ok(Driver::Masakari(client))
-        }
+        DriverKind::Vigil => Ok(Driver::Masakari(
+            args.api.client().context("the API client")?,
+        )),
         DriverKind::Https => {
             let h = &args.https;
             let bearer_token = match &h.bearer_token_file {

@@ -85,10 +85,7 @@ pub async fn run(args: WatchArgs) -> u8 {
 }
 
 async fn watch(args: WatchArgs) -> Result<u8, WatchError> {
-    let client = Client::from_config(&args.api.config()).map_err(WatchError::Client)?;
-    if let Some(session) = client.session() {
-        session.keep_token_fresh();
-    }
+    let client = args.api.client().map_err(WatchError::Client)?;
     let ids = match args.notifications.is_empty() {
         false => args.notifications.clone(),
         true => vec![newest_in_flight(&client).await?],
